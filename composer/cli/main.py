@@ -1,0 +1,87 @@
+"""Entry point: builds the parser from the command modules, runs the handler, and is the one place
+that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from composer import __version__
+from composer.errors import ComposerError
+
+# Each module exposes register(subparsers) and sets `func` on its parsers: func(args) -> int.
+COMMAND_MODULES = (
+    "composer.cli.project_cmds",
+    "composer.cli.container_cmds",
+    "composer.cli.image_cmds",
+    "composer.cli.config_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="composer",
+        description="Define and run multi-container applications, without a daemon.",
+    )
+    add_global_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:  # a real import error inside the module: surface it
+                raise
+            continue  # module not written yet
+        module.register(sub)
+    return parser
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """Global flags as docker compose spells them."""
+    g = parser.add_argument_group("global options")
+    g.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="FILE",
+                   help="compose configuration file (repeatable, '-' for stdin)")
+    g.add_argument("-p", "--project-name", dest="project_name", metavar="NAME")
+    g.add_argument("--project-directory", dest="project_directory", metavar="DIR")
+    g.add_argument("--env-file", dest="env_files", action="append", default=[], metavar="FILE")
+    g.add_argument("--profile", dest="profiles", action="append", default=[], metavar="PROFILE")
+    g.add_argument("--ansi", choices=("never", "always", "auto"), default="auto")
+    g.add_argument("--progress", choices=("auto", "tty", "plain", "quiet"), default="auto")
+    g.add_argument("-v", "--version", action="version", version=f"composer version {__version__}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(func(args) or 0)
+    except ComposerError as err:
+        _print_error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error worth a message
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+def _print_error(message: str) -> None:
+    sys.stderr.write(f"composer: {message}\n")
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
