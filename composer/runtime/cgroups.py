@@ -1,0 +1,525 @@
+"""cgroups, v1 and v2 behind one interface.
+
+`detect()` reads /proc/self/mountinfo and /proc/self/cgroup once and returns a driver for the
+host's cgroup version: `V1Driver` (cgroups_v1.py, one directory per hierarchy) or `V2Driver`
+(cgroups_v2.py, one unified directory). Container cgroups are `<base>/composer/<name>`, where
+<base> is the creating process's own cgroup (v1; v2: see cgroups_v2.py for why it may be an
+ancestor). The directories a container got are kept in `CgroupPaths`, which is JSON-able so that
+other commands (from another shell, another own cgroup) can find them through state.json.
+
+This module holds what both versions share: the mountinfo/cgroup parsing, docker's validation
+and unit conversions of `Resources`, small file helpers and the driver base class."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from composer.errors import ComposerError, ContainerError, HostError
+from composer.runtime.spec import Resources
+
+COMPOSER_DIR = "composer"
+CFS_PERIOD_US = 100_000
+MIN_MEMORY = 6 * 1024 * 1024  # docker refuses smaller limits: the kernel cannot run anything in less
+MAX_SHARES = 262_144
+MIN_SHARES = 2
+
+
+# ---------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class CgroupPaths:
+    """Where one container's cgroup lives. v1: one (controllers, dir) per hierarchy, controllers
+    as the hierarchy names them ("memory", "cpu,cpuacct"); v2: a single ("", dir)."""
+
+    version: int
+    dirs: tuple[tuple[str, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "dirs": [[c, d] for c, d in self.dirs]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CgroupPaths":
+        return cls(version=int(d["version"]), dirs=tuple((str(c), str(p)) for c, p in d["dirs"]))
+
+    def dir_for(self, controller: str) -> str | None:
+        """The directory of the hierarchy carrying `controller` (v2: the one dir)."""
+        for ctrls, path in self.dirs:
+            if self.version == 2 or controller in ctrls.split(","):
+                return path
+        return None
+
+
+@dataclass(frozen=True)
+class CgroupStats:
+    memory_bytes: int | None
+    memory_limit: int | None
+    cpu_ns: int | None
+    pids_current: int | None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resources validated and converted to kernel units; None = leave the kernel default."""
+
+    memory: int | None = None
+    memory_swap: int | None = None  # memory+swap total as docker counts it; -1 = unlimited
+    reservation: int | None = None
+    cfs_quota_us: int | None = None
+    shares: int | None = None
+    cpuset: str | None = None
+    pids: int | None = None
+    oom_kill_disable: bool = False
+
+
+# ---------------------------------------------------------------- validation (docker's rules)
+
+
+_CPUSET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+
+
+def parse_cpuset(text: str) -> set[int]:
+    """'0-2,5' -> {0, 1, 2, 5}; ValueError on bad syntax or reversed range."""
+    text = text.strip()
+    if not text:
+        return set()
+    if not _CPUSET_RE.match(text):
+        raise ValueError(text)
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        a, b = int(lo), int(hi or lo)
+        if a > b:
+            raise ValueError(text)
+        cpus.update(range(a, b + 1))
+    return cpus
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate(res: Resources, ncpu: int | None = None) -> Limits:
+    """Check `res` as docker does and convert it; ContainerError names the bad value."""
+    mem = res.memory or None
+    if mem is not None and (not _is_int(mem) or mem < 0):
+        raise ContainerError(f"invalid memory limit {mem!r}: must be a positive number of bytes")
+    if mem is not None and mem < MIN_MEMORY:
+        raise ContainerError(f"invalid memory limit {mem}: minimum memory limit allowed is 6 MiB")
+    swap = res.memory_swap or None
+    if swap is not None:
+        if not _is_int(swap) or swap < -1:
+            raise ContainerError(f"invalid memory+swap limit {swap!r}: must be bytes or -1 (unlimited)")
+        if mem is None:
+            raise ContainerError(f"invalid memory+swap limit {swap}: set a memory limit too")
+        if swap != -1 and swap < mem:
+            raise ContainerError(
+                f"invalid memory+swap limit {swap}: must be at least the memory limit ({mem})")
+    elif mem is not None:
+        swap = 2 * mem  # docker's default: as much swap as memory
+    resv = res.memory_reservation or None
+    if resv is not None:
+        if not _is_int(resv) or resv < 0:
+            raise ContainerError(f"invalid memory reservation {resv!r}: must be a positive number of bytes")
+        if resv < MIN_MEMORY:
+            raise ContainerError(f"invalid memory reservation {resv}: minimum allowed is 6 MiB")
+        if mem is not None and resv > mem:
+            raise ContainerError(
+                f"invalid memory reservation {resv}: must not exceed the memory limit ({mem})")
+    quota = None
+    if res.cpus is not None and res.cpus != 0:
+        ncpu = ncpu or os.cpu_count() or 1
+        cpus = res.cpus
+        if not isinstance(cpus, (int, float)) or isinstance(cpus, bool) or not 0.01 <= cpus <= ncpu:
+            raise ContainerError(
+                f"invalid cpus {cpus!r}: range of CPUs is from 0.01 to {ncpu}.00, "
+                f"as there are only {ncpu} CPUs available")
+        quota = max(1000, int(round(cpus * CFS_PERIOD_US)))
+    shares = res.cpu_shares or None
+    if shares is not None:
+        if not _is_int(shares) or shares < 0:
+            raise ContainerError(f"invalid cpu shares {shares!r}: must be a positive integer")
+        shares = min(max(shares, MIN_SHARES), MAX_SHARES)  # the kernel clamps the same way
+    cpuset = res.cpuset.strip() if res.cpuset else None
+    if cpuset:
+        try:
+            parse_cpuset(cpuset)
+        except ValueError:
+            raise ContainerError(f"invalid cpuset {cpuset!r}: expected a list like 0-2,5") from None
+    pids = res.pids if res.pids is not None and res.pids > 0 else None  # docker: <= 0 is unlimited
+    if res.pids is not None and not _is_int(res.pids):
+        raise ContainerError(f"invalid pids limit {res.pids!r}: must be an integer")
+    return Limits(mem, swap, resv, quota, shares, cpuset or None, pids, bool(res.oom_kill_disable))
+
+
+def check_cpuset_available(cpuset: str, available: str) -> None:
+    if not available.strip():
+        return
+    missing = parse_cpuset(cpuset) - parse_cpuset(available)
+    if missing:
+        raise ContainerError(
+            f"invalid cpuset {cpuset!r}: requested CPUs are not available - "
+            f"requested {cpuset}, available: {available.strip()}")
+
+
+def check_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\0" in name or name != name.strip():
+        raise ContainerError(f"invalid cgroup name {name!r}")
+
+
+# ---------------------------------------------------------------- /proc parsing
+
+
+@dataclass(frozen=True)
+class Mount:
+    root: str  # path inside the hierarchy that is mounted (not "/" in a cgroup namespace or bind)
+    mountpoint: str
+    fstype: str
+    superopts: frozenset[str]
+
+
+def _unescape(s: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
+
+
+def parse_mountinfo(text: str) -> list[Mount]:
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        sep = fields.index("-")
+        fstype = fields[sep + 1]
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
+        superopts = frozenset(fields[sep + 3].split(",")) if len(fields) > sep + 3 else frozenset()
+        mounts.append(Mount(_unescape(fields[3]), _unescape(fields[4]), fstype, superopts))
+    return mounts
+
+
+def parse_proc_cgroup(text: str) -> list[tuple[str, tuple[str, ...], str]]:
+    """Lines 'id:ctrl,ctrl:path' -> (id, controllers, path); v2's line has no controllers."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        ctrls = tuple(c for c in parts[1].split(",") if c)
+        out.append((parts[0], ctrls, parts[2]))
+    return out
+
+
+def mounted_dir(mount: Mount, cgpath: str, root_prefix: str) -> str:
+    """The directory, as seen here, of cgroup `cgpath` in the hierarchy `mount` shows."""
+    rel = cgpath
+    if mount.root != "/" and (cgpath == mount.root or cgpath.startswith(mount.root.rstrip("/") + "/")):
+        rel = cgpath[len(mount.root.rstrip("/")):]
+    return os.path.normpath(root_prefix + mount.mountpoint + "/" + rel.lstrip("/"))
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def detect(mountinfo_path: str = "/proc/self/mountinfo", cgroup_path: str = "/proc/self/cgroup",
+           root_prefix: str = "") -> "CgroupDriver":
+    """The driver for this host. Pure v2 when /sys/fs/cgroup is cgroup2, or when no v1 hierarchy
+    carries a controller; a controller-less cgroup2 beside v1 hierarchies (hybrid) is ignored."""
+    try:
+        mounts = parse_mountinfo(_read(mountinfo_path))
+        own = parse_proc_cgroup(_read(cgroup_path))
+    except OSError as e:
+        raise HostError(f"cannot read cgroup information: {e}") from None
+    v2_mounts = [m for m in mounts if m.fstype == "cgroup2"]
+    v2_line = next((p for hid, c, p in own if hid == "0" and not c), None)
+    v1_lines = [(c, p) for hid, c, p in own if c and not any(x.startswith("name=") for x in c)]
+    pure_v2 = any(m.mountpoint == "/sys/fs/cgroup" for m in v2_mounts)
+    if not pure_v2 and not v1_lines and v2_mounts and v2_line is not None:
+        pure_v2 = True
+    if pure_v2:
+        from composer.runtime.cgroups_v2 import V2Driver
+
+        mount = next((m for m in v2_mounts if m.mountpoint == "/sys/fs/cgroup"), v2_mounts[0] if v2_mounts else None)
+        if mount is None or v2_line is None:
+            raise HostError("cgroup v2 is not mounted where /proc/self/cgroup says it is")
+        return V2Driver(mounted_dir(mount, v2_line, root_prefix), mounted_dir(mount, "/", root_prefix))
+    from composer.runtime.cgroups_v1 import V1Driver
+
+    hierarchies: list[tuple[tuple[str, ...], str]] = []
+    for ctrls, path in v1_lines:
+        mount = _v1_mount_for(mounts, ctrls, path)
+        if mount is not None:
+            hierarchies.append((ctrls, mounted_dir(mount, path, root_prefix)))
+    if not hierarchies:
+        raise HostError("no cgroup controllers are mounted (neither cgroup v1 nor v2)")
+    return V1Driver(hierarchies)
+
+
+def _v1_mount_for(mounts: list[Mount], ctrls: tuple[str, ...], path: str) -> Mount | None:
+    cands = [m for m in mounts if m.fstype == "cgroup" and set(ctrls) <= m.superopts]
+    # Several mounts of one hierarchy (binds): the one whose root holds our cgroup, shortest root.
+    cands.sort(key=lambda m: (not (path + "/").startswith(m.root.rstrip("/") + "/"), len(m.root)))
+    return cands[0] if cands else None
+
+
+# ---------------------------------------------------------------- file helpers
+
+
+def write_file(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def read_file(path: str) -> str | None:
+    try:
+        return _read(path).strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def read_int(path: str) -> int | None:
+    text = read_file(path)
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def read_keyed(path: str, key: str) -> int | None:
+    """The value of 'key N' in a flat-keyed file (memory.oom_control, memory.events, cpu.stat)."""
+    text = read_file(path)
+    for line in (text or "").splitlines():
+        k, _, v = line.partition(" ")
+        if k == key:
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+def read_pids(dir_: str) -> list[int]:
+    text = read_file(os.path.join(dir_, "cgroup.procs")) or ""
+    return [int(x) for x in text.split()]
+
+
+def mkdir_new(path: str) -> None:
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        raise ContainerError(f"cgroup {path} already exists (a container with this name is running?)") from None
+    except OSError as e:
+        raise host_error(path, e) from None
+
+
+def mkdir_base(path: str) -> bool:
+    """mkdir that tolerates an existing dir; True if this call made it."""
+    try:
+        os.mkdir(path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as e:
+        raise host_error(path, e) from None
+
+
+def host_error(path: str, e: OSError) -> ComposerError:
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return HostError(f"cannot create cgroup {path}: {e.strerror} (composer needs root and a writable cgroup fs)")
+    if e.errno == errno.ENOENT:
+        return HostError(f"cannot create cgroup {path}: the cgroup hierarchy is not mounted there")
+    return ContainerError(f"cannot create cgroup {path}: {e.strerror}")
+
+
+def kill_pids(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def wait_until(pred, timeout: float) -> bool:
+    """Poll pred() with a short back-off; most waits here end within a millisecond."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        if pred():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def remove_dir(path: str, timeout: float = 2.0) -> None:
+    """rmdir one cgroup dir (never rm -r). EBUSY while members live: thaw, SIGKILL them (cgroup.kill
+    on v2), retry until `timeout`. A missing dir is fine. Works for either version."""
+    try:
+        os.rmdir(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        if e.errno != errno.EBUSY:
+            raise ContainerError(f"cannot remove cgroup {path}: {e.strerror}") from None
+
+    def gone() -> bool:
+        _kill_dir(path)
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise ContainerError(f"cannot remove cgroup {path}: {e.strerror}") from None
+            return False
+
+    if not wait_until(gone, timeout):
+        raise ContainerError(f"cannot remove cgroup {path}: processes still in it ({read_pids(path)})")
+
+
+def _kill_dir(path: str) -> None:
+    """SIGKILL everything in one cgroup dir, whatever its version (used when we know no driver)."""
+    for sub in _subdirs(path):  # v2 leftover children (rare): empty them first
+        remove_dir(sub)
+    if os.path.exists(os.path.join(path, "cgroup.kill")):
+        try:
+            write_file(os.path.join(path, "cgroup.kill"), "1")
+            return
+        except OSError:
+            pass
+    if read_file(os.path.join(path, "freezer.state")) not in (None, "THAWED"):
+        try:
+            write_file(os.path.join(path, "freezer.state"), "THAWED")
+        except OSError:
+            pass
+    if read_file(os.path.join(path, "cgroup.freeze")) == "1":
+        try:
+            write_file(os.path.join(path, "cgroup.freeze"), "0")
+        except OSError:
+            pass
+    kill_pids(read_pids(path), signal.SIGKILL)
+
+
+def _subdirs(path: str) -> list[str]:
+    try:
+        return [e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+# ---------------------------------------------------------------- the driver interface
+
+
+class CgroupDriver:
+    """What the runtime calls. Subclasses: V1Driver, V2Driver."""
+
+    version: int = 0
+
+    def base_dirs(self) -> list[str]:
+        """The `composer` directories this driver creates container cgroups in."""
+        raise NotImplementedError
+
+    def create(self, name: str, resources: Resources) -> CgroupPaths:
+        raise NotImplementedError
+
+    def attach(self, paths: CgroupPaths, pid: int) -> None:
+        for _, d in paths.dirs:
+            try:
+                write_file(os.path.join(d, "cgroup.procs"), str(pid))
+            except OSError as e:
+                raise ContainerError(f"cannot move process {pid} into cgroup {d}: {e.strerror}") from None
+
+    def oom_kill_count(self, paths: CgroupPaths) -> int:
+        raise NotImplementedError
+
+    def memory_limit(self, paths: CgroupPaths) -> int | None:
+        raise NotImplementedError
+
+    def freeze(self, paths: CgroupPaths) -> None:
+        raise NotImplementedError
+
+    def thaw(self, paths: CgroupPaths) -> None:
+        raise NotImplementedError
+
+    def is_frozen(self, paths: CgroupPaths) -> bool:
+        raise NotImplementedError
+
+    def pids(self, paths: CgroupPaths) -> list[int]:
+        found: set[int] = set()
+        for _, d in paths.dirs:
+            found.update(read_pids(d))
+        return sorted(found)
+
+    def kill_all(self, paths: CgroupPaths, sig: int = signal.SIGKILL) -> None:
+        raise NotImplementedError
+
+    def remove(self, paths: CgroupPaths) -> None:
+        errors = []
+        for _, d in paths.dirs:
+            try:
+                remove_dir(d)
+            except ContainerError as e:
+                errors.append(str(e))
+        if errors:
+            raise ContainerError("; ".join(errors))
+
+    def stats(self, paths: CgroupPaths) -> CgroupStats:
+        raise NotImplementedError
+
+    def find_leftovers(self, name_prefix: str = "") -> list[str]:
+        """Container cgroup dirs under our composer dirs (all hierarchies), for gc after a crash."""
+        out = []
+        for base in self.base_dirs():
+            out.extend(d for d in _subdirs(base) if os.path.basename(d).startswith(name_prefix))
+        return sorted(out)
+
+    def remove_dir(self, path: str) -> None:
+        remove_dir(path)
+
+    def _undo(self, made: list[str]) -> None:
+        """Remove what a failed create() made, deepest first; best effort (it is empty)."""
+        for d in reversed(made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+_DEFAULT: CgroupDriver | None = None
+
+
+def default_driver() -> CgroupDriver:
+    """detect() once per process: mountinfo does not change under a running composer."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = detect()
+    return _DEFAULT
+
+
+def find_leftovers(name_prefix: str = "") -> list[str]:
+    return default_driver().find_leftovers(name_prefix)
+
+
+def __getattr__(name: str) -> Any:  # V1Driver / V2Driver without an import cycle
+    if name == "V1Driver":
+        from composer.runtime.cgroups_v1 import V1Driver
+
+        return V1Driver
+    if name == "V2Driver":
+        from composer.runtime.cgroups_v2 import V2Driver
+
+        return V2Driver
+    raise AttributeError(name)
