@@ -1,0 +1,390 @@
+"""Container networks: one bridge per network, a veth per container, addresses, egress
+masquerade, isolation and published ports (nft, see runtime.nft).
+
+State: `<state_dir>/networks/<name>.json` holds a network and its endpoints, `ports.json` the
+published ports; every change happens under one fcntl lock (`.lock`), so parallel starts from
+threads or processes never hand out one address twice. Netlink work (runtime.rtnl) happens outside
+the lock: an endpoint is recorded first and released again if the kernel side fails."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from composer.errors import ConflictError, ContainerError, NotFoundError
+from composer.runtime import ipam, nft, rtnl
+from composer.runtime.nft import Published
+from composer.runtime.spec import NetworkAttachment, PortMapping
+
+DEFAULT_STATE_DIR = "/run/composer"
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    bridge: str
+    subnet: str
+    gateway: str
+    internal: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "labels": [list(kv) for kv in self.labels]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetworkInfo":
+        return cls(d["name"], d["bridge"], d["subnet"], d["gateway"], bool(d.get("internal")),
+                   tuple((k, v) for k, v in d.get("labels", ())))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    network: str
+    container_id: str
+    interface: str
+    ipv4_address: str
+    prefixlen: int
+    gateway: str
+    mac_address: str
+    host_veth: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Endpoint":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+class NetworkManager:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.dir = self.state_dir / "networks"
+        self._scope = str(self.state_dir.resolve())
+        self._tag = nft.scope_tag(self._scope)
+
+    # -- records ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # a fresh open file description per call: flock then also excludes our own threads
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _path(self, name: str) -> Path:
+        return self.dir / f"{ipam.check_name(name)}.json"
+
+    def _write(self, path: Path, data: object) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    def _load(self, name: str) -> tuple[NetworkInfo, dict[str, Endpoint]] | None:
+        try:
+            data = json.loads(self._path(name).read_text())
+        except FileNotFoundError:
+            return None
+        eps = {cid: Endpoint.from_dict(e) for cid, e in data.get("endpoints", {}).items()}
+        return NetworkInfo.from_dict(data["network"]), eps
+
+    def _save(self, info: NetworkInfo, eps: dict[str, Endpoint]) -> None:
+        self._write(self._path(info.name), {"network": info.to_dict(),
+                                            "endpoints": {c: e.to_dict() for c, e in eps.items()}})
+
+    def _all(self) -> list[tuple[NetworkInfo, dict[str, Endpoint]]]:
+        if not self.dir.is_dir():
+            return []
+        out = []
+        for path in sorted(self.dir.glob("*.json")):
+            if path.name != "ports.json":
+                rec = self._load(path.stem)
+                if rec:
+                    out.append(rec)
+        return out
+
+    def _ports(self) -> list[Published]:
+        try:
+            return [Published.from_dict(p) for p in json.loads((self.dir / "ports.json").read_text())]
+        except FileNotFoundError:
+            return []
+
+    def _save_ports(self, ports: list[Published]) -> None:
+        self._write(self.dir / "ports.json", [p.to_dict() for p in ports])
+
+    def _sync_firewall(self) -> None:
+        networks = [info for info, _ in self._all()]
+        nft.apply(nft.ruleset(self._tag, networks, self._ports()))
+        if not networks:
+            nft.drop_table_if_empty()
+
+    def _bridge_name(self, name: str) -> str:
+        # Scoped by state dir so that a test's networks never collide with a running stack's;
+        # the real state dir keeps the plain names (`cmp0` for "bridge").
+        return ipam.bridge_name(name if self._scope == DEFAULT_STATE_DIR else f"{self._scope}\0{name}")
+
+    # -- networks ---------------------------------------------------------------------------
+    def get(self, name: str) -> NetworkInfo | None:
+        rec = self._load(name)
+        return rec[0] if rec else None
+
+    def list(self) -> list[NetworkInfo]:
+        return [info for info, _ in self._all()]
+
+    def ensure(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
+               internal: bool = False, labels: Sequence[tuple[str, str]] = ()) -> NetworkInfo:
+        """Create the network if missing (idempotent); recreate its bridge if it vanished."""
+        with self._locked():
+            rec = self._load(name)
+            if rec:
+                info = rec[0]
+                if subnet and IPv4Network(subnet) != IPv4Network(info.subnet):
+                    raise ConflictError(f"network {name} exists with subnet {info.subnet}, not {subnet}")
+                with rtnl.Rtnl() as nl:
+                    if nl.link_index(info.bridge) is None:
+                        self._create_bridge(nl, info)
+                        self._sync_firewall()
+                return info
+            info = self._new_network(name, subnet, gateway, internal, tuple(labels))
+            with rtnl.Rtnl() as nl:
+                nl.delete_link(info.bridge)  # no record: a leftover of a crash
+                try:
+                    self._create_bridge(nl, info)
+                    self._save(info, {})
+                    self._sync_firewall()
+                    nft.docker_user(True)
+                except BaseException:
+                    nl.delete_link(info.bridge)
+                    self._path(name).unlink(missing_ok=True)
+                    with contextlib.suppress(Exception):
+                        self._sync_firewall()
+                    raise
+            return info
+
+    def _new_network(self, name: str, subnet: str | None, gateway: str | None, internal: bool,
+                     labels: tuple[tuple[str, str], ...]) -> NetworkInfo:
+        with rtnl.Rtnl() as nl:
+            taken = [net for net, _table in nl.routes()]
+        ours = [IPv4Network(info.subnet) for info, _ in self._all()]
+        if subnet:
+            net = ipam.parse_subnet(subnet)
+            clash = ipam.overlaps_any(net, taken + ours)
+            if clash is not None:
+                raise ConflictError(f"subnet {net} of network {name} overlaps {clash}, already in use on this host")
+        else:
+            net = ipam.pick_subnet(taken + ours)
+        gw = ipam.check_gateway(net, gateway) if gateway else ipam.default_gateway(net)
+        return NetworkInfo(name, self._bridge_name(name), str(net), str(gw), internal, labels)
+
+    def _create_bridge(self, nl: rtnl.Rtnl, info: NetworkInfo) -> None:
+        try:
+            nl.add_bridge(info.bridge)
+            index = nl.link_index(info.bridge)
+            assert index is not None
+            nl.add_address(index, info.gateway, IPv4Network(info.subnet).prefixlen)
+        except OSError as err:
+            raise ContainerError(f"cannot create bridge {info.bridge} for network {info.name}: {err.strerror}") from None
+        nft.set_route_localnet(info.bridge)
+        if not info.internal:
+            nft.enable_ip_forward()
+
+    def remove(self, name: str) -> None:
+        """Delete bridge, rules and record. ConflictError while containers are attached."""
+        with self._locked():
+            rec = self._load(name)
+            if rec and rec[1]:
+                ids = ", ".join(sorted(cid[:12] for cid in rec[1]))
+                raise ConflictError(f"network {name} is in use by container(s) {ids}")
+            with rtnl.Rtnl() as nl:
+                nl.delete_link(rec[0].bridge if rec else self._bridge_name(name))
+            self._path(name).unlink(missing_ok=True)
+            self._sync_firewall()
+            if not self._all():
+                nft.docker_user(False)
+
+    # -- endpoints --------------------------------------------------------------------------
+    def connect(self, name: str, container_id: str, pid: int, attachment: NetworkAttachment,
+                ifname: str) -> Endpoint:
+        """Give the netns of `pid` an interface `ifname` on network `name`."""
+        mac = ipam.check_mac(attachment.mac_address) if attachment.mac_address else None
+        with self._locked():
+            rec = self._load(name)
+            if rec is None:
+                raise NotFoundError(f"network {name} not found")
+            info, eps = rec
+            old = eps.pop(container_id, None)
+            subnet = IPv4Network(info.subnet)
+            used = [e.ipv4_address for e in eps.values()]
+            addr = ipam.allocate(subnet, IPv4Address(info.gateway), used, network=name,
+                                 requested=attachment.ipv4_address or (old.ipv4_address if old else None))
+            ep = Endpoint(name, container_id, ifname, str(addr), subnet.prefixlen, info.gateway,
+                          mac or ipam.mac_for(str(addr)), ipam.veth_name(container_id, name))
+            eps[container_id] = ep
+            self._save(info, eps)
+        try:
+            self._plumb(info, ep, pid)
+        except BaseException:
+            self._release(container_id, {name})
+            raise
+        return ep
+
+    def _plumb(self, info: NetworkInfo, ep: Endpoint, pid: int) -> None:
+        try:
+            netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            raise ContainerError(f"container {ep.container_id[:12]} is not running (pid {pid})") from None
+        try:
+            with rtnl.Rtnl() as nl:
+                nl.delete_link(ep.host_veth)  # left from a crash between create and record
+                bridge = nl.link_index(info.bridge)
+                if bridge is None:
+                    raise ContainerError(f"bridge {info.bridge} of network {info.name} is missing")
+                nl.add_veth(ep.host_veth, bridge, ep.interface, netns, ep.mac_address)
+            with rtnl.in_netns(netns), rtnl.Rtnl() as inner:
+                inner.set_up(inner.link_index("lo") or 1)
+                index = inner.link_index(ep.interface)
+                assert index is not None
+                inner.add_address(index, ep.ipv4_address, ep.prefixlen)
+                inner.set_up(index)
+                has_default = any(net.prefixlen == 0 and table == rtnl.RT_TABLE_MAIN for net, table in inner.routes())
+                if not info.internal and not has_default:
+                    inner.add_default_route(info.gateway)
+        except OSError as err:
+            with contextlib.suppress(OSError), rtnl.Rtnl() as nl:
+                nl.delete_link(ep.host_veth)
+            what = "interface name in use" if err.errno == errno.EEXIST else err.strerror
+            raise ContainerError(f"cannot attach container {ep.container_id[:12]} to network {info.name}: {what}") from None
+        finally:
+            os.close(netns)
+
+    def _release(self, container_id: str, only: set[str] | None = None) -> list[Endpoint]:
+        gone = []
+        with self._locked():
+            for info, eps in self._all():
+                if (only is None or info.name in only) and container_id in eps:
+                    gone.append(eps.pop(container_id))
+                    self._save(info, eps)
+        with rtnl.Rtnl() as nl:
+            for ep in gone:
+                nl.delete_link(ep.host_veth)
+        return gone
+
+    def disconnect_all(self, container_id: str) -> None:
+        """Release addresses and delete host veths (the peer dies with them). Idempotent."""
+        self._release(container_id)
+
+    def endpoints(self, container_id: str) -> list[Endpoint]:
+        return [eps[container_id] for _, eps in self._all() if container_id in eps]
+
+    # -- published ports --------------------------------------------------------------------
+    def published(self, container_id: str | None = None) -> list[Published]:
+        return [p for p in self._ports() if container_id is None or p.container_id == container_id]
+
+    def check_ports(self, ports: Sequence[PortMapping], *, _exclude: str | None = None) -> None:
+        """ConflictError naming the first requested host port that is taken."""
+        taken = [p for p in self._ports() if p.container_id != _exclude]
+        seen: list[PortMapping] = []
+        for m in ports:
+            _check_mapping(m)
+            if m.host_port == 0:
+                continue
+            if any(_clash(m.host_ip, m.host_port, m.protocol, o.host_ip, o.host_port, o.protocol)
+                   for o in [*taken, *seen]) or not _host_port_free(m.host_ip, m.host_port, m.protocol):
+                raise ConflictError(f"port {m.host_port}/{m.protocol} on {m.host_ip or '0.0.0.0'} is already in use")
+            seen.append(m)
+
+    def publish(self, container_id: str, address: str, ports: Sequence[PortMapping]) -> tuple[PortMapping, ...]:
+        """DNAT host ports to address; host_port 0 gets a free port. Returns resolved mappings."""
+        if not ipam.is_ipv4(address):
+            raise ContainerError(f"cannot publish ports to {address!r}: not an IPv4 address")
+        with self._locked():
+            self.check_ports(ports, _exclude=container_id)
+            others = [p for p in self._ports() if p.container_id != container_id]
+            resolved: list[PortMapping] = []
+            for m in ports:
+                if m.host_port == 0:
+                    m = replace(m, host_port=_free_port(m, [*others, *self._as_published(container_id, address, resolved)]))
+                resolved.append(m)
+            new = self._as_published(container_id, address, resolved)
+            self._save_ports(others + new)
+            try:
+                self._sync_firewall()
+            except BaseException:
+                self._save_ports(others)
+                raise
+        return tuple(resolved)
+
+    @staticmethod
+    def _as_published(cid: str, address: str, ports: Sequence[PortMapping]) -> list[Published]:
+        return [Published(cid, address, m.container_port, m.host_port, m.host_ip, m.protocol) for m in ports]
+
+    def unpublish(self, container_id: str) -> None:
+        with self._locked():
+            ports = self._ports()
+            keep = [p for p in ports if p.container_id != container_id]
+            if len(keep) != len(ports):
+                self._save_ports(keep)
+                self._sync_firewall()
+
+    def gc(self, live_container_ids: set[str]) -> None:
+        """Forget endpoints and ports of containers that no longer exist (crash, reboot)."""
+        dead = {cid for _, eps in self._all() for cid in eps} | {p.container_id for p in self._ports()}
+        for cid in dead - set(live_container_ids):
+            self._release(cid)
+            self.unpublish(cid)
+
+
+# -- port helpers ------------------------------------------------------------------------------
+def _check_mapping(m: PortMapping) -> None:
+    if m.protocol not in ("tcp", "udp"):
+        raise ContainerError(f"unsupported protocol {m.protocol!r} for port {m.container_port}: use tcp or udp")
+    if not 0 < m.container_port < 65536 or not 0 <= m.host_port < 65536:
+        raise ContainerError(f"invalid port mapping {m.host_port}:{m.container_port}")
+    if m.host_ip and not ipam.is_ipv4(m.host_ip):
+        raise ContainerError(f"invalid host address {m.host_ip!r} for port {m.container_port}")
+
+
+def _clash(ip1: str, port1: int, proto1: str, ip2: str, port2: int, proto2: str) -> bool:
+    wild = ("", "0.0.0.0")
+    return port1 == port2 and proto1 == proto2 and (ip1 in wild or ip2 in wild or ip1 == ip2)
+
+
+def _bind(host_ip: str, port: int, protocol: str) -> int:
+    """Bind a throwaway socket; returns the port bound. Raises OSError."""
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
+        s.bind((host_ip or "0.0.0.0", port))
+        return s.getsockname()[1]
+
+
+def _host_port_free(host_ip: str, port: int, protocol: str) -> bool:
+    try:
+        _bind(host_ip, port, protocol)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            return False
+        if err.errno == errno.EADDRNOTAVAIL:
+            raise ContainerError(f"cannot publish port {port}: {host_ip} is not an address of this host") from None
+        raise
+    return True
+
+
+def _free_port(m: PortMapping, taken: Sequence[Published]) -> int:
+    for _ in range(50):
+        port = _bind(m.host_ip, 0, m.protocol)  # the kernel's pick from the ephemeral range
+        if not any(_clash(m.host_ip, port, m.protocol, o.host_ip, o.host_port, o.protocol) for o in taken):
+            return port
+    raise ConflictError(f"no free host port for {m.container_port}/{m.protocol}")
