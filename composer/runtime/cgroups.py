@@ -7,8 +7,8 @@ host's cgroup version: `V1Driver` (cgroups_v1.py, one directory per hierarchy) o
 ancestor). The directories a container got are kept in `CgroupPaths`, which is JSON-able so that
 other commands (from another shell, another own cgroup) can find them through state.json.
 
-This module holds what both versions share: the mountinfo/cgroup parsing, docker's validation
-and unit conversions of `Resources`, small file helpers and the driver base class."""
+This module holds what both versions share: the mountinfo/cgroup parsing, small file helpers,
+removal and the driver base class; docker's validation of `Resources` is in cgroups_limits.py."""
 
 from __future__ import annotations
 
@@ -21,13 +21,17 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from composer.errors import ComposerError, ContainerError, HostError
+from composer.runtime.cgroups_limits import (  # noqa: F401  (re-exported for the drivers)
+    CFS_PERIOD_US,
+    Limits,
+    check_cpuset_available,
+    check_name,
+    parse_cpuset,
+    validate,
+)
 from composer.runtime.spec import Resources
 
 COMPOSER_DIR = "composer"
-CFS_PERIOD_US = 100_000
-MIN_MEMORY = 6 * 1024 * 1024  # docker refuses smaller limits: the kernel cannot run anything in less
-MAX_SHARES = 262_144
-MIN_SHARES = 2
 
 
 # ---------------------------------------------------------------- models
@@ -62,115 +66,6 @@ class CgroupStats:
     memory_limit: int | None
     cpu_ns: int | None
     pids_current: int | None
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resources validated and converted to kernel units; None = leave the kernel default."""
-
-    memory: int | None = None
-    memory_swap: int | None = None  # memory+swap total as docker counts it; -1 = unlimited
-    reservation: int | None = None
-    cfs_quota_us: int | None = None
-    shares: int | None = None
-    cpuset: str | None = None
-    pids: int | None = None
-    oom_kill_disable: bool = False
-
-
-# ---------------------------------------------------------------- validation (docker's rules)
-
-
-_CPUSET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
-
-
-def parse_cpuset(text: str) -> set[int]:
-    """'0-2,5' -> {0, 1, 2, 5}; ValueError on bad syntax or reversed range."""
-    text = text.strip()
-    if not text:
-        return set()
-    if not _CPUSET_RE.match(text):
-        raise ValueError(text)
-    cpus: set[int] = set()
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        a, b = int(lo), int(hi or lo)
-        if a > b:
-            raise ValueError(text)
-        cpus.update(range(a, b + 1))
-    return cpus
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def validate(res: Resources, ncpu: int | None = None) -> Limits:
-    """Check `res` as docker does and convert it; ContainerError names the bad value."""
-    mem = res.memory or None
-    if mem is not None and (not _is_int(mem) or mem < 0):
-        raise ContainerError(f"invalid memory limit {mem!r}: must be a positive number of bytes")
-    if mem is not None and mem < MIN_MEMORY:
-        raise ContainerError(f"invalid memory limit {mem}: minimum memory limit allowed is 6 MiB")
-    swap = res.memory_swap or None
-    if swap is not None:
-        if not _is_int(swap) or swap < -1:
-            raise ContainerError(f"invalid memory+swap limit {swap!r}: must be bytes or -1 (unlimited)")
-        if mem is None:
-            raise ContainerError(f"invalid memory+swap limit {swap}: set a memory limit too")
-        if swap != -1 and swap < mem:
-            raise ContainerError(
-                f"invalid memory+swap limit {swap}: must be at least the memory limit ({mem})")
-    elif mem is not None:
-        swap = 2 * mem  # docker's default: as much swap as memory
-    resv = res.memory_reservation or None
-    if resv is not None:
-        if not _is_int(resv) or resv < 0:
-            raise ContainerError(f"invalid memory reservation {resv!r}: must be a positive number of bytes")
-        if resv < MIN_MEMORY:
-            raise ContainerError(f"invalid memory reservation {resv}: minimum allowed is 6 MiB")
-        if mem is not None and resv > mem:
-            raise ContainerError(
-                f"invalid memory reservation {resv}: must not exceed the memory limit ({mem})")
-    quota = None
-    if res.cpus is not None and res.cpus != 0:
-        ncpu = ncpu or os.cpu_count() or 1
-        cpus = res.cpus
-        if not isinstance(cpus, (int, float)) or isinstance(cpus, bool) or not 0.01 <= cpus <= ncpu:
-            raise ContainerError(
-                f"invalid cpus {cpus!r}: range of CPUs is from 0.01 to {ncpu}.00, "
-                f"as there are only {ncpu} CPUs available")
-        quota = max(1000, int(round(cpus * CFS_PERIOD_US)))
-    shares = res.cpu_shares or None
-    if shares is not None:
-        if not _is_int(shares) or shares < 0:
-            raise ContainerError(f"invalid cpu shares {shares!r}: must be a positive integer")
-        shares = min(max(shares, MIN_SHARES), MAX_SHARES)  # the kernel clamps the same way
-    cpuset = res.cpuset.strip() if res.cpuset else None
-    if cpuset:
-        try:
-            parse_cpuset(cpuset)
-        except ValueError:
-            raise ContainerError(f"invalid cpuset {cpuset!r}: expected a list like 0-2,5") from None
-    pids = res.pids if res.pids is not None and res.pids > 0 else None  # docker: <= 0 is unlimited
-    if res.pids is not None and not _is_int(res.pids):
-        raise ContainerError(f"invalid pids limit {res.pids!r}: must be an integer")
-    return Limits(mem, swap, resv, quota, shares, cpuset or None, pids, bool(res.oom_kill_disable))
-
-
-def check_cpuset_available(cpuset: str, available: str) -> None:
-    if not available.strip():
-        return
-    missing = parse_cpuset(cpuset) - parse_cpuset(available)
-    if missing:
-        raise ContainerError(
-            f"invalid cpuset {cpuset!r}: requested CPUs are not available - "
-            f"requested {cpuset}, available: {available.strip()}")
-
-
-def check_name(name: str) -> None:
-    if not name or name in (".", "..") or "/" in name or "\0" in name or name != name.strip():
-        raise ContainerError(f"invalid cgroup name {name!r}")
 
 
 # ---------------------------------------------------------------- /proc parsing
@@ -507,6 +402,18 @@ def default_driver() -> CgroupDriver:
     if _DEFAULT is None:
         _DEFAULT = detect()
     return _DEFAULT
+
+
+def driver_for(paths: CgroupPaths) -> CgroupDriver:
+    """A driver for an existing container's cgroup, without reading mountinfo: every method that
+    takes `paths` works on it (not create/find_leftovers). For monitors and other shells."""
+    if paths.version == 2:
+        from composer.runtime.cgroups_v2 import V2Driver
+
+        return V2Driver("", "")
+    from composer.runtime.cgroups_v1 import V1Driver
+
+    return V1Driver([])
 
 
 def find_leftovers(name_prefix: str = "") -> list[str]:

@@ -198,3 +198,21 @@ def test_create_is_cheap(drv, box):
     median_ms = statistics.median(times) * 1000
     print(f"cgroup create median {median_ms:.2f} ms")
     assert median_ms < 10
+
+
+def test_every_resource_field_accepted_by_the_kernel(drv, box):
+    res = Resources(memory=64 * MIB, memory_swap=-1, memory_reservation=32 * MIB, cpus=1.5, cpu_shares=512,
+                    cpuset="0", pids=5, oom_kill_disable=True)
+    p = box.create(res)
+    assert drv.memory_limit(p) == 64 * MIB
+    if drv.version == 1:
+        mem = p.dir_for("memory")
+        assert cg.read_int(os.path.join(mem, "memory.soft_limit_in_bytes")) == 32 * MIB
+        assert cg.read_keyed(os.path.join(mem, "memory.oom_control"), "oom_kill_disable") == 1
+        assert cg.read_file(os.path.join(p.dir_for("cpu"), "cpu.shares")) == "512"
+        assert cg.read_file(os.path.join(p.dir_for("cpuset"), "cpuset.cpus")) == "0"
+    else:
+        d = p.dirs[0][1]
+        assert cg.read_file(os.path.join(d, "memory.low")) == str(32 * MIB)
+        assert cg.read_file(os.path.join(d, "cpu.weight")) == "20"
+        assert cg.read_file(os.path.join(d, "cpuset.cpus")) == "0"

@@ -557,3 +557,14 @@ def test_validate_docker_defaults():
     assert lim.cfs_quota_us == 50400
     assert cg.validate(Resources(cpus=0.01)).cfs_quota_us == 1000
     assert cg.parse_cpuset("0-2,5") == {0, 1, 2, 5}
+
+
+def test_driver_for_paths_needs_no_mountinfo(tmp_path, kernel):
+    drv = v2_tree(tmp_path, kernel)
+    p = drv.create("a", Resources(memory=32 * MIB))
+    _put(f"{p.dirs[0][1]}/memory.max", str(32 * MIB))
+    other = cg.driver_for(CgroupPaths.from_dict(p.to_dict()))
+    assert other.version == 2 and other.memory_limit(p) == 32 * MIB and other.oom_kill_count(p) == 0
+    other.remove(p)
+    assert drv.find_leftovers() == []
+    assert cg.driver_for(CgroupPaths(1, ())).version == 1
