@@ -1,0 +1,87 @@
+"""Published ports through nft DNAT: from the host via 127.0.0.1 and via our bridge's address,
+host-ip binding, udp, ephemeral ports, and ports already in use."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from composer.errors import ConflictError, ContainerError
+from composer.runtime.spec import NetworkAttachment, PortMapping
+from tests.integration.network_helpers import holders, manager, nft_table, request, serve  # noqa: F401
+
+pytestmark = pytest.mark.root
+CID = "c" * 64
+
+
+@pytest.fixture
+def web(manager, holders):
+    """One 'container' on a network with tcp and udp servers on port 80."""
+    info = manager.ensure("p_default")
+    pid = holders.new()
+    ep = manager.connect("p_default", CID, pid, NetworkAttachment("p_default"), "eth0")
+    serve(holders, pid, 80, "web")
+    serve(holders, pid, 80, "webudp", "udp")
+    return info, ep
+
+
+def test_publish_ephemeral_port_reached_from_loopback_and_bridge_address(manager, web):
+    info, ep = web
+    (mapping,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+    assert mapping.host_port > 0
+    assert request("127.0.0.1", mapping.host_port).startswith("web sees")
+    assert request(info.gateway, mapping.host_port).startswith("web sees")
+    assert f"tcp dport {mapping.host_port} dnat to {ep.ipv4_address}:80" in nft_table()
+    assert manager.published(CID)[0].host_port == mapping.host_port
+
+
+def test_host_ip_binding_and_udp(manager, web):
+    info, ep = web
+    tcp, udp = manager.publish(CID, ep.ipv4_address, [PortMapping(80, 0, "127.0.0.1"),
+                                                       PortMapping(80, 0, "127.0.0.1", "udp")])
+    assert request("127.0.0.1", tcp.host_port).startswith("web sees")
+    assert request(info.gateway, tcp.host_port, timeout=0.5).startswith("FAILED")  # bound to 127.0.0.1 only
+    assert request("127.0.0.1", udp.host_port, "udp").startswith("webudp sees")
+
+
+def test_unpublish_removes_the_rule(manager, web):
+    _, ep = web
+    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+    manager.unpublish(CID)
+    assert f"dport {m.host_port} " not in nft_table()
+    assert request("127.0.0.1", m.host_port, timeout=0.5).startswith("FAILED")
+    manager.unpublish(CID)  # idempotent
+
+
+def test_port_taken_by_a_host_listener_is_named(manager):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConflictError, match=f"port {port}/tcp on 127.0.0.1 is already in use"):
+            manager.check_ports([PortMapping(80, port, "127.0.0.1")])
+        with pytest.raises(ConflictError, match=f"port {port}/tcp on 0.0.0.0 is already in use"):
+            manager.check_ports([PortMapping(80, port)])
+        manager.check_ports([PortMapping(80, port, "127.0.0.1", "udp")])  # udp is another space
+
+
+def test_port_taken_by_another_composer_mapping(manager, web):
+    _, ep = web
+    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+    with pytest.raises(ConflictError, match=f"port {m.host_port}/tcp on 127.0.0.1 is already in use"):
+        manager.check_ports([PortMapping(80, m.host_port, "127.0.0.1")])
+    with pytest.raises(ConflictError, match="already in use"):
+        manager.publish("d" * 64, "10.89.0.9", [PortMapping(81, m.host_port)])
+    assert [p.container_id for p in manager.published()] == [CID]
+    with pytest.raises(ConflictError, match="already in use"):  # the same port twice in one request
+        manager.check_ports([PortMapping(80, 18080), PortMapping(81, 18080)])
+
+
+def test_bad_mappings(manager):
+    with pytest.raises(ContainerError, match="protocol"):
+        manager.check_ports([PortMapping(80, 8080, "", "sctp")])
+    with pytest.raises(ContainerError, match="not an address of this host"):
+        manager.check_ports([PortMapping(80, 18081, "10.89.254.254")])
+    with pytest.raises(ContainerError, match="invalid port"):
+        manager.check_ports([PortMapping(0, 8080)])
