@@ -139,15 +139,18 @@ def _iptables(*args: str) -> int:
 
 def docker_user(enable: bool) -> None:
     """Add (or remove) our two ACCEPT rules in DOCKER-USER, only if that chain exists."""
-    if shutil.which("iptables") is None or _iptables("-S", "DOCKER-USER") != 0:
+    if shutil.which("iptables") is None:
         return
+    listing = subprocess.run(["iptables", "-w", "5", "-S", "DOCKER-USER"], capture_output=True, text=True)
+    if listing.returncode != 0:
+        return  # no dockerd rules on this host: nothing of ours is needed
+    lines = listing.stdout.splitlines()
     for rule in DOCKER_USER_RULES:
-        present = _iptables("-C", "DOCKER-USER", *rule) == 0
+        present = lines.count("-A DOCKER-USER " + " ".join(rule))
         if enable and not present:
             _iptables("-I", "DOCKER-USER", "1", *rule)
-        while not enable and present:
+        for _ in range(0 if enable else present):
             _iptables("-D", "DOCKER-USER", *rule)
-            present = _iptables("-C", "DOCKER-USER", *rule) == 0
 
 
 def enable_ip_forward(path: str = "/proc/sys/net/ipv4/ip_forward") -> None:
