@@ -14,7 +14,7 @@ import struct
 import subprocess
 import tarfile
 import tempfile
-import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
 from composer.errors import HostError, ImageError
@@ -59,7 +59,7 @@ def _is_static_elf(path: str) -> bool:
 def busybox_rootfs(out: "io.BufferedIOBase", busybox: str) -> int:
     """Write the busybox rootfs tar to out; returns the number of applet links."""
     applets = subprocess.run([busybox, "--list-full"], capture_output=True, text=True, check=True).stdout.split()
-    now = int(time.time())
+    now = int(os.stat(busybox).st_mtime)  # not the clock: the same busybox gives the same layer
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         made: set[str] = set()
 
@@ -100,12 +100,15 @@ def busybox_rootfs(out: "io.BufferedIOBase", busybox: str) -> int:
 
 
 def bootstrap_busybox(store: "ImageStore", ref: str = "busybox:latest") -> "Image":
+    """Reproducible: the same busybox binary gives the same layer and the same image id."""
     busybox = find_static_busybox()
+    built = datetime.fromtimestamp(int(os.stat(busybox).st_mtime), timezone.utc)
     with tempfile.TemporaryFile(prefix="composer-busybox-") as tmp:
         busybox_rootfs(tmp, busybox)
         tmp.seek(0)
         return import_rootfs(store, tmp, ref, changes=ImageConfig(cmd=("sh",)),
-                             comment=f"composer image bootstrap busybox (from {busybox})")
+                             comment=f"composer image bootstrap busybox (from {busybox})",
+                             created=built.isoformat().replace("+00:00", "Z"))
 
 
 def bootstrap_debian(store: "ImageStore", ref: str = "debian:bookworm") -> "Image":

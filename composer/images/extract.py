@@ -394,7 +394,11 @@ class _Extractor:
 def remove_tree(path: Path) -> None:
     """rm -rf that copes with dirs an image made unwritable (0555, 0000) and never follows symlinks."""
 
-    if not os.path.lexists(path):
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            os.unlink(path)
+            return
+    except FileNotFoundError:
         return
     if os.geteuid() != 0:  # root ignores modes; anyone else must open them up first
         _unlock(str(path))

@@ -24,7 +24,8 @@ CHANGE_INSTRUCTIONS = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD",
 
 
 def import_rootfs(store: "ImageStore", src: Path | str | BinaryIO, ref: str | None, *,
-                  changes: ImageConfig | None = None, comment: str = "") -> "Image":
+                  changes: ImageConfig | None = None, comment: str = "", created: str = "") -> "Image":
+    """created: RFC 3339 time for the config (default now); a fixed one makes the image id reproducible."""
     from composer.images.store import host_architecture, now_rfc3339
 
     if ref:
@@ -33,7 +34,7 @@ def import_rootfs(store: "ImageStore", src: Path | str | BinaryIO, ref: str | No
         raise ImageError(f"cannot import {src}: no such file")
     staged = store.stage_layer(src)
     try:
-        created = now_rfc3339()
+        created = created or now_rfc3339()
         name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else "-"
         config = {
             "architecture": host_architecture(),

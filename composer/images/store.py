@@ -42,7 +42,7 @@ def default_data_dir() -> Path:
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def host_architecture() -> str:
@@ -136,7 +136,7 @@ class ImageStore:
             if user and not force:
                 raise ConflictError(f"unable to remove image {ref!r}: container {user} is using it")
             del index["images"][image_id]
-            trash = self._unreferenced(index, entry)
+            trash = self._unreferenced(index, image_id, entry)
             self._save(index)
         for path in trash:
             remove_tree(path)
@@ -187,22 +187,28 @@ class ImageStore:
             keys = [str(parse_reference(r, allow_digest=False)) for r in refs]
             self._ensure()
             with self._locked() as index:
-                for digest, data in ((image_id, config_blob), (manifest, manifest_blob)):
-                    self._put_blob(digest, data)
-                for layer in layers:
-                    self._place(layer)
-                entry = index["images"].get(image_id) or {
-                    "manifest": manifest, "refs": [], "diff_ids": diff_ids,
-                    "blobs": [layer.digest for layer in layers],
-                    "created": config_obj.get("created") or now_rfc3339(),
-                    "size": sum(layer.size for layer in layers),
-                    "config": config_obj.get("config") or {},
-                    "architecture": config_obj.get("architecture", ""), "os": config_obj.get("os", ""),
-                }
-                index["images"][image_id] = entry
-                for key in keys:
-                    self._move_ref(index, key, image_id)
-                self._save(index)
+                created: list[Path] = []  # what this call put in place: undone if the index write fails
+                try:
+                    for digest, data in ((image_id, config_blob), (manifest, manifest_blob)):
+                        created += self._put_blob(digest, data)
+                    for layer in layers:
+                        created += self._place(layer)
+                    entry = index["images"].get(image_id) or {
+                        "manifest": manifest, "refs": [], "diff_ids": diff_ids,
+                        "blobs": [layer.digest for layer in layers],
+                        "created": config_obj.get("created") or now_rfc3339(),
+                        "size": sum(layer.size for layer in layers),
+                        "config": config_obj.get("config") or {},
+                        "architecture": config_obj.get("architecture", ""), "os": config_obj.get("os", ""),
+                    }
+                    index["images"][image_id] = entry
+                    for key in keys:
+                        self._move_ref(index, key, image_id)
+                    self._save(index)
+                except BaseException:
+                    for path in created:
+                        remove_tree(path)
+                    raise
                 image = self._image(image_id, entry)
         finally:
             for layer in layers:
@@ -247,25 +253,30 @@ class ImageStore:
                 out.write(chunk)
         return "sha256:" + h.hexdigest(), size, kind
 
-    def _put_blob(self, digest: str, data: bytes) -> None:
+    def _put_blob(self, digest: str, data: bytes) -> list[Path]:
         path = self.blob_path(digest)
         if path.exists():
-            return
+            return []
         tmp = self._tmp(self.blob_dir, "blob")
         tmp.write_bytes(data)
         os.rename(tmp, path)
+        return [path]
 
-    def _place(self, layer: StagedLayer) -> None:
+    def _place(self, layer: StagedLayer) -> list[Path]:
         """Move a staged layer into place, unless an identical one is there already (then it is shared
-        and the staged copy is discarded by the caller)."""
+        and the staged copy is discarded by the caller). Returns the paths it created."""
+        created = []
         blob = self.blob_path(layer.digest)
         if not blob.exists():
             os.rename(layer.blob, blob)
+            created.append(blob)
         target = self.layer_dir(layer.diff_id)
         if not target.exists():
             os.rename(layer.dir, target)
+            created.append(target)
+        return created
 
-    def _unreferenced(self, index: dict[str, Any], gone: dict[str, Any]) -> list[Path]:
+    def _unreferenced(self, index: dict[str, Any], gone_id: str, gone: dict[str, Any]) -> list[Path]:
         """Rename the layer dirs and delete the blobs of `gone` that no remaining image uses."""
         used_layers = {d for e in index["images"].values() for d in e["diff_ids"]}
         used_blobs = {b for i, e in index["images"].items() for b in (i, e["manifest"], *e["blobs"])}
@@ -276,7 +287,7 @@ class ImageStore:
                 doomed = self._tmp(self.layers_root, "rm")
                 os.rename(path, doomed)  # instantly gone from view; rm -r happens outside the lock
                 trash.append(doomed)
-        for digest in set(gone["blobs"]) | {gone["manifest"]}:
+        for digest in set(gone["blobs"]) | {gone["manifest"], gone_id}:
             if digest not in used_blobs:
                 with contextlib.suppress(FileNotFoundError):
                     self.blob_path(digest).unlink()
@@ -296,11 +307,16 @@ class ImageStore:
 
     def _save(self, index: dict[str, Any]) -> None:
         tmp = self._tmp(self.root, "index")
-        with open(tmp, "w") as f:
-            json.dump(index, f, separators=(",", ":"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, self.index_path)
+        try:
+            with open(tmp, "w") as f:
+                json.dump(index, f, separators=(",", ":"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.rename(tmp, self.index_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:

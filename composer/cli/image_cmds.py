@@ -1,0 +1,187 @@
+"""`composer image import|ls|rm|tag|inspect|bootstrap` and `composer images`. Library imports (and rich)
+happen inside the handlers, so building the parser costs nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from composer.errors import ComposerError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    image = sub.add_parser("image", help="manage images")
+    isub = image.add_subparsers(dest="image_command", metavar="COMMAND")
+    image.set_defaults(func=lambda args: (image.print_help(), 0)[1])
+
+    p = isub.add_parser("import", help="create an image from a rootfs tarball (like docker import)")
+    p.add_argument("file", metavar="FILE|-", help="a tar (plain, gzip, zstd, xz, bzip2); '-' reads stdin")
+    p.add_argument("reference", nargs="?", metavar="NAME[:TAG]")
+    p.add_argument("-c", "--change", action="append", default=[], metavar="INSTRUCTION",
+                   help="apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, "
+                        "USER, VOLUME, WORKDIR")
+    p.add_argument("-m", "--message", default="", help="commit message for the image history")
+    p.set_defaults(func=cmd_import)
+
+    for parser in (isub.add_parser("ls", aliases=["list"], help="list images"),
+                   sub.add_parser("images", help="list images")):
+        parser.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
+        parser.add_argument("-a", "--all", action="store_true", help="accepted for docker compatibility")
+        parser.add_argument("--no-trunc", action="store_true", help="show full image ids")
+        parser.set_defaults(func=cmd_ls)
+
+    p = isub.add_parser("rm", aliases=["remove"], help="remove images")
+    p.add_argument("-f", "--force", action="store_true", help="remove an image with several references")
+    p.add_argument("refs", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=cmd_rm)
+
+    p = isub.add_parser("tag", help="give an image another reference")
+    p.add_argument("source", metavar="SOURCE_IMAGE")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+    p.set_defaults(func=cmd_tag)
+
+    p = isub.add_parser("inspect", help="show image details as JSON")
+    p.add_argument("refs", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=cmd_inspect)
+
+    p = isub.add_parser("bootstrap", help="make a base image offline (busybox from busybox-static)")
+    p.add_argument("name", choices=("busybox", "debian"), metavar="NAME", help="busybox")
+    p.add_argument("--if-missing", action="store_true", help="do nothing when the tag already exists")
+    p.add_argument("--tag", "-t", metavar="REF", help="reference to give the image (default NAME:latest)")
+    p.set_defaults(func=cmd_bootstrap)
+
+
+def _store() -> Any:
+    from composer.images.store import ImageStore
+
+    return ImageStore()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from composer.images.importer import apply_changes, import_rootfs
+    from composer.images.model import ImageConfig
+
+    changes = apply_changes(ImageConfig(), args.change) if args.change else None
+    src = sys.stdin.buffer if args.file == "-" else args.file
+    image = import_rootfs(_store(), src, args.reference, changes=changes, comment=args.message)
+    print(image.id)
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    images = _store().list()
+    if args.quiet:
+        seen = []
+        for image in images:
+            shown = image.id if args.no_trunc else image.short_id
+            if shown not in seen:
+                seen.append(shown)
+        if seen:
+            print("\n".join(seen))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    from composer.images.reference import parse_reference
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"):
+        table.add_column(column, no_wrap=True)
+    now = time.time()
+    for image in images:
+        shown = image.id if args.no_trunc else image.short_id
+        rows = [(r.familiar_repository, r.tag or "<none>") for r in map(parse_reference, image.refs)]
+        for repo, tag in rows or [("<none>", "<none>")]:
+            table.add_row(repo, tag, shown, _ago(image.created, now), _human_size(image.size))
+    Console(soft_wrap=True).print(table)
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    store = _store()
+    status = 0
+    for ref in args.refs:
+        try:
+            for line in store.remove(ref, force=args.force):
+                print(line)
+        except ComposerError as err:  # docker goes on with the other images
+            sys.stderr.write(f"composer: {err}\n")
+            status = 1
+    return status
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    _store().tag(args.source, args.target)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    store = _store()
+    out = [_inspect(store.resolve(ref)) for ref in args.refs]
+    print(json.dumps(out, indent=4))
+    return 0
+
+
+def _inspect(image: Any) -> dict[str, Any]:
+    from composer.images.reference import parse_reference
+
+    refs = [parse_reference(r).familiar for r in image.refs]
+    return {
+        "Id": image.id,
+        "RepoTags": refs,
+        "RepoDigests": [],
+        "Created": image.created,
+        "Size": image.size,
+        "Architecture": image.architecture,
+        "Os": image.os,
+        "Config": image.config.to_oci(),
+        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
+        "Manifest": image.manifest,
+        "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(reversed(image.layers))}},
+    }
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from composer.images.bootstrap import BOOTSTRAPPERS
+
+    store = _store()
+    ref = args.tag or f"{args.name}:latest"
+    if args.if_missing and store.exists(ref):
+        print(store.resolve(ref).id)
+        return 0
+    started = time.monotonic()
+    image = BOOTSTRAPPERS[args.name](store, ref)
+    sys.stderr.write(f"built {ref} in {(time.monotonic() - started) * 1000:.0f} ms\n")
+    print(image.id)
+    return 0
+
+
+def _human_size(size: int) -> str:
+    """docker's units: decimal, 3 significant digits (4.19MB)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.3g}{unit}"
+        value /= 1000
+    return f"{value:.3g}TB"
+
+
+def _ago(created: str, now: float) -> str:
+    try:
+        then = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "N/A"
+    secs = max(0, now - then)
+    for limit, div, unit in ((60, 1, "second"), (3600, 60, "minute"), (86400, 3600, "hour"),
+                             (86400 * 14, 86400, "day"), (86400 * 60, 86400 * 7, "week"),
+                             (86400 * 730, 86400 * 30, "month")):
+        if secs < limit:
+            n = int(secs // div)
+            if unit == "second" and n < 1:
+                return "Less than a second ago"
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return f"{int(secs // (86400 * 365))} years ago"
