@@ -87,6 +87,10 @@ def ruleset(tag: str, networks: Sequence[NetworkLike], published: Sequence[Publi
     for n in nets:
         if not n.internal:
             body.append(f'\t\tip saddr {n.subnet} oifname != "{n.bridge}" masquerade comment "network {n.name}"')
+        # hairpin: a container reaching a neighbour through a published host port must see the
+        # reply come back through the host, not straight from the neighbour
+        body.append(f'\t\toifname "{n.bridge}" ip saddr {n.subnet} ct status dnat masquerade '
+                    f'comment "network {n.name}: hairpin"')
     body += ["\t}", f"\tchain {ports} {{"]
     for p in sorted(published, key=lambda p: (p.protocol, p.host_port, p.host_ip)):
         match = f"ip daddr {p.host_ip} " if p.host_ip and p.host_ip != "0.0.0.0" else ""

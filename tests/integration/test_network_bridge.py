@@ -85,7 +85,7 @@ def test_internal_network_has_no_way_out(manager, holders):
     ep = attach(manager, "t5_back", 1, p)
     eq = attach(manager, "t5_back", 2, q)
     assert "default" not in run_in(p, "ip", "route").stdout
-    assert info.subnet not in nft_table().split("masquerade")[0].split("chain post_")[-1]
+    assert f'ip saddr {info.subnet} oifname != "{info.bridge}" masquerade' not in nft_table()
     assert f'iifname "{info.bridge}" oifname != "{info.bridge}" drop' in nft_table()
     assert ping(p, eq.ipv4_address) and ep.ipv4_address != eq.ipv4_address
 
@@ -181,3 +181,18 @@ def test_connect_time(manager, holders, capsys):
     with capsys.disabled():
         print(f"\nconnect(): median {median:.2f} ms over 20 (min {min(times):.2f}, max {max(times):.2f})")
     assert median < 15
+
+
+def test_reconnect_keeps_address_and_dead_pid_leaves_no_record(manager, holders):
+    from composer.errors import ContainerError
+
+    manager.ensure("t12_default")
+    first = attach(manager, "t12_default", 1, holders.new())
+    again = attach(manager, "t12_default", 1, holders.new())  # restarted container: new netns
+    assert again.ipv4_address == first.ipv4_address
+    dead = holders.new()
+    holders.procs[-1].kill()
+    holders.procs[-1].wait()
+    with pytest.raises(ContainerError, match="is not running"):
+        attach(manager, "t12_default", 2, dead)
+    assert manager.endpoints(cid(2)) == []

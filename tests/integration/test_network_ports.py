@@ -85,3 +85,11 @@ def test_bad_mappings(manager):
         manager.check_ports([PortMapping(80, 18081, "10.89.254.254")])
     with pytest.raises(ContainerError, match="invalid port"):
         manager.check_ports([PortMapping(0, 8080)])
+
+
+def test_neighbour_reaches_published_port_through_the_host(manager, holders, web):
+    info, ep = web
+    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+    other = holders.new()
+    manager.connect("p_default", "e" * 64, other, NetworkAttachment("p_default"), "eth0")
+    assert request(info.gateway, m.host_port, from_pid=other) == f"web sees {info.gateway}"
