@@ -1,0 +1,358 @@
+"""The Runtime: create, start, stop, kill, remove, pause, inspect and list containers, from any
+process, through the files on disk (no daemon).
+
+    $STATE/containers/<id>/  state.json, lock, hosts, hostname, resolv.conf   (tmpfs: gone at reboot)
+    $DATA/containers/<id>/   spec.json, upper/, work/, rootfs/, container.log  (persistent)
+
+The container inventory is $DATA (so containers survive a reboot as "exited"); run-time facts are
+in $STATE. Processes come from the launcher (runtime.launcher), never from this, possibly
+threaded, process. Starting is a handshake with the new monitor: it reports PID 1's pid, we put
+PID 1 into its cgroup and attach its network, then say "go" and learn whether exec worked."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from composer.errors import ConflictError, ContainerError, NotFoundError
+from composer.runtime import state as st
+from composer.runtime.spec import ContainerSpec, NetworkAttachment, PortMapping
+from composer.runtime.syscalls import is_alive
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+ID_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    spec: ContainerSpec
+    status: str  # created | running | paused | restarting | exited | dead
+    pid: int | None = None
+    exit_code: int | None = None
+    oom_killed: bool = False
+    error: str | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    restart_count: int = 0
+    endpoints: tuple[Any, ...] = ()  # runtime.network.Endpoint
+    ports: tuple[PortMapping, ...] = ()  # as published (host ports resolved)
+    health: str | None = None
+    monitor_pid: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+    def label(self, key: str, default: str | None = None) -> str | None:
+        return self.spec.label(key, default)
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    time: str  # RFC 3339 with nanoseconds, as docker's json-file
+    stream: str  # stdout | stderr
+    line: str  # with its trailing newline (if it had one)
+
+
+def _error(message: str, code: int) -> ContainerError:
+    err = ContainerError(message)
+    err.exit_code = code  # 125/126/127 as docker run reports them
+    return err
+
+
+@dataclass
+class _Paths:
+    state: str
+    data: str
+
+    @property
+    def spec(self) -> str:
+        return os.path.join(self.data, "spec.json")
+
+    @property
+    def log(self) -> str:
+        return os.path.join(self.data, "container.log")
+
+
+class Runtime:
+    def __init__(self, state_dir: Path | str | None = None, data_dir: Path | str | None = None) -> None:
+        self.state_dir = str(state_dir or os.environ.get("COMPOSER_STATE_DIR") or "/run/composer")
+        self.data_dir = str(data_dir or os.environ.get("COMPOSER_DATA_DIR") or "/var/lib/composer")
+        self._network = None
+
+    # ------------------------------------------------------------ plumbing
+
+    def prepare(self) -> None:
+        """Fork the single-threaded launcher now: call before the process starts any thread."""
+        from composer.runtime import launcher
+
+        launcher.shared()
+
+    def paths(self, id: str) -> _Paths:
+        return _Paths(os.path.join(self.state_dir, "containers", id), os.path.join(self.data_dir, "containers", id))
+
+    @property
+    def network(self):
+        if self._network is None:
+            from composer.runtime.network import NetworkManager  # netlink only when networks are used
+
+            self._network = NetworkManager(Path(self.state_dir))
+        return self._network
+
+    def _specs(self) -> list[ContainerSpec]:
+        base = os.path.join(self.data_dir, "containers")
+        out = []
+        try:
+            names = os.listdir(base)
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if not ID_RE.match(name):
+                continue
+            try:
+                with open(os.path.join(base, name, "spec.json")) as f:
+                    out.append(ContainerSpec.from_json(f.read()))
+            except (OSError, ValueError):
+                continue  # half-created by a crashed create: `rm` by id still works
+        return out
+
+    def _info(self, spec: ContainerSpec, state: dict | None = None) -> ContainerInfo:
+        p = self.paths(spec.id)
+        s = st.read(p.state) if state is None else state
+        status = st.derive_status(s)
+        endpoints: tuple[Any, ...] = ()
+        if s.get("endpoints"):
+            from composer.runtime.network import Endpoint
+
+            endpoints = tuple(Endpoint.from_dict(e) for e in s["endpoints"])
+        return ContainerInfo(
+            id=spec.id, name=spec.name, spec=spec, status=status,
+            pid=s.get("pid") if status in ("running", "paused") else None,
+            exit_code=s.get("exit_code"), oom_killed=bool(s.get("oom_killed")), error=s.get("error"),
+            created_at=s.get("created_at", _mtime(p.spec)), started_at=s.get("started_at"),
+            finished_at=s.get("finished_at"), restart_count=int(s.get("restart_count", 0)),
+            endpoints=endpoints, ports=tuple(PortMapping(**d) for d in s.get("ports", ())),
+            monitor_pid=s.get("monitor_pid") if st.monitor_alive(s) else None,
+        )
+
+    # ------------------------------------------------------------ queries
+
+    def get(self, ref: str) -> ContainerInfo:
+        """By full id, name, or unique id prefix."""
+        specs = self._specs()
+        for spec in specs:
+            if spec.id == ref or spec.name == ref:
+                return self._info(spec)
+        matches = [s for s in specs if ref and s.id.startswith(ref)]
+        if len(matches) == 1:
+            return self._info(matches[0])
+        if len(matches) > 1:
+            raise ConflictError(f"multiple containers match {ref!r}: give more of the id")
+        raise NotFoundError(f"no such container: {ref}")
+
+    def list(self, all: bool = False, labels: dict[str, str] | None = None) -> list[ContainerInfo]:
+        out = []
+        for spec in self._specs():
+            if labels and any(spec.label(k) != v for k, v in labels.items()):
+                continue
+            info = self._info(spec)
+            if all or info.running:
+                out.append(info)
+        return sorted(out, key=lambda i: i.created_at or 0, reverse=True)
+
+    # ------------------------------------------------------------ create
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        from composer.runtime import lifecycle
+
+        return lifecycle.create(self, spec)
+
+    def start(self, id: str, *, attach_stdio: bool = False) -> ContainerInfo:
+        from composer.runtime import lifecycle
+
+        return lifecycle.start(self, self.get(id), attach_stdio=attach_stdio)
+
+    def run(self, spec: ContainerSpec, *, attach_stdio: bool = False) -> ContainerInfo:
+        """create + start; a failed start removes the container again (nothing left behind)."""
+        info = self.create(spec)
+        try:
+            return self.start(info.id, attach_stdio=attach_stdio)
+        except BaseException:
+            self.remove(info.id, force=True)
+            raise
+
+    def stop(self, id: str, timeout: float | None = None) -> ContainerInfo:
+        from composer.runtime import lifecycle
+
+        return lifecycle.stop(self, self.get(id), timeout)
+
+    def kill(self, id: str, sig: int = signal.SIGKILL) -> None:
+        from composer.runtime import lifecycle
+
+        lifecycle.kill(self, self.get(id), sig)
+
+    def remove(self, id: str, force: bool = False) -> None:
+        from composer.runtime import lifecycle
+
+        lifecycle.remove(self, self.get(id), force)
+
+    def pause(self, id: str) -> None:
+        from composer.runtime import lifecycle
+
+        lifecycle.set_paused(self, self.get(id), True)
+
+    def unpause(self, id: str) -> None:
+        from composer.runtime import lifecycle
+
+        lifecycle.set_paused(self, self.get(id), False)
+
+    def wait(self, id: str, timeout: float | None = None) -> ContainerInfo:
+        """Until the container has exited and its monitor has recorded it (or timeout)."""
+        info = self.get(id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            s = st.read(self.paths(info.id).state)
+            if st.monitor_alive(s):
+                target = (s["monitor_pid"], s.get("monitor_start"))
+            elif st.derive_status(s) in ("running", "paused"):
+                target = (s["pid"], s.get("pid_start"))
+            else:
+                try:
+                    return self._info(info.spec)
+                except FileNotFoundError:
+                    return info
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return self._info(info.spec, s)
+            _wait_pid(*target, left)
+
+    def exec(self, id: str, argv: list[str] | tuple[str, ...], *, env=(), cwd: str | None = None,
+             user: str | None = None, tty: bool = False, detach: bool = False) -> int:
+        from composer.runtime import execute
+
+        info = self.get(id)
+        if info.status != "running":
+            raise ConflictError(f"container {info.name} is not running")
+        s = st.read(self.paths(info.id).state)
+        return execute.run(info, s, list(argv), env=tuple(env), cwd=cwd, user=user, detach=detach)
+
+    def logs(self, id: str, *, follow: bool = False, since: float | None = None,
+             tail: int | None = None) -> Iterator[LogRecord]:
+        info = self.get(id)
+        path = self.paths(info.id).log
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return
+        with f:
+            lines = f.readlines()
+            if tail is not None:
+                lines = lines[-tail:] if tail > 0 else []
+            yield from _records(lines, since)
+            while follow:
+                chunk = f.readline()
+                if chunk and chunk.endswith(b"\n"):
+                    yield from _records([chunk], since)
+                    continue
+                if chunk:
+                    f.seek(-len(chunk), os.SEEK_CUR)
+                s = st.read(self.paths(info.id).state)
+                if not st.monitor_alive(s) and st.derive_status(s) not in ("running", "paused"):
+                    rest = f.read()
+                    yield from _records(rest.splitlines(keepends=True), since)
+                    return
+                time.sleep(0.05)
+
+    def set_hosts(self, id: str, entries) -> None:
+        """Rewrite /etc/hosts of a container in place (peers come and go)."""
+        from composer.runtime import etcfiles
+
+        info = self.get(id)
+        p = self.paths(info.id)
+        with st.Lock(p.state):
+            s = st.read(p.state)
+            if not os.path.exists(os.path.join(p.state, "hosts")):
+                return
+            etcfiles.write_in_place(os.path.join(p.state, "hosts"),
+                                    etcfiles.hosts_content(entries, own_hosts(info.spec, s.get("endpoints", ()))))
+
+
+def own_hosts(spec: ContainerSpec, endpoints) -> list[tuple[str, list[str]]]:
+    """The container's own /etc/hosts lines: its address on each network with its names."""
+    hostname = spec.hostname or spec.id[:12]
+    out = []
+    for ep in endpoints:
+        ep = ep if isinstance(ep, dict) else ep.to_dict()
+        names = [hostname] if not spec.domainname else [f"{hostname}.{spec.domainname}", hostname]
+        out.append((ep["ipv4_address"], names))
+    return out
+
+
+def _records(lines: list[bytes], since: float | None) -> Iterator[LogRecord]:
+    for raw in lines:
+        try:
+            d = json.loads(raw)
+        except ValueError:
+            continue
+        if since is not None and _parse_time(d["time"]) < since:
+            continue
+        yield LogRecord(d["time"], d["stream"], d["log"])
+
+
+def _parse_time(text: str) -> float:
+    import calendar
+
+    base, _, frac = text.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def _wait_pid(pid: int, start: int | None, timeout: float | None) -> None:
+    """Block until the process exits (pidfd), or timeout. Returns at once if it is not ours."""
+    if not is_alive(pid, start):
+        return
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not is_alive(pid, start):  # the pid was reused between the check and the open
+            return
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
+def _auto_remove_main(argv: list[str]) -> int:
+    """`python -m composer.runtime.containers --auto-remove ID --state-dir S --data-dir D`: what a
+    monitor execs into for --rm when nobody attached is left to remove the container."""
+    args = dict(zip(argv[::2], argv[1::2]))
+    rt = Runtime(args["--state-dir"], args["--data-dir"])
+    try:
+        rt.remove(args["--auto-remove"], force=True)
+    except NotFoundError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_auto_remove_main(sys.argv[1:]))

@@ -1,0 +1,414 @@
+"""The mutating verbs behind Runtime: create, start, stop, kill, remove, pause. Each takes the
+container's lock; each leaves nothing behind when it fails (no upper dir, cgroup, link or state)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from composer.errors import ComposerError, ConflictError, ContainerError
+from composer.runtime import state as st
+from composer.runtime.spec import ContainerSpec, NetworkAttachment
+from composer.runtime.syscalls import is_alive
+
+if TYPE_CHECKING:
+    from composer.runtime.containers import ContainerInfo, Runtime
+
+HANDSHAKE_TIMEOUT = 30.0
+
+
+def _err(message: str, code: int) -> ContainerError:
+    err = ContainerError(message)
+    err.exit_code = code
+    return err
+
+
+# ---------------------------------------------------------------- create
+
+
+def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
+    from composer.runtime.containers import ID_RE, NAME_RE
+
+    if not ID_RE.match(spec.id):
+        raise ContainerError(f"invalid container id {spec.id!r}: expected 64 hex digits")
+    if not NAME_RE.match(spec.name):
+        raise ContainerError(f"invalid container name {spec.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if not spec.argv:
+        raise ContainerError("no command specified")
+    if not spec.layers:
+        raise ContainerError("the image has no layers")
+    for layer in spec.layers:
+        if not os.path.isdir(layer):
+            raise ContainerError(f"image layer {layer} is missing (image removed?)")
+    for m in spec.mounts:
+        if not m.target.startswith("/"):
+            raise ContainerError(f"invalid mount target {m.target!r}: must be an absolute path")
+        if m.type == "bind" and not os.path.exists(m.source):
+            raise ContainerError(f"invalid mount config: bind source path does not exist: {m.source}")
+        if m.type not in ("bind", "tmpfs"):
+            raise ContainerError(f"unsupported mount type {m.type!r}")
+    if spec.network_mode not in ("none", "bridge", "host") and not spec.network_mode.startswith("net:"):
+        raise ContainerError(f"unsupported network mode {spec.network_mode!r}")
+    from composer.runtime import caps
+    from composer.runtime.cgroups_limits import validate
+
+    validate(spec.resources)
+    try:
+        caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
+    except ValueError as e:
+        raise ContainerError(str(e)) from None
+    base = os.path.join(rt.data_dir, "containers")
+    os.makedirs(base, exist_ok=True)
+    p = rt.paths(spec.id)
+    with st.Lock(base):  # name uniqueness across processes
+        for other in rt._specs():
+            if other.name == spec.name or other.id == spec.id:
+                raise ConflictError(f'the container name "/{spec.name}" is already in use by container "{other.id}"')
+        try:
+            for sub in ("upper", "work", "rootfs"):
+                os.makedirs(os.path.join(p.data, sub))
+            tmp = p.spec + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(spec.to_json())
+            os.rename(tmp, p.spec)
+            with st.Lock(p.state):
+                st.write(p.state, {"created_at": st.now()})
+        except BaseException:
+            shutil.rmtree(p.data, ignore_errors=True)
+            shutil.rmtree(p.state, ignore_errors=True)
+            raise
+    return rt._info(spec)
+
+
+# ---------------------------------------------------------------- start
+
+
+def _child_config(rt: "Runtime", spec: ContainerSpec, etc_files: dict[str, str]) -> dict:
+    from composer.runtime import caps
+
+    p = rt.paths(spec.id)
+    return {
+        "rootfs": os.path.join(p.data, "rootfs"), "layers": list(spec.layers),
+        "upper": os.path.join(p.data, "upper"), "work": os.path.join(p.data, "work"),
+        "mounts": [asdict(m) for m in spec.mounts], "etc_files": etc_files,
+        "netns": spec.network_mode != "host", "shm_size": spec.shm_size, "read_only": spec.read_only,
+        "hostname": spec.hostname or spec.id[:12], "domainname": spec.domainname,
+        "sysctls": [list(kv) for kv in spec.sysctls], "user": spec.user, "env": [list(kv) for kv in spec.env],
+        "cwd": spec.cwd or "/", "ulimits": [asdict(u) for u in spec.ulimits],
+        "oom_score_adj": spec.resources.oom_score_adj, "no_new_privileges": spec.no_new_privileges,
+        "caps": caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged), "last_cap": caps.last_cap(),
+        "argv": list(spec.argv), "init": spec.init,
+    }
+
+
+def _ns_flags(spec: ContainerSpec) -> int:
+    from composer.runtime import syscalls as sc
+
+    flags = sc.CLONE_NEWNS | sc.CLONE_NEWIPC | sc.CLONE_NEWPID
+    if spec.network_mode != "host":
+        flags |= sc.CLONE_NEWNET | sc.CLONE_NEWUTS
+    return flags
+
+
+def attachments(spec: ContainerSpec) -> tuple[NetworkAttachment, ...]:
+    if spec.network_mode != "bridge":
+        return ()
+    return spec.networks or (NetworkAttachment("bridge"),)
+
+
+class _Starter:
+    """One start: owns what it made until the container runs, undoes all of it on failure."""
+
+    def __init__(self, rt: "Runtime", info: "ContainerInfo", attach_stdio: bool) -> None:
+        self.rt, self.info, self.spec = rt, info, info.spec
+        self.p = rt.paths(info.id)
+        self.attach = attach_stdio
+        self.cgroup = None
+        self.driver = None
+        self.sock: socket.socket | None = None
+        self.networked = False
+        self.pid1 = 0
+
+    def recv(self) -> dict:
+        assert self.sock is not None
+        data = self.sock.recv(65536)
+        if not data:
+            raise ContainerError("the container monitor exited during start")
+        return json.loads(data)
+
+    def run(self) -> "ContainerInfo":
+        from composer.runtime import cgroups, etcfiles
+        from composer.runtime.launcher import shared
+
+        spec = self.spec
+        nets = attachments(spec)
+        if nets and spec.ports:
+            self.rt.network.check_ports(spec.ports)
+        self.driver = cgroups.default_driver()
+        for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
+            self.driver.remove_dir(leftover)
+        self.cgroup = self.driver.create(spec.id, spec.resources)
+        etc = etcfiles.write_all(self.p.state, hostname=spec.hostname or spec.id[:12], domainname=spec.domainname,
+                                 hosts=spec.hosts, dns=spec.dns, dns_search=spec.dns_search)
+        if spec.network_mode == "host":
+            etc = {"/etc/hosts": "/etc/hosts", "/etc/resolv.conf": "/etc/resolv.conf"}
+        req = {
+            "id": spec.id, "name": spec.name, "cfg": _child_config(self.rt, spec, etc), "ns_flags": _ns_flags(spec),
+            "state_dir": self.p.state, "log": self.p.log if spec.log.driver != "none" else None,
+            "cgroup": self.cgroup.to_dict(), "auto_remove": spec.auto_remove,
+            "runtime_state_dir": self.rt.state_dir, "runtime_data_dir": self.rt.data_dir,
+        }
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        ours.settimeout(HANDSHAKE_TIMEOUT)
+        fds = [theirs.fileno()] + ([sys.stdout.fileno(), sys.stderr.fileno()] if self.attach else [])
+        if self.attach:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        try:
+            shared().spawn(req, fds)
+        finally:
+            theirs.close()
+        hello = self.recv()
+        if "error" in hello:
+            raise _err(hello["error"], hello.get("code", 125))
+        self.pid1 = hello["pid"]
+        self.driver.attach(self.cgroup, self.pid1)
+        endpoints, ports = [], []
+        if nets:
+            self.networked = True
+            endpoints = self._connect(nets)
+            if spec.ports and endpoints:
+                ports = [asdict(m) for m in self.rt.network.publish(spec.id, endpoints[0].ipv4_address, spec.ports)]
+        if endpoints:
+            from composer.runtime.containers import own_hosts
+
+            etcfiles.write_in_place(etc["/etc/hosts"], etcfiles.hosts_content(spec.hosts, own_hosts(spec, endpoints)))
+        s = st.read(self.p.state)
+        s.update(pid=self.pid1, pid_start=hello["pid_start"], monitor_pid=hello["monitor_pid"],
+                 monitor_start=hello["monitor_start"], started_at=st.now(), finished_at=None, exit_code=None,
+                 oom_killed=False, error=None, paused=False, cgroup=self.cgroup.to_dict(),
+                 endpoints=[e.to_dict() for e in endpoints], ports=ports)
+        st.write(self.p.state, s)
+        ours.send(b'{"go": true}')
+        reply = self.recv()
+        if "error" in reply:
+            raise _err(reply["error"], reply.get("code", 125))
+        if not self.attach and not spec.auto_remove:
+            ours.close()  # nobody listens for the exit: the monitor just records it
+            self.sock = None
+        return self.rt._info(spec)
+
+    def _connect(self, nets: tuple[NetworkAttachment, ...]) -> list:
+        nm = self.rt.network
+        eps = []
+        for i, att in enumerate(nets):
+            if att.network == "bridge" and nm.get("bridge") is None:
+                nm.ensure("bridge")
+            eps.append(nm.connect(att.network, self.spec.id, self.pid1, att, att.interface or f"eth{i}"))
+        return eps
+
+    def undo(self) -> None:
+        """After a failure: PID 1 (if any) gone, then network, cgroup, state back to 'created'."""
+        if self.sock is not None:
+            self.sock.close()  # the monitor sees EOF: PID 1 never execs
+            self.sock = None
+        if self.pid1:
+            _kill_wait(self.pid1, None, 5.0)
+        if self.networked:
+            _quiet(self.rt.network.unpublish, self.spec.id)
+            _quiet(self.rt.network.disconnect_all, self.spec.id)
+        if self.cgroup is not None and self.driver is not None:
+            _quiet(self.driver.remove, self.cgroup)
+
+
+def start(rt: "Runtime", info: "ContainerInfo", attach_stdio: bool = False) -> "ContainerInfo":
+    p = rt.paths(info.id)
+    with st.Lock(p.state):
+        current = rt._info(info.spec)
+        if current.status in ("running", "paused"):
+            return current
+        starter = _Starter(rt, current, attach_stdio)
+        try:
+            result = starter.run()
+        except BaseException:
+            starter.undo()
+            raise
+    if starter.sock is not None:  # kept for wait_attached (the exit report)
+        _ATTACHED[info.id] = starter.sock
+    return result
+
+
+_ATTACHED: dict[str, socket.socket] = {}
+
+
+def wait_attached(id: str) -> dict | None:
+    """For a start with attach_stdio/auto_remove: block until the monitor reports the exit
+    ({"exit", "oom", "error"}); tells it we remove the container ourselves."""
+    sock = _ATTACHED.pop(id, None)
+    if sock is None:
+        return None
+    sock.settimeout(None)
+    try:
+        data = sock.recv(65536)
+        if not data:
+            return None
+        msg = json.loads(data)
+        try:
+            sock.send(b'{"removing": true}')
+        except OSError:
+            pass
+        return msg
+    finally:
+        sock.close()
+
+
+# ---------------------------------------------------------------- stop, kill, pause
+
+
+def _signal(s: dict, sig: int) -> bool:
+    if not is_alive(s.get("pid"), s.get("pid_start")):
+        return False
+    try:
+        os.kill(s["pid"], sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _kill_wait(pid: int, start: int | None, timeout: float) -> bool:
+    """SIGKILL a verified pid and wait until it is gone."""
+    from composer.runtime.containers import _wait_pid
+
+    if is_alive(pid, start):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return True
+        _wait_pid(pid, start, timeout)
+    return not is_alive(pid, start)
+
+
+def stop(rt: "Runtime", info: "ContainerInfo", timeout: float | None) -> "ContainerInfo":
+    from composer.runtime.containers import _wait_pid
+
+    p = rt.paths(info.id)
+    grace = info.spec.stop_timeout if timeout is None else timeout
+    with st.Lock(p.state):
+        s = st.read(p.state)
+        if st.derive_status(s) not in ("running", "paused"):
+            return rt._info(info.spec, s)
+        if s.get("paused"):
+            _thaw(s)
+        _signal(s, info.spec.stop_signal)
+    _wait_pid(s["pid"], s.get("pid_start"), grace)
+    with st.Lock(p.state):
+        _kill_wait(s["pid"], s.get("pid_start"), 10.0)
+    _wait_pid(s.get("monitor_pid"), s.get("monitor_start"), 10.0)  # it records the exit
+    with st.Lock(p.state):
+        s2 = st.read(p.state)
+        if s2 and s2.get("pid") == s["pid"] and not s2.get("finished_at"):  # the monitor was gone
+            _cleanup_cgroup(s2)
+            st.update(p.state, finished_at=st.now(), paused=False)
+    return rt._info(info.spec)
+
+
+def kill(rt: "Runtime", info: "ContainerInfo", sig: int) -> None:
+    p = rt.paths(info.id)
+    with st.Lock(p.state):
+        s = st.read(p.state)
+        if s.get("paused") and sig == signal.SIGKILL:
+            _thaw(s)
+        if not _signal(s, sig):
+            raise ConflictError(f"container {info.name} is not running")
+
+
+def _thaw(s: dict) -> None:
+    from composer.runtime import cgroups
+
+    if s.get("cgroup"):
+        paths = cgroups.CgroupPaths.from_dict(s["cgroup"])
+        _quiet(cgroups.driver_for(paths).thaw, paths)
+
+
+def set_paused(rt: "Runtime", info: "ContainerInfo", paused: bool) -> None:
+    from composer.runtime import cgroups
+
+    p = rt.paths(info.id)
+    with st.Lock(p.state):
+        s = st.read(p.state)
+        status = st.derive_status(s)
+        if status not in ("running", "paused"):
+            raise ConflictError(f"container {info.name} is not running")
+        if (status == "paused") == paused:
+            raise ConflictError(f"container {info.name} is {'already' if paused else 'not'} paused")
+        paths = cgroups.CgroupPaths.from_dict(s["cgroup"])
+        drv = cgroups.driver_for(paths)
+        drv.freeze(paths) if paused else drv.thaw(paths)
+        st.update(p.state, paused=paused)
+
+
+# ---------------------------------------------------------------- remove
+
+
+def _cleanup_cgroup(s: dict) -> None:
+    from composer.runtime import cgroups
+
+    if s.get("cgroup"):
+        paths = cgroups.CgroupPaths.from_dict(s["cgroup"])
+        cgroups.driver_for(paths).remove(paths)
+
+
+def remove(rt: "Runtime", info: "ContainerInfo", force: bool) -> None:
+    """Kill (verified pids only) if forced, then remove cgroup, network, upper, log, state.
+    Idempotent, and works after kill -9 of the monitor or of the CLI that started it."""
+    p = rt.paths(info.id)
+    with st.Lock(p.state):
+        s = st.read(p.state)
+        status = st.derive_status(s)
+        if status in ("running", "paused") and not force:
+            raise ConflictError(f"you cannot remove a running container {info.name}: stop it first or use force")
+        if s.get("paused"):
+            _thaw(s)
+        errors = []
+        if s.get("pid") and not _kill_wait(s["pid"], s.get("pid_start"), 10.0):
+            errors.append(f"process {s['pid']} did not die")
+        if s.get("monitor_pid"):
+            _kill_wait(s["monitor_pid"], s.get("monitor_start"), 5.0)
+        try:
+            _cleanup_cgroup(s)
+        except ComposerError as e:
+            errors.append(str(e))
+        if s.get("endpoints") or s.get("ports") or (attachments(info.spec) and _net_state_exists(rt)):
+            try:
+                rt.network.unpublish(info.id)
+                rt.network.disconnect_all(info.id)
+            except ComposerError as e:
+                errors.append(str(e))
+        if errors:
+            raise ContainerError(f"cannot remove container {info.name}: " + "; ".join(errors))
+        shutil.rmtree(p.data, ignore_errors=True)
+        if os.path.exists(p.data):
+            raise ContainerError(f"cannot remove container {info.name}: {p.data} is still there")
+        for name in os.listdir(p.state) if os.path.isdir(p.state) else ():
+            if name != st.LOCK_FILE:
+                _quiet(os.unlink, os.path.join(p.state, name))
+    _quiet(shutil.rmtree, p.state)
+
+
+def _net_state_exists(rt: "Runtime") -> bool:
+    return os.path.isdir(os.path.join(rt.state_dir, "networks"))
+
+
+def _quiet(fn, *args) -> None:
+    try:
+        fn(*args)
+    except (OSError, ComposerError):
+        pass

@@ -1,0 +1,93 @@
+"""A container's state on disk: `$STATE/containers/<id>/state.json` (written to a temp file, then
+renamed) guarded by `lock` (fcntl). The stored words are facts (pid + its start time, finish time,
+exit code), and the status is derived from them, so a crashed monitor or a reused pid never makes
+a dead container look alive. Imported by the monitor: os, json, fcntl, time only."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from typing import Any, Callable
+
+from composer.runtime.syscalls import is_alive
+
+STATE_FILE = "state.json"
+LOCK_FILE = "lock"
+
+
+def read(dir_: str) -> dict[str, Any]:
+    """The state dict, {} when there is none (never started, or the state dir died in a reboot)."""
+    try:
+        with open(os.path.join(dir_, STATE_FILE)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except ValueError:  # half a file cannot happen with rename; be robust anyway
+        return {}
+
+
+def write(dir_: str, state: dict[str, Any]) -> None:
+    os.makedirs(dir_, exist_ok=True)
+    tmp = os.path.join(dir_, f".{STATE_FILE}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(state, f, sort_keys=True)
+    os.rename(tmp, os.path.join(dir_, STATE_FILE))
+
+
+def update(dir_: str, **changes: Any) -> dict[str, Any]:
+    """Read-modify-write; the caller holds the lock."""
+    state = read(dir_)
+    state.update(changes)
+    write(dir_, state)
+    return state
+
+
+class Lock:
+    """flock on the container's lock file; every mutating verb holds it."""
+
+    def __init__(self, dir_: str, create: bool = True) -> None:
+        self.dir = dir_
+        self.create = create
+        self.fd: int | None = None
+
+    def __enter__(self) -> "Lock":
+        """FileNotFoundError when create=False and the container's dir is gone (removed)."""
+        if self.create:
+            os.makedirs(self.dir, exist_ok=True)
+        flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if self.create else 0)
+        self.fd = os.open(os.path.join(self.dir, LOCK_FILE), flags, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def now() -> float:
+    return time.time()
+
+
+def derive_status(state: dict[str, Any], alive: Callable[[int | None, int | None], bool] = is_alive) -> str:
+    """created | running | paused | exited, from facts only.
+
+    - no state at all: the state dir is gone (reboot) -> exited
+    - never given a pid -> created
+    - PID 1 alive with the recorded start time -> running (paused if frozen by us)
+    - otherwise -> exited (the monitor records code and time; if it died too, they stay unknown)
+    """
+    if not state:
+        return "exited"
+    pid = state.get("pid")
+    if not pid:
+        return "exited" if state.get("finished_at") else "created"
+    if alive(pid, state.get("pid_start")):
+        return "paused" if state.get("paused") else "running"
+    return "exited"
+
+
+def monitor_alive(state: dict[str, Any], alive: Callable[[int | None, int | None], bool] = is_alive) -> bool:
+    return alive(state.get("monitor_pid"), state.get("monitor_start"))
