@@ -1,0 +1,237 @@
+"""Reading stack documents: parse, detect Fig's format 1, interpolate, and resolve `include` and
+`extends` (which may read further files). The result is one plain document per `-f` file, ready to
+merge, with the marks of every value."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from composer.config import merge as merging
+from composer.config.interpolate import interpolate_tree, located_error
+from composer.config.yamlsrc import Marks, Override, Reset, parse
+from composer.errors import ConfigError
+
+_TOP_LEVEL = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets", "include"})
+
+
+@dataclass
+class Doc:
+    path: str  # absolute, or "-"
+    data: dict
+    marks: Marks
+    base_dir: str  # directory relative paths in this file resolve against
+
+
+@dataclass
+class Reader:
+    environ: dict
+    interpolate: bool = True
+    warnings: list = field(default_factory=list)
+    stdin: Any = None
+    _cache: dict = field(default_factory=dict)
+
+    def read(self, path: str, base_dir: str | None = None) -> Doc:
+        """Parse + interpolate one file (cached: extends may read the same file many times)."""
+        if path in self._cache:
+            return self._cache[path]
+        if path == "-":
+            text = (self.stdin or sys.stdin).read()
+            label = "-"
+        else:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
+            except FileNotFoundError:
+                raise ConfigError(f"stack file {path} not found") from None
+            except (OSError, UnicodeDecodeError) as err:
+                raise ConfigError(f"cannot read {path}: {err}") from None
+            label = _display(path)
+        data, marks = parse(text, label)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError("the top level of a stack file must be a mapping", file=label, line=1, column=1)
+        if _is_format_1(data):
+            data, marks = _from_format_1(data, marks)
+        if self.interpolate:
+            data = interpolate_tree(data, self.environ, marks, self.warnings)
+        doc = Doc(path, data, marks, base_dir or (os.getcwd() if path == "-" else os.path.dirname(path)))
+        self._cache[path] = doc
+        return doc
+
+
+def _display(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("../..") else path
+    except ValueError:
+        return path
+
+
+def _is_format_1(data: dict) -> bool:
+    """Fig / compose file format 1: services at the top level, no `services:` or `version:`."""
+    keys = [k for k in data if not k.startswith("x-")]
+    return bool(keys) and not (set(keys) & _TOP_LEVEL) and all(isinstance(data[k], dict) for k in keys)
+
+
+def _from_format_1(data: dict, marks: Marks) -> tuple[dict, Marks]:
+    services = {}
+    for name, svc in data.items():
+        if name.startswith("x-"):
+            continue
+        svc = dict(svc)
+        if "net" in svc and "network_mode" not in svc:
+            svc["network_mode"] = str(svc.pop("net"))
+        services[name] = svc
+    new_marks = {("services",) + p if p and not str(p[0]).startswith("x-") else p: mk for p, mk in marks.items()}
+    return {"services": services}, new_marks
+
+
+def resolve_extends(doc: Doc, reader: Reader, all_marks: Marks) -> dict:
+    """Return doc.data with every service's `extends` resolved (recursively, across files)."""
+    services = doc.data.get("services")
+    if not isinstance(services, dict):
+        return doc.data
+    out = dict(doc.data)
+    out["services"] = {name: _extended(doc, name, reader, all_marks, ()) if isinstance(svc, dict) else svc
+                       for name, svc in services.items()}
+    return out
+
+
+def _extended(doc: Doc, name: str, reader: Reader, all_marks: Marks, stack: tuple) -> dict:
+    svc = doc.data["services"][name]
+    ext = svc.get("extends") if isinstance(svc, dict) else None
+    if ext is None:
+        return svc
+    here = (doc.path, name)
+    path = ("services", name, "extends")
+    if here in stack:
+        chain = " -> ".join(n for _, n in stack + (here,))
+        raise located_error(f"extends cycle: {chain}", doc.marks, path)
+    if isinstance(ext, str):
+        ext = {"service": ext}
+    if not isinstance(ext, dict) or not isinstance(ext.get("service"), str):
+        raise located_error("extends needs a service name", doc.marks, path)
+    base_doc = doc
+    if ext.get("file"):
+        file = os.path.normpath(os.path.join(doc.base_dir, str(ext["file"])))
+        if not os.path.isfile(file):
+            raise located_error(f"extends file {ext['file']} not found", doc.marks, path + ("file",))
+        base_doc = reader.read(file)
+    base_services = base_doc.data.get("services") or {}
+    target = ext["service"]
+    if not isinstance(base_services, dict) or target not in base_services:
+        raise located_error(f"extends unknown service {target!r}", doc.marks, path + ("service",),
+                            hint=_suggest(target, base_services))
+    base = _extended(base_doc, target, reader, all_marks, stack + (here,))
+    base = {k: v for k, v in base.items() if k != "extends"}
+    if base_doc is not doc:
+        base = rebase_service(base, base_doc.base_dir)
+        for p, mk in base_doc.marks.items():
+            if p[:2] == ("services", target):
+                all_marks.setdefault(("services", name) + p[2:], mk)
+    child = {k: v for k, v in svc.items() if k != "extends"}
+    return merging.merge_services(base, child)
+
+
+def _suggest(name: str, options: Any) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options or ()), n=1)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def rebase_service(svc: dict, base_dir: str) -> dict:
+    """Make a service's relative paths absolute against the directory of the file it came from."""
+    svc = dict(svc)
+
+    def ab(p: str) -> str:
+        p = os.path.expanduser(p)
+        return p if os.path.isabs(p) or "://" in p else os.path.normpath(os.path.join(base_dir, p))
+
+    b = svc.get("build")
+    if isinstance(b, str):
+        svc["build"] = ab(b)
+    elif isinstance(b, dict) and isinstance(b.get("context", "."), str):
+        svc["build"] = {**b, "context": ab(b.get("context", "."))}
+    ef = svc.get("env_file")
+    if isinstance(ef, (str, dict)):
+        ef = [ef]
+    if isinstance(ef, list):
+        svc["env_file"] = [ab(e) if isinstance(e, str) else
+                           ({**e, "path": ab(e["path"])} if isinstance(e, dict) and isinstance(e.get("path"), str) else e)
+                           for e in ef]
+    vols = svc.get("volumes")
+    if isinstance(vols, list):
+        out = []
+        for v in vols:
+            if isinstance(v, str) and ":" in v and v.startswith((".", "~")):
+                src, rest = v.split(":", 1)
+                v = ab(src) + ":" + rest
+            elif isinstance(v, dict) and v.get("type") == "bind" and isinstance(v.get("source"), str):
+                v = {**v, "source": ab(v["source"])}
+            out.append(v)
+        svc["volumes"] = out
+    return svc
+
+
+def resolve_include(doc: Doc, reader: Reader, all_marks: Marks, seen: tuple = ()) -> dict:
+    """Merge the documents named by `include:` into doc.data (their paths rebased to their own dirs).
+    A resource defined both here and in an included file is an error, as the specification says."""
+    inc = doc.data.get("include")
+    if inc is None:
+        return doc.data
+    if not isinstance(inc, list):
+        raise located_error("include must be a list", doc.marks, ("include",))
+    data = {k: v for k, v in doc.data.items() if k != "include"}
+    for i, entry in enumerate(inc):
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise located_error("include entries need a path", doc.marks, ("include", i))
+        paths = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
+        for rel in paths:
+            file = os.path.normpath(os.path.join(doc.base_dir, str(rel)))
+            if file in seen:
+                raise located_error(f"include cycle through {file}", doc.marks, ("include", i))
+            if not os.path.isfile(file):
+                raise located_error(f"included file {rel} not found", doc.marks, ("include", i))
+            pdir = entry.get("project_directory")
+            base = os.path.normpath(os.path.join(doc.base_dir, str(pdir))) if pdir else os.path.dirname(file)
+            sub = reader.read(file, base)
+            sub_data = resolve_include(sub, reader, all_marks, seen + (file,))
+            sub_data = resolve_extends(Doc(sub.path, sub_data, sub.marks, sub.base_dir), reader, all_marks)
+            for p, mk in sub.marks.items():
+                all_marks.setdefault(p, mk)
+            for section in ("services", "networks", "volumes", "configs", "secrets"):
+                items = sub_data.get(section) or {}
+                if not isinstance(items, dict):
+                    continue
+                mine = data.setdefault(section, {}) if section in data and isinstance(data[section], dict) else None
+                if mine is None:
+                    data[section] = mine = {}
+                for name, value in items.items():
+                    if name in mine:
+                        raise located_error(f"{section[:-1]} {name!r} is defined both here and in included "
+                                            f"file {rel}", doc.marks, (section, name))
+                    if section == "services" and isinstance(value, dict):
+                        value = rebase_service(value, base)
+                    elif section in ("configs", "secrets") and isinstance(value, dict) and value.get("file"):
+                        value = {**value, "file": os.path.normpath(os.path.join(base, str(value["file"])))}
+                    mine[name] = value
+    return data
+
+
+def merge_all(docs: list[dict]) -> dict:
+    out: dict = {}
+    for d in docs:
+        out = merging.merge_documents(out, d) if out else _unwrap_top(d)
+    return out
+
+
+def _unwrap_top(d: dict) -> dict:
+    """The first document: its own tags have nothing to act on."""
+    return {k: (v.value if isinstance(v, Override) else v) for k, v in d.items() if not isinstance(v, Reset)}

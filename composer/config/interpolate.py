@@ -1,0 +1,161 @@
+"""Variable interpolation as the compose specification defines it: `$VAR`, `${VAR}`, `${VAR:-d}`,
+`${VAR-d}`, `${VAR:?msg}`, `${VAR?msg}`, `${VAR:+alt}`, `${VAR+alt}`, nested defaults, and `$$` for a
+literal `$`. Applied to values only, never to mapping keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from composer.config.yamlsrc import Marks, Override
+from composer.errors import ConfigError
+
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
+
+
+class InterpolationError(Exception):
+    """Raised by expand(); the caller turns it into a ConfigError with a location."""
+
+
+def expand(text: str, lookup: Callable[[str], str | None], missing: list[str] | None = None) -> str:
+    """Expand every variable reference in `text`. `missing` collects names that were unset and
+    had no default (compose warns about them and substitutes an empty string)."""
+    if "$" not in text:
+        return text
+    out, _ = _expand(text, 0, lookup, missing, inside=False)
+    return out
+
+
+def _expand(text: str, i: int, lookup, missing, inside: bool) -> tuple[str, int]:
+    """Expand from position i; inside braces stop at the unmatched `}` and return its index."""
+    out: list[str] = []
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "}" and inside:
+            return "".join(out), i
+        if c != "$":
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1] if i + 1 < n else ""
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "{":
+            value, i = _braced(text, i + 2, lookup, missing)
+            out.append(value)
+        elif nxt in _NAME_START:
+            j = i + 1
+            while j < n and text[j] in _NAME_CHARS:
+                j += 1
+            out.append(_get(text[i + 1:j], lookup, missing))
+            i = j
+        else:
+            raise InterpolationError(f"invalid interpolation format in {text!r} (write a literal $ as $$)")
+    if inside:
+        raise InterpolationError(f"missing closing brace in {text!r}")
+    return "".join(out), i
+
+
+def _braced(text: str, i: int, lookup, missing) -> tuple[str, int]:
+    """Parse `NAME[op word]}` starting after `${`; return (value, index after `}`)."""
+    n = len(text)
+    j = i
+    while j < n and text[j] in _NAME_CHARS:
+        j += 1
+    name = text[i:j]
+    if not name or name[0] not in _NAME_START:
+        raise InterpolationError(f"invalid interpolation format in {text!r}: bad variable name")
+    if j >= n:
+        raise InterpolationError(f"missing closing brace in {text!r}")
+    if text[j] == "}":
+        return _get(name, lookup, missing), j + 1
+    colon = text[j] == ":"
+    op_at = j + 1 if colon else j
+    op = text[op_at] if op_at < n else ""
+    if op not in ("-", "?", "+"):
+        raise InterpolationError(f"invalid interpolation format in {text!r}: unknown operator after {name}")
+    value = lookup(name)
+    is_set = value is not None and (value != "" or not colon)
+    # The word is expanded lazily: `${A:-${B:?}}` must not fail when A is set.
+    word_lookup = lookup if (op == "-" and not is_set) or (op == "+" and is_set) or op == "?" else _skip
+    word, end = _expand(text, op_at + 1, word_lookup, missing if word_lookup is lookup else None, inside=True)
+    if op == "-":
+        result = value if is_set else word
+    elif op == "+":
+        result = word if is_set else ""
+    else:
+        if not is_set:
+            raise InterpolationError(f"required variable {name} is missing a value" + (f": {word}" if word else ""))
+        result = value
+    return result or "", end + 1
+
+
+def _skip(_name: str) -> str:
+    return "x"  # an unused branch: any set value, so nothing in it can fail
+
+
+def _get(name: str, lookup, missing) -> str:
+    value = lookup(name)
+    if value is None:
+        if missing is not None:
+            missing.append(name)
+        return ""
+    return value
+
+
+def interpolate_tree(data: Any, environ: Mapping[str, str], marks: Marks, warnings: list[str],
+                     path: tuple = ()) -> Any:
+    """Interpolate every string value of a document. Errors name the file:line:column of the value."""
+    lookup = environ.get
+
+    def walk(value: Any, p: tuple) -> Any:
+        if isinstance(value, str):
+            if "$" not in value:
+                return value
+            missing: list[str] = []
+            try:
+                out = expand(value, lookup, missing)
+            except InterpolationError as err:
+                raise located_error(str(err), marks, p) from None
+            for name in missing:
+                msg = f"the {name} variable is not set, defaulting to a blank string"
+                if msg not in warnings:
+                    warnings.append(msg)
+            return out
+        if isinstance(value, dict):
+            return {k: walk(v, p + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, p + (i,)) for i, v in enumerate(value)]
+        if isinstance(value, Override):
+            return Override(walk(value.value, p))
+        return value
+
+    return walk(data, path)
+
+
+def located_error(message: str, marks: Marks, path: tuple, hint: str | None = None) -> ConfigError:
+    """A ConfigError at the closest known mark of `path`, naming the service and key."""
+    mark = None
+    p = tuple(path)
+    while p:
+        mark = marks.get(p)
+        if mark:
+            break
+        p = p[:-1]
+    service = key = None
+    if len(path) >= 2 and path[0] == "services":
+        service = str(path[1])
+        key = ".".join(str(x) for x in path[2:]) or None
+    elif path:
+        key = ".".join(str(x) for x in path)
+    prefix = ""
+    if service:
+        prefix = f"service {service!r}" + (f" {key}" if key else "") + ": "
+    elif key:
+        prefix = f"{key}: "
+    return ConfigError(prefix + message, file=mark.file if mark else None,
+                       line=mark.line if mark else None, column=mark.column if mark else None,
+                       service=service, key=key, hint=hint)

@@ -1,0 +1,178 @@
+"""The model -> the canonical document `docker compose config` prints (long syntax, sorted), and the
+per-service config hash the orchestrator uses to decide what to recreate."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from composer.config import model as m
+
+# Fields that change how many containers or in which order, not what a container is.
+_HASH_EXCLUDE = frozenset({"scale", "depends_on", "profiles", "build", "extensions"})
+
+
+def _fmt_duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    ns = round(seconds * 1e9)
+    if ns == 0:
+        return "0s"
+    out, rest = "", ns
+    for unit, size in (("h", 3600 * 10**9), ("m", 60 * 10**9)):
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    if rest:
+        if rest % 10**9 == 0:
+            out += f"{rest // 10**9}s"
+        elif rest >= 10**9:
+            out += f"{rest / 1e9:g}s"
+        elif rest % 10**6 == 0:
+            out += f"{rest // 10**6}ms"
+        else:
+            out += f"{rest / 1e6:g}ms"
+    return out
+
+
+def _clean(d: dict) -> dict:
+    """Drop None, empty collections and False flags, as compose's omitempty does."""
+    return {k: v for k, v in d.items() if v is not None and v is not False and v != () and v != {} and v != []}
+
+
+def _map(fm: Any) -> dict:
+    return {k: v for k, v in fm.items()}
+
+
+def port_dict(p: m.ServicePort) -> dict:
+    return _clean({"mode": p.mode, "host_ip": p.host_ip, "target": p.target, "published": p.published,
+                   "protocol": p.protocol, "name": p.name, "app_protocol": p.app_protocol})
+
+
+def volume_dict(v: m.ServiceVolume) -> dict:
+    d: dict[str, Any] = {"type": v.type, "source": v.source, "target": v.target, "read_only": v.read_only,
+                         "consistency": v.consistency}
+    if v.type == "bind":
+        d["bind"] = _clean({"propagation": v.propagation, "create_host_path": v.create_host_path,
+                            "selinux": v.selinux})
+    elif v.type == "volume":
+        d["volume"] = _clean({"nocopy": v.nocopy, "subpath": v.subpath})
+    elif v.type == "tmpfs":
+        d["tmpfs"] = _clean({"size": v.tmpfs_size, "mode": v.tmpfs_mode})
+    return _clean(d)
+
+
+def service_dict(s: m.Service) -> dict:
+    d: dict[str, Any] = {}
+    for f in m.Service.__dataclass_fields__:
+        if f in ("name", "extensions"):
+            continue
+        v = getattr(s, f)
+        if f == "environment":
+            v = {k: val for k, val in v}
+        elif f == "ports":
+            v = [port_dict(p) for p in v]
+        elif f == "volumes":
+            v = [volume_dict(x) for x in v]
+        elif f == "depends_on":
+            v = {k: _clean({"condition": d_.condition, "required": d_.required, "restart": d_.restart})
+                 | {"required": d_.required} for k, d_ in v.items()}
+        elif f == "networks":
+            v = {k: (_clean(_net(n)) or None) for k, n in v.items()}
+        elif f == "links":
+            v = [a if a == b else f"{a}:{b}" for a, b in v]
+        elif f in ("stop_grace_period",):
+            v = _fmt_duration(v)
+        elif f == "healthcheck" and v is not None:
+            v = _clean({"test": list(v.test), "interval": _fmt_duration(v.interval),
+                        "timeout": _fmt_duration(v.timeout), "start_period": _fmt_duration(v.start_period),
+                        "start_interval": _fmt_duration(v.start_interval), "retries": v.retries,
+                        "disable": v.disable})
+        elif f == "deploy" and v is not None:
+            v = _deploy(v)
+        elif f == "build" and v is not None:
+            v = _clean({k: _plain(getattr(v, k)) for k in m.Build.__dataclass_fields__ if k != "extensions"}) \
+                | {k: m.thaw(x) for k, x in v.extensions.items()}
+        elif f in ("configs", "secrets"):
+            v = [_clean({"source": r.source, "target": r.target, "uid": r.uid, "gid": r.gid, "mode": r.mode})
+                 for r in v]
+        elif f == "ulimits":
+            v = {k: (u.soft if u.soft == u.hard else {"soft": u.soft, "hard": u.hard}) for k, u in v.items()}
+        else:
+            v = _plain(v)
+        d[f] = v
+    out = _clean(d)
+    if "networks" in out:
+        out["networks"] = {k: v for k, v in out["networks"].items()}
+    elif s.networks:  # networks with no options still print: `networks: {default: null}`
+        out["networks"] = {k: None for k in s.networks}
+    out.update({k: m.thaw(v) for k, v in s.extensions.items()})
+    return out
+
+
+def _net(n: m.ServiceNetwork) -> dict:
+    return {"aliases": list(n.aliases), "ipv4_address": n.ipv4_address, "ipv6_address": n.ipv6_address,
+            "mac_address": n.mac_address, "priority": n.priority, "link_local_ips": list(n.link_local_ips)}
+
+
+def _deploy(dp: m.Deploy) -> dict:
+    def spec(r: m.ResourceSpec | None) -> dict | None:
+        if r is None:
+            return None
+        return _clean({"cpus": r.cpus, "memory": r.memory, "pids": r.pids})
+    rp = dp.restart_policy
+    return _clean({
+        "mode": dp.mode, "replicas": dp.replicas,
+        "resources": _clean({"limits": spec(dp.limits), "reservations": spec(dp.reservations)}),
+        "restart_policy": None if rp is None else _clean({
+            "condition": rp.condition, "delay": _fmt_duration(rp.delay), "max_attempts": rp.max_attempts,
+            "window": _fmt_duration(rp.window)}),
+        "labels": _map(dp.labels), **m.thaw(dp.extras)})
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, m.FrozenMap):
+        return m.thaw(v)
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if hasattr(v, "__dataclass_fields__"):
+        return _clean({k: _plain(getattr(v, k)) for k in v.__dataclass_fields__})
+    return v
+
+
+def project_dict(p: m.Project) -> dict:
+    out: dict[str, Any] = {"name": p.name, "services": {n: service_dict(s) for n, s in sorted(p.services.items())}}
+    nets = {}
+    for k, n in p.networks.items():
+        nets[k] = _clean({"name": n.name, "driver": n.driver, "driver_opts": _map(n.driver_opts),
+                          "internal": n.internal, "external": n.external, "attachable": n.attachable,
+                          "enable_ipv6": n.enable_ipv6,
+                          "ipam": _clean({"driver": n.ipam_driver, "config": [_plain(c) for c in n.ipam]}),
+                          "labels": _map(n.labels)}) | m.thaw(n.extensions)
+    vols = {k: _clean({"name": v.name, "driver": v.driver, "driver_opts": _map(v.driver_opts),
+                       "external": v.external, "labels": _map(v.labels)}) | m.thaw(v.extensions)
+            for k, v in p.volumes.items()}
+    for key, objs in (("networks", nets), ("volumes", vols)):
+        if objs:
+            out[key] = objs
+    for key, objs in (("configs", p.configs), ("secrets", p.secrets)):
+        if objs:
+            out[key] = {k: _plain(o) for k, o in objs.items()}
+            for v in out[key].values():
+                v.pop("key", None)
+    out.update(m.thaw(p.extensions))
+    return out
+
+
+def config_hash(service: m.Service) -> str:
+    """sha256 of the normalised service without scale/replicas, depends_on, profiles and build:
+    stable across runs, key order and file layout."""
+    d = service_dict(service)
+    for k in _HASH_EXCLUDE:
+        d.pop(k, None)
+    if isinstance(d.get("deploy"), dict):
+        d["deploy"] = {k: v for k, v in d["deploy"].items() if k != "replicas"}
+    d["name"] = service.name
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,179 @@
+"""YAML text -> plain data plus the file:line:column of every node.
+
+We compose the node tree with PyYAML's C parser and build the Python values ourselves, so that every
+value keeps a mark (for error messages), the compose tags `!reset` / `!override` survive as wrapper
+objects until the merge, and YAML 1.1 oddities (`yes`/`on` as booleans) stay strings as in YAML 1.2,
+which the compose specification uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from composer.errors import ConfigError
+
+try:  # the C parser is several times faster; fall back to pure Python where libyaml is missing
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader  # type: ignore[misc]
+
+_BOOL = "tag:yaml.org,2002:bool"
+_MERGE = "tag:yaml.org,2002:merge"
+_MAX_NODES = 2_000_000  # alias bombs ("billion laughs") stop here instead of eating the memory
+
+
+@dataclass(frozen=True)
+class Mark:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+class Reset:
+    """`!reset`: remove the value inherited from earlier files."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "!reset"
+
+
+RESET = Reset()
+
+
+class Override:
+    """`!override value`: replace the inherited value instead of merging with it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"!override {self.value!r}"
+
+
+Path = tuple  # a path into the document: ("services", "web", "ports", 0)
+Marks = dict  # Path -> Mark
+
+
+def parse(text: str, file: str) -> tuple[Any, Marks]:
+    """Parse one YAML document. Returns (data, marks). Malformed YAML -> ConfigError at the parser's
+    line and column."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = err.problem or err.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", file=file,
+                          line=mark.line + 1 if mark else None,
+                          column=mark.column + 1 if mark else None) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"invalid YAML: {err}", file=file) from None
+    finally:
+        loader.dispose()
+    marks: Marks = {}
+    if node is None:
+        return None, marks
+    builder = _Builder(loader, file, marks)
+    return builder.build(node, ()), marks
+
+
+class _Builder:
+    def __init__(self, loader: Any, file: str, marks: Marks) -> None:
+        self.loader, self.file, self.marks = loader, file, marks
+        self.count = 0
+        self.active: set[int] = set()  # node ids on the current path: recursive aliases
+
+    def error(self, msg: str, node: yaml.Node) -> ConfigError:
+        m = node.start_mark
+        return ConfigError(msg, file=self.file, line=m.line + 1, column=m.column + 1)
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > _MAX_NODES:
+            raise self.error("document too large (too many aliases expanded)", node)
+        if id(node) in self.active:
+            raise self.error("recursive YAML alias", node)
+        self.marks.setdefault(path, Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1))
+        tag = node.tag
+        if tag == "!reset":
+            return RESET
+        if tag == "!override":
+            node.tag = self.default_tag(node)
+            try:
+                return Override(self.build(node, path))
+            finally:
+                node.tag = "!override"
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+        raise self.error(f"unsupported YAML node {tag}", node)  # pragma: no cover
+
+    def default_tag(self, node: yaml.Node) -> str:
+        if isinstance(node, yaml.MappingNode):
+            return "tag:yaml.org,2002:map"
+        if isinstance(node, yaml.SequenceNode):
+            return "tag:yaml.org,2002:seq"
+        return self.loader.resolve(yaml.ScalarNode, node.value, (True, False))
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _BOOL and node.value.lower() not in ("true", "false"):
+            return node.value  # yes/no/on/off are strings in YAML 1.2
+        if node.tag.startswith("!"):
+            raise self.error(f"unknown YAML tag {node.tag}", node)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as err:
+            raise self.error(f"invalid value {node.value!r}: {getattr(err, 'problem', err)}", node) from None
+
+    def key(self, node: yaml.Node) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.error("mapping keys must be strings", node)
+        value = self.scalar(node)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else str(value)
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict:
+        out: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE:
+                for src in vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]:
+                    value = self.build(src, path)
+                    if not isinstance(value, dict):
+                        raise self.error("a merge key (<<) needs a mapping", src)
+                    for k, v in value.items():
+                        merged.setdefault(k, v)
+                continue
+            key = self.key(knode)
+            if key in out:
+                raise self.error(f"duplicate key {key!r}", knode)
+            sub = path + (key,)
+            self.marks[sub] = Mark(self.file, knode.start_mark.line + 1, knode.start_mark.column + 1)
+            out[key] = self.build(vnode, sub)
+        for k, v in merged.items():
+            out.setdefault(k, v)
+        return out
+
+
+def strip_tags(value: Any) -> Any:
+    """Drop leftover Reset/Override wrappers (a single file's own tags are no-ops after merging)."""
+    if isinstance(value, Override):
+        return strip_tags(value.value)
+    if isinstance(value, dict):
+        return {k: strip_tags(v) for k, v in value.items() if not isinstance(v, Reset)}
+    if isinstance(value, list):
+        return [strip_tags(v) for v in value if not isinstance(v, Reset)]
+    return value
