@@ -62,7 +62,8 @@ def processes(marker: str) -> set[str]:
 
 
 def snapshot() -> dict[str, set[str]]:
-    return {"links": links(), "netns": netns(), "mounts": mounts(), "cgroups": cgroups()}
+    return {"links": links(), "netns": netns(), "mounts": mounts(), "cgroups": cgroups(),
+            "nft": nft_tables()}
 
 
 def leaked(before: dict[str, set[str]]) -> dict[str, set[str]]:
