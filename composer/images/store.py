@@ -17,15 +17,12 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from composer.errors import ConflictError, ImageError, NotFoundError
-from composer.images.extract import detect_compression, extract_layer, max_layer_size, peek, remove_tree
 from composer.images.model import Image, ImageConfig
 from composer.images.reference import looks_like_id, normalize, parse_reference
 
@@ -46,7 +43,7 @@ def now_rfc3339() -> str:
 
 
 def host_architecture() -> str:
-    machine = platform.machine()
+    machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
 
 
@@ -63,6 +60,8 @@ class StagedLayer:
     size: int
 
     def discard(self) -> None:
+        from composer.images.extract import remove_tree
+
         with contextlib.suppress(FileNotFoundError):
             self.blob.unlink()
         remove_tree(self.dir)
@@ -120,6 +119,8 @@ class ImageStore:
         """docker rmi: untag a reference; delete the image when no reference is left (or when named by
         id). Returns docker's "Untagged: ..." / "Deleted: ..." lines. in_use(image) may name a container
         that still uses the image: then only force removes it."""
+        from composer.images.extract import remove_tree
+
         trash: list[Path] = []
         with self._locked() as index:
             image_id, matched_ref = self._find(index, ref)
@@ -146,6 +147,8 @@ class ImageStore:
                     expected_diff_id: str | None = None) -> StagedLayer:
         """Copy src into a temp blob (hashing it) and extract it to a temp dir. Nothing is visible until
         add_image(); on error nothing is left."""
+        from composer.images.extract import extract_layer
+
         self._ensure()
         spool = self._tmp(self.blob_dir, "blob")
         temps = [spool]
@@ -175,6 +178,8 @@ class ImageStore:
                   manifest_blob: bytes | None = None) -> Image:
         """Rename staged layers and blobs into place and record the image, all under the lock. The
         staged temp files are consumed (moved or deleted) whatever happens."""
+        from composer.images.extract import remove_tree
+
         try:
             config_obj = json.loads(config_blob)
             diff_ids = list((config_obj.get("rootfs") or {}).get("diff_ids") or [])
@@ -228,10 +233,12 @@ class ImageStore:
         self.layers_root.mkdir(exist_ok=True)
 
     def _tmp(self, parent: Path, what: str) -> Path:
-        return parent / f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{what}"
+        return parent / f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{what}"
 
     def _spool(self, src: Path | str | BinaryIO, dest: Path) -> tuple[str, int, str]:
         """Copy src to dest, returning (digest, size, compression)."""
+        from composer.images.extract import detect_compression, max_layer_size, peek
+
         limit = max_layer_size()
         h = hashlib.sha256()
         size = 0
@@ -332,6 +339,8 @@ class ImageStore:
 
     def _sweep(self) -> None:
         """Remove temp names left by writers that died (crash, kill -9) mid-import."""
+        from composer.images.extract import remove_tree
+
         for parent in (self.root, self.blob_dir, self.layers_root):
             with os.scandir(parent) as it:
                 for entry in it:
