@@ -194,7 +194,7 @@ def extract_layer(src: Path | BinaryIO, dest: Path, *, expected_diff_id: str | N
 
 
 def _describe(err: Exception) -> str:
-    if isinstance(err, EOFError):
+    if isinstance(err, EOFError) or "unexpected end" in str(err):
         return "truncated archive"
     if isinstance(err, OSError) and err.strerror:
         return err.strerror + (f": {err.filename}" if err.filename else "")
@@ -356,7 +356,7 @@ class _Extractor:
         if self.as_root:
             os.lchown(path, m.uid, m.gid)
         if kind != "symlink":
-            os.chmod(path, stat.S_IMODE(m.mode), follow_symlinks=False)
+            os.chmod(path, stat.S_IMODE(m.mode))  # a FIFO just made here: nothing to follow
         with contextlib.suppress(OverflowError, ValueError, OSError):
             ns = int(m.mtime * 1e9)
             os.utime(path, ns=(ns, ns), follow_symlinks=False)

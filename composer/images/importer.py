@@ -32,10 +32,13 @@ def import_rootfs(store: "ImageStore", src: Path | str | BinaryIO, ref: str | No
         parse_reference(ref, allow_digest=False)  # refuse a bad name before reading anything
     if isinstance(src, (str, os.PathLike)) and not os.path.isfile(src):
         raise ImageError(f"cannot import {src}: no such file")
-    staged = store.stage_layer(src)
+    name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else "-"
+    try:
+        staged = store.stage_layer(src)
+    except ImageError as err:
+        raise ImageError(f"cannot import {name}: {err.message}", hint=err.hint) from err
     try:
         created = created or now_rfc3339()
-        name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else "-"
         config = {
             "architecture": host_architecture(),
             "os": "linux",
