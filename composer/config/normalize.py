@@ -49,6 +49,19 @@ class Normalizer:
     def duration(self, path: tuple, value: Any) -> float | None:
         return self.conv(path, lambda v: parse_duration(v), value)
 
+    def bool_(self, path: tuple, value: Any, default: bool | None = False) -> bool | None:
+        """Booleans may arrive as strings after interpolation (`tty: ${TTY}`)."""
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "y", "on"):
+            return True
+        if text in ("false", "0", "no", "n", "off", ""):
+            return False
+        raise self.err(path, f"must be true or false, not {value!r}")
+
     def int_(self, path: tuple, value: Any) -> int | None:
         return self.conv(path, lambda v: int(str(v)) if not isinstance(v, bool) else _bad(v), value)
 
@@ -81,6 +94,7 @@ class Normalizer:
     # -- services
     def service(self, name: str, d: dict) -> m.Service:
         p = ("services", name)
+        self._svc = name
         ext = FM(sorted((k, m.freeze(v)) for k, v in d.items() if k.startswith("x-")))
         networks, network_mode = self.service_networks(p, d)
         return m.Service(
@@ -104,8 +118,8 @@ class Normalizer:
             scale=self.int_(p + ("scale",), d.get("scale")), profiles=self.strs(d.get("profiles")),
             stop_signal=_opt_str(d.get("stop_signal")),
             stop_grace_period=self.duration(p + ("stop_grace_period",), d.get("stop_grace_period")),
-            init=d.get("init"), tty=bool(d.get("tty", False)), stdin_open=bool(d.get("stdin_open", False)),
-            read_only=bool(d.get("read_only", False)), privileged=bool(d.get("privileged", False)),
+            init=self.bool_(p + ("init",), d.get("init"), None), tty=self.bool_(p + ("tty",), d.get("tty")), stdin_open=self.bool_(p + ("stdin_open",), d.get("stdin_open")),
+            read_only=self.bool_(p + ("read_only",), d.get("read_only")), privileged=self.bool_(p + ("privileged",), d.get("privileged")),
             cap_add=self.strs(d.get("cap_add")), cap_drop=self.strs(d.get("cap_drop")),
             security_opt=self.strs(d.get("security_opt")), ulimits=self.ulimits(p, d.get("ulimits")),
             sysctls=self.strmap(d.get("sysctls")), shm_size=self.size(p + ("shm_size",), d.get("shm_size")),
@@ -114,7 +128,7 @@ class Normalizer:
             mem_reservation=self.size(p + ("mem_reservation",), d.get("mem_reservation")),
             cpus=self.float_(p + ("cpus",), d.get("cpus")), cpu_shares=self.int_(p + ("cpu_shares",), d.get("cpu_shares")),
             cpuset=_opt_str(d.get("cpuset")), pids_limit=self.int_(p + ("pids_limit",), d.get("pids_limit")),
-            logging=self.logging(d.get("logging")), oom_kill_disable=bool(d.get("oom_kill_disable", False)),
+            logging=self.logging(d.get("logging")), oom_kill_disable=self.bool_(p + ("oom_kill_disable",), d.get("oom_kill_disable")),
             oom_score_adj=self.int_(p + ("oom_score_adj",), d.get("oom_score_adj")),
             pull_policy=_opt_str(d.get("pull_policy")), platform=_opt_str(d.get("platform")),
             ipc=_opt_str(d.get("ipc")), pid=_opt_str(d.get("pid")),
@@ -138,8 +152,8 @@ class Normalizer:
             target=_opt_str(b.get("target")), labels=self.strmap(b.get("labels")), network=_opt_str(b.get("network")),
             cache_from=self.strs(b.get("cache_from")), extra_hosts=self.extra_hosts(b.get("extra_hosts")),
             shm_size=self.size(path + ("shm_size",), b.get("shm_size")), tags=self.strs(b.get("tags")),
-            platforms=self.strs(b.get("platforms")), no_cache=bool(b.get("no_cache", False)),
-            pull=bool(b.get("pull", False)),
+            platforms=self.strs(b.get("platforms")), no_cache=self.bool_(path + ("no_cache",), b.get("no_cache")),
+            pull=self.bool_(path + ("pull",), b.get("pull")),
             extensions=FM(sorted((k, m.freeze(v)) for k, v in b.items() if k.startswith("x-"))),
         )
 
@@ -180,8 +194,8 @@ class Normalizer:
         for name, spec in raw.items():
             spec = spec or {}
             deps[name] = m.Dependency(condition=spec.get("condition") or "service_started",
-                                      required=bool(spec.get("required", True)),
-                                      restart=bool(spec.get("restart", False)))
+                                      required=self.bool_(("services", self._svc, "depends_on", name), spec.get("required"), True),
+                                      restart=self.bool_(("services", self._svc, "depends_on", name), spec.get("restart")))
         # implicit dependencies: links, volumes_from and network_mode service:x
         implicit = [svc for svc, _ in self.links(d.get("links"))]
         for v in self.strs(d.get("volumes_from")):
@@ -240,7 +254,7 @@ class Normalizer:
         if isinstance(test, str):
             test = ("CMD-SHELL", test)
         test = tuple(str(t) for t in test or ())
-        disable = bool(h.get("disable", False)) or test == ("NONE",)
+        disable = self.bool_(path + ("disable",), h.get("disable")) or test == ("NONE",)
         return m.Healthcheck(
             test=test, disable=disable, retries=self.int_(path + ("retries",), h.get("retries")),
             **{k: self.duration(path + (k,), h.get(k)) for k in ("interval", "timeout", "start_period", "start_interval")})
@@ -299,17 +313,17 @@ class Normalizer:
 
     # -- top level
     def network(self, key: str, d: Any) -> m.Network:
-        d = d or {}
+        d, p = d or {}, ("networks", key)
         ext = d.get("external")
-        external = True if isinstance(ext, dict) else bool(ext)  # `external: {name: x}` is the old form
+        external = True if isinstance(ext, dict) else self.bool_(("networks", key, "external"), ext)  # `external: {name: x}` is the old form
         name = d.get("name") or (ext.get("name") if isinstance(ext, dict) else None)
         if not name:
             name = key if external else f"{self.project}_{key}"
         ipam = d.get("ipam") or {}
         return m.Network(
             key=key, name=str(name), driver=_opt_str(d.get("driver")), driver_opts=self.strmap(d.get("driver_opts")),
-            internal=bool(d.get("internal", False)), external=external, attachable=bool(d.get("attachable", False)),
-            enable_ipv6=bool(d.get("enable_ipv6", False)), ipam_driver=_opt_str(ipam.get("driver")),
+            internal=self.bool_(p + ("internal",), d.get("internal")), external=external, attachable=self.bool_(p + ("attachable",), d.get("attachable")),
+            enable_ipv6=self.bool_(p + ("enable_ipv6",), d.get("enable_ipv6")), ipam_driver=_opt_str(ipam.get("driver")),
             ipam=tuple(m.IpamPool(subnet=_opt_str(c.get("subnet")), gateway=_opt_str(c.get("gateway")),
                                   ip_range=_opt_str(c.get("ip_range")),
                                   aux_addresses=self.strmap(c.get("aux_addresses")))
@@ -320,7 +334,7 @@ class Normalizer:
     def volume(self, key: str, d: Any) -> m.Volume:
         d = d or {}
         ext = d.get("external")
-        external = bool(ext) if not isinstance(ext, dict) else True
+        external = self.bool_(("volumes", key, "external"), ext) if not isinstance(ext, dict) else True
         name = d.get("name") or (ext.get("name") if isinstance(ext, dict) else None)
         if not name:
             name = key if external else f"{self.project}_{key}"
@@ -330,8 +344,8 @@ class Normalizer:
                         extensions=FM(sorted((k, m.freeze(v)) for k, v in d.items() if k.startswith("x-"))))
 
     def file_object(self, key: str, d: Any) -> m.FileObject:
-        d = d or {}
-        external = bool(d.get("external", False))
+        d, p = d or {}, ("file", key)
+        external = self.bool_(p + ("external",), d.get("external"))
         name = d.get("name") or (key if external else f"{self.project}_{key}")
         f = d.get("file")
         return m.FileObject(key=key, name=str(name), file=absolute(str(f), self.wd) if f else None,

@@ -1,0 +1,144 @@
+"""`composer config`: validate the stack file(s) and print the canonical model, as `docker compose
+config` does, or one facet of it (--services, --volumes, --hash, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from composer.cli.projectopts import load_options_from_args, print_warnings
+from composer.errors import ConfigError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="validate and show the stack file in canonical form",
+                       description="Parse, resolve and render the stack file in canonical format.",
+                       allow_abbrev=False)
+    p.add_argument("service_names", nargs="*", metavar="SERVICE", help="only these services")
+    p.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    p.add_argument("--services", action="store_true", help="print the service names, one per line")
+    p.add_argument("--volumes", action="store_true", help="print the volume names, one per line")
+    p.add_argument("--networks", action="store_true", help="print the network names, one per line")
+    p.add_argument("--images", action="store_true", help="print the image names, one per line")
+    p.add_argument("--profiles", dest="list_profiles", action="store_true", help="print the profile names")
+    p.add_argument("--hash", metavar="SERVICE", help="print the config hash of SERVICE (or '*': all)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only validate, print nothing")
+    p.add_argument("--no-interpolate", action="store_true", help="do not interpolate variables")
+    p.add_argument("--no-normalize", action="store_true", help="do not normalise the model")
+    p.add_argument("--environment", action="store_true", help="print the interpolation environment and sources")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from composer.config import config_hash, load_raw, project_dict
+    from composer.config.loader import build_project
+
+    opts = load_options_from_args(args, services=args.service_names, interpolate=not args.no_interpolate)
+    raw = load_raw(opts)
+    print_warnings(raw.warnings)
+    project = None
+    try:
+        project = build_project(raw, opts)
+    except ConfigError:
+        if not (args.no_interpolate or args.no_normalize):
+            raise
+    if args.no_normalize or project is None:
+        doc = _raw_doc(raw)
+        if project is None and not (args.services or args.volumes or args.networks or args.images
+                                    or args.list_profiles or args.hash or args.environment):
+            return _emit(args, _render(doc, args.format))
+    if args.quiet:
+        return 0
+    assert project is not None
+    services = project.services
+    if args.service_names:
+        services = {n: s for n, s in services.items() if n in args.service_names}
+    if args.services:
+        return _emit(args, _lines(services))
+    if args.volumes:
+        return _emit(args, _lines(project.volumes))
+    if args.networks:
+        return _emit(args, _lines(project.networks))
+    if args.images:
+        return _emit(args, _lines(s.image or f"{project.name}-{n}" for n, s in services.items()))
+    if args.list_profiles:
+        return _emit(args, _lines(project.all_profiles()))
+    if args.environment:
+        width = max((len(k) for k in project.environment), default=0)
+        return _emit(args, "".join(f"{k:<{width}}  {project.env_sources.get(k, '')}\n"
+                                   for k in project.environment))
+    if args.hash:
+        names = list(services) if args.hash == "*" else [n.strip() for n in args.hash.split(",")]
+        for n in names:
+            if n not in project.services:
+                raise UsageError(f"no such service: {n}")
+        return _emit(args, "".join(f"{n} {config_hash(project.services[n])}\n" for n in names))
+    if args.no_normalize:
+        return _emit(args, _render(doc, args.format))
+    d = project_dict(project)
+    if args.service_names:
+        d["services"] = {n: v for n, v in d["services"].items() if n in args.service_names}
+    return _emit(args, _render(d, args.format))
+
+
+def _raw_doc(raw) -> dict:
+    doc = {"name": raw.name, **{k: v for k, v in raw.data.items() if k not in ("name", "version")}}
+    if isinstance(doc.get("services"), dict):
+        doc["services"] = dict(sorted(doc["services"].items()))
+    return doc
+
+
+def _lines(items) -> str:
+    return "".join(f"{x}\n" for x in items)
+
+
+def _render(doc: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    return dump_yaml(doc)
+
+
+def _emit(args: argparse.Namespace, text: str) -> int:
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as err:
+            raise UsageError(f"cannot write {args.output}: {err.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# YAML output shaped like `docker compose config`: block style, sequences indented under their key,
+# keys sorted below the top level (whose order is name, services, networks, volumes, ...).
+
+class _Dumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False):  # noqa: D401
+        return super().increase_indent(flow, False)
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def dump_yaml(doc: dict) -> str:
+    body = {k: _sorted(v) for k, v in doc.items()}
+    return yaml.dump(body, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16)
