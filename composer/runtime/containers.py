@@ -221,11 +221,23 @@ class Runtime:
 
     def wait(self, id: str, timeout: float | None = None) -> ContainerInfo:
         """Until the container has exited and its monitor has recorded it (or timeout)."""
+        from composer.runtime import lifecycle
+
         info = self.get(id)
+        if info.id in lifecycle._ATTACHED and timeout is None:  # we started it: the monitor reports
+            lifecycle.wait_attached(info.id)
+            self._wait_recorded(info, None)
+            final = self._info(info.spec)
+            if info.spec.auto_remove:  # we told the monitor that we remove it
+                self.remove(info.id, force=True)
+            return final
+        return self._wait_recorded(info, timeout)
+
+    def _wait_recorded(self, info: ContainerInfo, timeout: float | None) -> ContainerInfo:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             s = st.read(self.paths(info.id).state)
-            if st.monitor_alive(s):
+            if st.monitor_alive(s) and not s.get("finished_at"):
                 target = (s["monitor_pid"], s.get("monitor_start"))
             elif st.derive_status(s) in ("running", "paused"):
                 target = (s["pid"], s.get("pid_start"))

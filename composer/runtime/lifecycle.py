@@ -252,12 +252,13 @@ _ATTACHED: dict[str, socket.socket] = {}
 def wait_attached(id: str) -> dict | None:
     """For a start with attach_stdio/auto_remove: block until the monitor reports the exit
     ({"exit", "oom", "error"}); tells it we remove the container ourselves."""
-    sock = _ATTACHED.pop(id, None)
+    sock = _ATTACHED.get(id)
     if sock is None:
         return None
     sock.settimeout(None)
+    data = sock.recv(65536)  # a Ctrl-C here leaves the socket in place for the next wait
+    del _ATTACHED[id]
     try:
-        data = sock.recv(65536)
         if not data:
             return None
         msg = json.loads(data)

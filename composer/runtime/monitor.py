@@ -320,7 +320,7 @@ def main(req: dict, fds: list[int]) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        sc.set_name("cmp-mon-" + req["id"][:12])
+        sc.set_name("cmp-mon-" + req["id"][:7])  # comm holds 15 bytes
         gc.freeze()
         Monitor(req, fds).run()
     except BaseException:  # noqa: BLE001

@@ -1,0 +1,133 @@
+"""`exec`: run another process inside a running container.
+
+    caller --fork--> E: join the cgroup, setns(ipc uts net pid mnt) --fork--> X: user, caps, exec
+                     E waits for X and exits with its code (setns(pid) only affects children)
+
+The fork happens in the caller; E and X are single-threaded and run only os/ctypes calls, so this
+is safe from the CLI (which has no threads when it execs). stdio is inherited: output goes
+straight to the caller's terminal or pipes."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from composer.errors import ContainerError
+from composer.runtime import caps
+from composer.runtime import syscalls as sc
+from composer.runtime.child import DEFAULT_PATH, SetupError, _find_exec, _reset_signals, resolve_user
+
+if TYPE_CHECKING:
+    from composer.runtime.containers import ContainerInfo
+
+NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
+              ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
+
+
+def _enter(pid: int, state: dict) -> None:
+    cg = state.get("cgroup")
+    if cg:
+        from composer.runtime import cgroups
+
+        paths = cgroups.CgroupPaths.from_dict(cg)
+        cgroups.driver_for(paths).attach(paths, os.getpid())
+    fds = []
+    for name, flag in NAMESPACES:
+        path = f"/proc/{pid}/ns/{name}"
+        try:
+            if os.readlink(path) == os.readlink(f"/proc/self/ns/{name}"):
+                continue  # shared with the host (network_mode host)
+            fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag))
+        except OSError as e:
+            raise SetupError(f"cannot enter the container: {e.strerror}", 126) from None
+    for fd, flag in fds:
+        sc.setns(fd, flag)
+        os.close(fd)
+
+
+def _process(info: "ContainerInfo", argv: list[str], env: tuple, cwd: str | None, user: str | None) -> None:
+    spec = info.spec
+    uid, gid, groups, home = resolve_user(user if user is not None else spec.user)
+    environ = dict(spec.env)
+    environ.setdefault("PATH", DEFAULT_PATH)
+    environ.setdefault("HOSTNAME", spec.hostname or spec.id[:12])
+    environ.setdefault("HOME", home)
+    environ.update(dict(env))
+    keep = caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
+    caps.drop_bounding(keep, caps.last_cap())
+    os.setgroups(groups)
+    os.setgid(gid)
+    os.setuid(uid)
+    if uid == 0:
+        caps.set_process_caps(keep)
+    if spec.no_new_privileges:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    workdir = cwd or spec.cwd or "/"
+    try:
+        os.chdir(workdir)
+    except OSError as e:
+        raise SetupError(f"cannot change to working directory {workdir}: {e.strerror}", 126) from None
+    path = _find_exec(argv[0], environ["PATH"])
+    sc.close_range(3)
+    _reset_signals()
+    try:
+        os.execve(path, argv, environ)
+    except OSError as e:
+        code = 126 if e.errno in (13, 8, 21) else 127
+        raise SetupError(f'exec: "{argv[0]}": {e.strerror.lower()}', code) from None
+
+
+def _report(err: BaseException) -> None:
+    code = err.code if isinstance(err, SetupError) else 126
+    try:
+        os.write(2, f"composer: {err}\n".encode())
+    finally:
+        os._exit(code)
+
+
+def _enter_and_run(info, state, argv, env, cwd, user) -> None:
+    """In E: never returns."""
+    try:
+        _enter(state["pid"], state)
+        child = os.fork()
+        if child == 0:
+            try:
+                _process(info, argv, env, cwd, user)
+            except BaseException as e:  # noqa: BLE001
+                _report(e)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # X gets Ctrl-C itself (same process group)
+        _, status = os.waitpid(child, 0)
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+    except BaseException as e:  # noqa: BLE001
+        _report(e)
+
+
+def run(info: "ContainerInfo", state: dict, argv: list[str], *, env: tuple = (), cwd: str | None = None,
+        user: str | None = None, detach: bool = False) -> int:
+    """Run argv in the container; returns its exit code (0 at once when detached)."""
+    if not argv:
+        raise ContainerError("no command specified")
+    if state.get("cgroup"):
+        from composer.runtime import cgroups  # noqa: F401  imported before fork, not in the child
+    pid = os.fork()
+    if pid == 0:
+        if detach:
+            os.setsid()
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            if os.fork() != 0:
+                os._exit(0)
+        _enter_and_run(info, state, argv, env, cwd, user)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except KeyboardInterrupt:
+            continue  # the process inside got the Ctrl-C too; wait for it to finish
+    if detach:
+        return 0
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
