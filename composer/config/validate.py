@@ -38,7 +38,17 @@ def _validators() -> tuple[Any, Any]:
     return Draft7Validator(top), Draft7Validator(service)
 
 
+@lru_cache(maxsize=1)
+def _fast() -> Any:
+    from composer.config.fastschema import compile_schema
+
+    return compile_schema(schema())
+
+
 def validate(data: dict, marks: Marks) -> None:
+    """Fast yes/no check first; only an invalid file pays for the jsonschema library's diagnosis."""
+    if _fast()(data):
+        return
     top, service = _validators()
     err = _first_error(top, data)
     if err is not None:

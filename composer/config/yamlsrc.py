@@ -7,8 +7,7 @@ which the compose specification uses."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -20,12 +19,13 @@ except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader  # type: ignore[misc]
 
 _BOOL = "tag:yaml.org,2002:bool"
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
 _MAX_NODES = 2_000_000  # alias bombs ("billion laughs") stop here instead of eating the memory
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):  # a NamedTuple: one is made per node, and it is cheaper than a dataclass
     file: str
     line: int  # 1-based
     column: int  # 1-based
@@ -79,6 +79,7 @@ def parse(text: str, file: str) -> tuple[Any, Marks]:
     if node is None:
         return None, marks
     builder = _Builder(loader, file, marks)
+    marks[()] = Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
     return builder.build(node, ()), marks
 
 
@@ -96,10 +97,9 @@ class _Builder:
         self.count += 1
         if self.count > _MAX_NODES:
             raise self.error("document too large (too many aliases expanded)", node)
-        if id(node) in self.active:
-            raise self.error("recursive YAML alias", node)
-        self.marks.setdefault(path, Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1))
         tag = node.tag
+        if tag == _STR:  # the common case first: this walk is most of the parse time
+            return node.value
         if tag == "!reset":
             return RESET
         if tag == "!override":
@@ -108,16 +108,27 @@ class _Builder:
                 return Override(self.build(node, path))
             finally:
                 node.tag = "!override"
-        if isinstance(node, yaml.ScalarNode):
+        cls = type(node)
+        if cls is yaml.ScalarNode:
             return self.scalar(node)
-        self.active.add(id(node))
+        nid = id(node)
+        if nid in self.active:
+            raise self.error("recursive YAML alias", node)
+        self.active.add(nid)
         try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-            if isinstance(node, yaml.MappingNode):
+            if cls is yaml.SequenceNode:
+                marks, file = self.marks, self.file
+                out = []
+                for i, item in enumerate(node.value):
+                    sub = path + (i,)
+                    m = item.start_mark
+                    marks[sub] = Mark(file, m.line + 1, m.column + 1)
+                    out.append(self.build(item, sub))
+                return out
+            if cls is yaml.MappingNode:
                 return self.mapping(node, path)
         finally:
-            self.active.discard(id(node))
+            self.active.discard(nid)
         raise self.error(f"unsupported YAML node {tag}", node)  # pragma: no cover
 
     def default_tag(self, node: yaml.Node) -> str:
@@ -128,8 +139,14 @@ class _Builder:
         return self.loader.resolve(yaml.ScalarNode, node.value, (True, False))
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
-        if node.tag == _BOOL and node.value.lower() not in ("true", "false"):
-            return node.value  # yes/no/on/off are strings in YAML 1.2
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _BOOL:
+            low = node.value.lower()
+            return node.value if low not in ("true", "false") else low == "true"  # yes/on: strings (YAML 1.2)
+        if tag == _NULL:
+            return None
         if node.tag.startswith("!"):
             raise self.error(f"unknown YAML tag {node.tag}", node)
         try:
@@ -138,6 +155,8 @@ class _Builder:
             raise self.error(f"invalid value {node.value!r}: {getattr(err, 'problem', err)}", node) from None
 
     def key(self, node: yaml.Node) -> str:
+        if node.tag == _STR:
+            return node.value
         if not isinstance(node, yaml.ScalarNode):
             raise self.error("mapping keys must be strings", node)
         value = self.scalar(node)
@@ -161,7 +180,8 @@ class _Builder:
             if key in out:
                 raise self.error(f"duplicate key {key!r}", knode)
             sub = path + (key,)
-            self.marks[sub] = Mark(self.file, knode.start_mark.line + 1, knode.start_mark.column + 1)
+            m = knode.start_mark
+            self.marks[sub] = Mark(self.file, m.line + 1, m.column + 1)
             out[key] = self.build(vnode, sub)
         for k, v in merged.items():
             out.setdefault(k, v)
