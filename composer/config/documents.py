@@ -74,7 +74,10 @@ def _display(path: str) -> str:
 def _is_format_1(data: dict) -> bool:
     """Fig / compose file format 1: services at the top level, no `services:` or `version:`."""
     keys = [k for k in data if not k.startswith("x-")]
-    return bool(keys) and not (set(keys) & _TOP_LEVEL) and all(isinstance(data[k], dict) for k in keys)
+    # Fig required image or build (or extends) in every service: that tells a format-1 service from a
+    # misspelt top-level key such as `servics:`.
+    return bool(keys) and not (set(keys) & _TOP_LEVEL) and all(
+        isinstance(data[k], dict) and ({"image", "build", "extends"} & set(data[k])) for k in keys)
 
 
 def _from_format_1(data: dict, marks: Marks) -> tuple[dict, Marks]:

@@ -50,8 +50,7 @@ def check_project(p: m.Project, marks: Marks) -> None:
         for dep, d in svc.depends_on.items():
             if dep not in known and d.required:
                 raise located_error(f"depends on undefined service {dep!r}", marks,
-                                    _first(marks, base, ("depends_on", dep), ("links",), ("volumes_from",),
-                                           ("network_mode",)), hint=_hint(dep, known))
+                                    _origin(svc, dep, marks, base), hint=_hint(dep, known))
         if svc.image is None and svc.build is None:
             raise located_error("has neither an image nor a build context", marks, base)
         if svc.container_name and svc.replicas > 1:
@@ -78,11 +77,17 @@ def check_project(p: m.Project, marks: Marks) -> None:
                             ("services", cycle[0], "depends_on", cycle[1]))
 
 
-def _first(marks: Marks, base: tuple, *subs: tuple) -> tuple:
-    for s in subs:
-        if base + s in marks:
-            return base + s
-    return base
+def _origin(svc: m.Service, dep: str, marks: Marks, base: tuple) -> tuple:
+    """The path of the key that made `dep` a dependency (depends_on, links, volumes_from, network_mode)."""
+    if base + ("depends_on", dep) in marks:
+        return base + ("depends_on", dep)
+    if any(s == dep for s, _ in svc.links):
+        return base + ("links",)
+    if any(v.split(":")[0] == dep for v in svc.volumes_from):
+        return base + ("volumes_from",)
+    if svc.network_mode == f"service:{dep}":
+        return base + ("network_mode",)
+    return base + ("depends_on",)
 
 
 def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
