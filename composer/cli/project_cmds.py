@@ -1,0 +1,388 @@
+"""The compose verbs: up, down, ps, logs, start, stop, restart, kill, rm, create, exec, port, top,
+ls, version, with docker compose v2's flags and exit codes. Handlers import what they use: building
+the parser costs nothing, `ps` stays fast and `exec` stays single-threaded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from composer.cli.project_common import (
+    check_services, colour_enabled, context, load_model, load_optional, name_only, parse_timeout,
+    run_with_progress, service_names, sources,
+)
+from composer.errors import NotFoundError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="create and start the project's containers")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    p.add_argument("--remove-orphans", action="store_true", help="remove containers of services not in the file")
+    _recreate_flags(p)
+    p.add_argument("--no-deps", action="store_true", help="don't start linked services")
+    p.add_argument("--no-start", action="store_true", help="create but don't start")
+    p.add_argument("--always-recreate-deps", action="store_true", help="recreate dependent containers too")
+    p.add_argument("-V", "--renew-anon-volumes", action="store_true", help="new anonymous volumes on recreate")
+    p.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM", help="set a service's replicas")
+    _timeout(p)
+    g = p.add_argument_group("attached mode")
+    g.add_argument("--abort-on-container-exit", action="store_true", help="stop all when any container exits")
+    g.add_argument("--abort-on-container-failure", action="store_true",
+                   help="stop all when any container exits with a failure")
+    g.add_argument("--exit-code-from", metavar="SERVICE", help="exit with this service's exit code "
+                   "(implies --abort-on-container-exit)")
+    g.add_argument("--attach", action="append", default=[], metavar="SERVICE", help="show only these logs")
+    g.add_argument("--no-attach", action="append", default=[], metavar="SERVICE", help="don't show these logs")
+    _log_look(g)
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=_lazy("up"))
+
+    p = sub.add_parser("down", help="stop and remove containers and networks (volumes with -v)")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove named and anonymous volumes too")
+    p.add_argument("--remove-orphans", action="store_true", help="remove containers of services not in the file")
+    _timeout(p)
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("ps", help="list the project's containers")
+    p.add_argument("-a", "--all", action="store_true", help="show stopped containers too")
+    p.add_argument("-q", "--quiet", action="store_true", help="only ids")
+    p.add_argument("--format", default="table", metavar="table|json")
+    p.add_argument("--services", action="store_true", help="only service names")
+    p.add_argument("--status", action="append", default=[],
+                   choices=("paused", "restarting", "removing", "running", "dead", "created", "exited"))
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate commands")
+    p.add_argument("service_args", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_ps)
+
+    p = sub.add_parser("logs", help="show the containers' output")
+    p.add_argument("-f", "--follow", action="store_true", help="follow the output")
+    p.add_argument("-n", "--tail", default="all", metavar="N", help="lines from the end of each log (or 'all')")
+    p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    p.add_argument("--since", metavar="TIME", help="RFC 3339 time, Unix time or duration like 10m")
+    p.add_argument("--index", type=int, metavar="N", help="only this replica")
+    _log_look(p)
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_logs)
+
+    for verb, helptext, func in (("start", "start existing containers", cmd_start),
+                                 ("stop", "stop running containers", cmd_stop),
+                                 ("restart", "restart containers", cmd_restart)):
+        p = sub.add_parser(verb, help=helptext)
+        if verb != "start":
+            _timeout(p)
+        p.add_argument("services", nargs="*", metavar="SERVICE")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("kill", help="send a signal to the containers")
+    p.add_argument("-s", "--signal", default="SIGKILL", metavar="SIGNAL")
+    p.add_argument("--remove-orphans", action="store_true")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_kill)
+
+    p = sub.add_parser("rm", help="remove stopped containers")
+    p.add_argument("-f", "--force", action="store_true", help="don't ask for confirmation")
+    p.add_argument("-s", "--stop", action="store_true", help="stop the containers first")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove their anonymous volumes")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_rm)
+
+    p = sub.add_parser("create", help="create the containers without starting them")
+    _recreate_flags(p)
+    p.add_argument("--remove-orphans", action="store_true")
+    p.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser("exec", help="run a command in a running container")
+    p.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true", help="no pseudo-terminal")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL")
+    p.add_argument("-w", "--workdir", metavar="DIR")
+    p.add_argument("-u", "--user", metavar="USER")
+    p.add_argument("--index", type=int, default=1, metavar="N")
+    p.add_argument("--privileged", action="store_true", help="accepted for compatibility")
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.set_defaults(func=cmd_exec)
+
+    p = sub.add_parser("port", help="print the public address of a port binding")
+    p.add_argument("--protocol", default="tcp", choices=("tcp", "udp"))
+    p.add_argument("--index", type=int, default=1, metavar="N")
+    p.add_argument("service", metavar="SERVICE")
+    p.add_argument("private_port", metavar="PRIVATE_PORT")
+    p.set_defaults(func=cmd_port)
+
+    p = sub.add_parser("top", help="show the running processes")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_top)
+
+    p = sub.add_parser("ls", help="list the projects on this host")
+    p.add_argument("-a", "--all", action="store_true", help="show stopped projects too")
+    p.add_argument("-q", "--quiet", action="store_true", help="only names")
+    p.add_argument("--format", default="table", metavar="table|json")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("version", help="show the composer version")
+    p.add_argument("--short", action="store_true")
+    p.add_argument("-f", "--format", default="pretty", metavar="pretty|json")
+    p.set_defaults(func=cmd_version)
+    # `images` is image_cmds' top-level command (the image store); see the report to the lead.
+
+
+def _recreate_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force-recreate", action="store_true", help="recreate even if nothing changed")
+    p.add_argument("--no-recreate", action="store_true", help="don't recreate existing containers")
+
+
+def _timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--timeout", type=parse_timeout, metavar="SECONDS",
+                   help="seconds to wait for a stop before killing")
+
+
+def _log_look(p) -> None:
+    p.add_argument("--no-color", action="store_true", help="monochrome output")
+    p.add_argument("--no-log-prefix", action="store_true", help="no container name prefix")
+
+
+def _lazy(name: str):
+    def handler(args: argparse.Namespace) -> int:
+        from composer.cli import up_cmd
+
+        return up_cmd.cmd_up(args)
+
+    return handler
+
+
+# ------------------------------------------------------------------ lifecycle verbs
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from composer.project import DownOptions
+
+    model, name = load_optional(args)
+    ctx = context(args, model, name, prepare=True)
+    opts = DownOptions(volumes=args.volumes, remove_orphans=args.remove_orphans, timeout=args.timeout)
+    run_with_progress(ctx, args, lambda: ctx.runner.down(opts))
+    return 0
+
+
+def _simple(args: argparse.Namespace, call, *, prepare: bool = False, title: str = "Running") -> int:
+    model, name = load_optional(args, args.services)
+    check_services(model, args.services)
+    ctx = context(args, model, name, prepare=prepare)
+    run_with_progress(ctx, args, lambda: call(ctx), title)
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    return _simple(args, lambda ctx: ctx.runner.start(tuple(args.services)), prepare=True)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return _simple(args, lambda ctx: ctx.runner.stop(tuple(args.services), args.timeout))
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    return _simple(args, lambda ctx: ctx.runner.restart(tuple(args.services), args.timeout), prepare=True)
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from composer.runspec import parse_signal
+
+    sig = parse_signal(args.signal)
+    return _simple(args, lambda ctx: ctx.runner.kill(tuple(args.services), sig))
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from composer.cli.project_common import parse_scale
+    from composer.project import UpOptions
+
+    if args.force_recreate and args.no_recreate:
+        raise UsageError("--force-recreate and --no-recreate are incompatible")
+    model = load_model(args, args.services)
+    check_services(model, args.services)
+    opts = UpOptions(services=tuple(args.services), force_recreate=args.force_recreate,
+                     no_recreate=args.no_recreate, no_start=True, remove_orphans=args.remove_orphans,
+                     scale=parse_scale(args.scale))
+    ctx = context(args, model, model.name, prepare=True)
+    run_with_progress(ctx, args, lambda: ctx.runner.create(opts))
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    model, name = load_optional(args, args.services)
+    check_services(model, args.services)
+    ctx = context(args, model, name, prepare=False)
+    infos = ctx.runner.containers(tuple(args.services), all=True)
+    doomed = infos if args.stop else [i for i in infos if not i.running]
+    if not doomed:
+        sys.stderr.write("No stopped containers\n")
+        return 0
+    if not args.force:
+        names = ", ".join(i.name for i in doomed)
+        sys.stderr.write(f"Going to remove {names}\nAre you sure? [yN] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    run_with_progress(ctx, args, lambda: ctx.runner.rm(tuple(args.services), force=True, stop=args.stop,
+                                                       volumes=args.volumes))
+    return 0
+
+
+# ------------------------------------------------------------------ read-only verbs
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from composer import ui
+
+    if args.format not in ("table", "json"):
+        raise UsageError(f"unsupported --format {args.format!r} (table or json)")
+    model, name = name_only(args)
+    check_services(model, args.service_args)
+    ctx = context(args, model, name)
+    show_all = args.all or bool(args.status)
+    infos = ctx.runner.containers(tuple(args.service_args), all=show_all)
+    if args.status:
+        infos = [i for i in infos if i.status in args.status]
+    infos = sorted(infos, key=lambda i: i.name)
+    out = sys.stdout
+    if args.services:
+        out.write("".join(s + "\n" for s in sorted({i.label("composer.service", "") or "" for i in infos})))
+    elif args.quiet:
+        out.write("".join(i.id + "\n" for i in infos))
+    elif args.format == "json":
+        out.write("".join(json.dumps(ui.ps_json(i, name)) + "\n" for i in infos))
+    else:
+        rows = [ui.ps_row(i, no_trunc=args.no_trunc) for i in infos]
+        ui.print_table(ui.PS_HEADERS, [tuple(vars(r).values()) for r in rows], out,
+                       colour=colour_enabled(args))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from composer.logs import LogMux, LogOptions, LogPrinter, colour_map, parse_since, print_logs
+
+    tail = None
+    if args.tail != "all":
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            raise UsageError(f"invalid --tail {args.tail!r}: a number or 'all'") from None
+        tail = None if tail < 0 else tail
+    opts = LogOptions(follow=args.follow, tail=tail, since=parse_since(args.since) if args.since else None,
+                      timestamps=args.timestamps, colour=colour_enabled(args), prefix=not args.no_log_prefix)
+    model, name = name_only(args)
+    check_services(model, args.services)
+    ctx = context(args, model, name)
+    infos = ctx.runner.containers(tuple(args.services), all=True)
+    if args.index is not None:
+        infos = [i for i in infos if i.label("composer.number") == str(args.index)]
+    infos = sorted(infos, key=lambda i: i.name)
+    srcs = sources(infos, name)
+    printer = LogPrinter(sys.stdout, opts, colour_map(service_names(ctx, infos)), (s.name for s in srcs))
+    if not opts.follow:
+        print_logs(ctx.runtime, srcs, printer)
+        return 0
+
+    def discover():
+        found = ctx.runner.containers(tuple(args.services), all=False)
+        return sources(found, name)
+
+    mux = LogMux(ctx.runtime, printer, discover=discover)
+    for s in srcs:
+        mux.add(s)
+    try:
+        mux.run()
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Runs in this process's own thread only: the runtime forks into the container's namespaces."""
+    import os
+
+    from composer.runspec import parse_env
+
+    if not args.cmd_argv:
+        raise UsageError("exec needs a command: composer exec SERVICE COMMAND [ARG...]")
+    model, name = name_only(args)
+    check_services(model, [args.service])
+    ctx = context(args, model, name)
+    tty = not args.no_tty and not args.detach and sys.stdin.isatty()
+    env = tuple(parse_env(tuple(args.env), os.environ))
+    return ctx.runner.exec(args.service, list(args.cmd_argv), index=args.index, env=env, cwd=args.workdir,
+                           user=args.user, tty=tty, detach=args.detach)
+
+
+def cmd_port(args: argparse.Namespace) -> int:
+    port_text, _, proto = args.private_port.partition("/")
+    if not port_text.isdigit():
+        raise UsageError(f"invalid port {args.private_port!r}")
+    model, name = name_only(args)
+    check_services(model, [args.service])
+    ctx = context(args, model, name)
+    found = ctx.runner.port(args.service, int(port_text), proto or args.protocol, args.index)
+    if not found:
+        raise NotFoundError(f"no port {port_text}/{proto or args.protocol} published for {args.service}")
+    ip, port = found
+    print(f"{ip or '0.0.0.0'}:{port}")
+    return 0
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from composer import ui
+
+    model, name = name_only(args)
+    check_services(model, args.services)
+    ctx = context(args, model, name)
+    result = ctx.runner.top(tuple(args.services))
+    for entry in result or ():
+        cname, titles, rows = _top_entry(entry)
+        sys.stdout.write(cname + "\n")
+        sys.stdout.write(ui.plain_table(titles, rows) + "\n")
+    return 0
+
+
+def _top_entry(entry):
+    """(container name, titles, rows) from the runner's top() item, whatever shape it has."""
+    if isinstance(entry, tuple) and len(entry) == 3:
+        return entry
+    return entry.name, tuple(entry.titles), [tuple(map(str, r)) for r in entry.processes]
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from composer import ui
+    from composer.project import list_projects
+    from composer.runtime import Runtime
+
+    if args.format not in ("table", "json"):
+        raise UsageError(f"unsupported --format {args.format!r} (table or json)")
+    projects = list_projects(Runtime())
+    if not args.all:
+        projects = [p for p in projects if "running" in p.status]
+    projects = sorted(projects, key=lambda p: p.name)
+    if args.quiet:
+        sys.stdout.write("".join(p.name + "\n" for p in projects))
+    elif args.format == "json":
+        print(json.dumps([{"Name": p.name, "Status": p.status, "ConfigFiles": ",".join(p.config_files)}
+                          for p in projects]))
+    else:
+        ui.print_table(("NAME", "STATUS", "CONFIG FILES"),
+                       [(p.name, p.status, ",".join(p.config_files)) for p in projects], sys.stdout,
+                       colour=colour_enabled(args))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from composer import __version__
+
+    if args.short:
+        print(__version__)
+    elif args.format == "json":
+        print(json.dumps({"version": __version__}))
+    else:
+        print(f"composer version {__version__}")
+    return 0

@@ -1,0 +1,166 @@
+"""What every project verb needs: the project (model or just its name), a ProjectRunner wired to a
+progress display, colour decisions, and log sources. Imports are lazy: `ps` and `exec` stay light."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from composer.errors import ComposerError, NotFoundError
+
+
+@dataclass
+class Ctx:
+    """The loaded project (or None when only its name is known) and the runtime to reach it with."""
+
+    model: Any  # config.Project | None
+    name: str
+    runtime: Any
+    sink: "EventSink"
+    runner: Any
+
+
+class EventSink:
+    """The runner's on_event: forwards to whichever display is current (up, then the stop after Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[Any], None] | None = None
+
+    def __call__(self, event: Any) -> None:
+        if self.target is not None:
+            self.target(event)
+
+
+def load_model(args: argparse.Namespace, services: Sequence[str] = ()) -> Any:
+    from composer.cli.projectopts import load_project_from_args
+
+    return load_project_from_args(args, services)
+
+
+def load_optional(args: argparse.Namespace, services: Sequence[str] = ()) -> tuple[Any, str]:
+    """(model, name). With -p and no stack file, compose still works on the name alone."""
+    if args.project_name and not args.files and _no_stack_file_here(args):
+        return None, _normal_name(args.project_name)
+    model = load_model(args, services)
+    return model, model.name
+
+
+def name_only(args: argparse.Namespace) -> tuple[Any, str]:
+    """For read-only verbs (ps, logs, top, port): -p needs no parsing of the stack file at all."""
+    if args.project_name:
+        return None, _normal_name(args.project_name)
+    env_name = os.environ.get("COMPOSE_PROJECT_NAME")
+    if env_name and not args.files:
+        return None, _normal_name(env_name)
+    return load_optional(args)
+
+
+def _normal_name(name: str) -> str:
+    return name.lower()
+
+
+def _no_stack_file_here(args: argparse.Namespace) -> bool:
+    from composer.config.sources import CANDIDATES
+
+    d = os.path.abspath(args.project_directory or os.getcwd())
+    while True:
+        if any(os.path.isfile(os.path.join(d, c)) for c in CANDIDATES):
+            return False
+        parent = os.path.dirname(d)
+        if parent == d:
+            return True
+        d = parent
+
+
+def check_services(model: Any, services: Sequence[str]) -> None:
+    if model is None:
+        return
+    for s in services:
+        if s not in model.services:
+            if s in getattr(model, "disabled_services", {}):
+                raise NotFoundError(f"service {s!r} is not enabled by the active profiles")
+            raise NotFoundError(f"no such service: {s}")
+
+
+def context(args: argparse.Namespace, model: Any, name: str, *, prepare: bool = False) -> Ctx:
+    """A runner for the project. prepare=True forks the runtime's launcher now, before any thread
+    (rich's live display, parallel starts) exists: containers must be set up single-threaded."""
+    from composer.project import ProjectRunner
+    from composer.runtime import Runtime
+
+    runtime = Runtime()
+    if prepare:
+        runtime.prepare()
+    sink = EventSink()
+    runner = ProjectRunner(model, name=name, runtime=runtime, on_event=sink)
+    return Ctx(model, name, runtime, sink, runner)
+
+
+def progress(args: argparse.Namespace, title: str = "Running") -> Any:
+    from composer.ui import make_progress
+
+    return make_progress(getattr(args, "progress", "auto"), getattr(args, "ansi", "auto"), sys.stderr, title)
+
+
+def run_with_progress(ctx: Ctx, args: argparse.Namespace, fn: Callable[[], Any], title: str = "Running") -> Any:
+    with progress(args, title) as display:
+        ctx.sink.target = display
+        try:
+            return fn()
+        finally:
+            ctx.sink.target = None
+
+
+def colour_enabled(args: argparse.Namespace, stream: Any = None) -> bool:
+    if getattr(args, "no_color", False) or args.ansi == "never" or os.environ.get("NO_COLOR"):
+        return False
+    if args.ansi == "always":
+        return True
+    stream = sys.stdout if stream is None else stream
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def sources(infos: Sequence[Any], project: str, *, running: bool | None = None) -> list[Any]:
+    from composer.logs import Source, display_name
+
+    return [Source(i.id, display_name(i.name, i.label("composer.project", project) or project),
+                   i.label("composer.service", "") or i.name, i.running if running is None else running)
+            for i in infos]
+
+
+def service_names(ctx: Ctx, infos: Sequence[Any]) -> list[str]:
+    if ctx.model is not None:
+        return list(ctx.model.services)
+    return sorted({i.label("composer.service", "") or i.name for i in infos})
+
+
+def parse_timeout(value: str) -> float:
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid timeout {value!r}: seconds expected") from None
+    if t < 0:
+        raise argparse.ArgumentTypeError("timeout must not be negative")
+    return t
+
+
+def parse_scale(items: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    from composer.errors import UsageError
+
+    out = []
+    for item in items:
+        name, eq, n = item.partition("=")
+        if not eq or not name or not n.isdigit():
+            raise UsageError(f"invalid --scale {item!r}: expected SERVICE=NUMBER")
+        out.append((name, int(n)))
+    return tuple(out)
+
+
+def fail(message: str) -> ComposerError:
+    return ComposerError(message)
