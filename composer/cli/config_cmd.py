@@ -122,7 +122,7 @@ def _emit(args: argparse.Namespace, text: str) -> int:
 # indent sequences the way compose does.
 
 _RESOLVER = yaml.resolver.Resolver()
-_PLAIN_RE = re.compile(r"[A-Za-z0-9_./+@=-][A-Za-z0-9_./+@=:,-]*")
+_PLAIN_RE = re.compile(r"[A-Za-z0-9_./+=-][A-Za-z0-9_./+@=:,-]*")
 
 
 def _scalar(v: Any) -> str:
