@@ -112,7 +112,7 @@ class LogPrinter:
             body = f"{time_text} {body}"
         if not self.opts.prefix:
             return body + "\n"
-        return self._paint(source.service, f"{source.name:<{self.width}}|") + " " + body + "\n"
+        return self._paint(source.service, f"{source.name:<{self.width}} |") + " " + body + "\n"
 
     def line(self, source: Source, time_text: str, line: str) -> None:
         self.out.write(self.format_line(source, time_text, line))
