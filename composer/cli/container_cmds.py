@@ -139,8 +139,13 @@ def cmd_run(args) -> int:
         info = rt.run(spec)
         print(info.id)
         return 0
+    import signal
+
+    # A Ctrl-C during the start is held back until the container runs, then stops it (below).
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
     info = rt.run(spec, attach_stdio=True)
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # a pending Ctrl-C raises here
         final = rt.wait(info.id)
     except KeyboardInterrupt:  # Ctrl-C stops the container, as docker run does
         rt.stop(info.id)

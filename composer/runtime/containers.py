@@ -354,9 +354,9 @@ def _wait_pid(pid: int, start: int | None, timeout: float | None) -> None:
         os.close(fd)
 
 
-def _auto_remove_main(argv: list[str]) -> int:
-    """`python -m composer.runtime.containers --auto-remove ID --state-dir S --data-dir D`: what a
-    monitor execs into for --rm when nobody attached is left to remove the container."""
+def auto_remove_main(argv: list[str]) -> int:
+    """argv: --auto-remove ID --state-dir S --data-dir D. What a monitor execs into (python -c)
+    for --rm when nobody attached is left to remove the container."""
     args = dict(zip(argv[::2], argv[1::2]))
     rt = Runtime(args["--state-dir"], args["--data-dir"])
     try:
@@ -365,6 +365,3 @@ def _auto_remove_main(argv: list[str]) -> int:
         pass
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(_auto_remove_main(sys.argv[1:]))

@@ -19,7 +19,26 @@ import threading
 from composer.runtime import monitor  # imported before fork so every monitor shares it
 
 
+def _detach_fds(sock: socket.socket) -> socket.socket:
+    """Hold nothing of the CLI's: stdio on /dev/null (a `run -d` under a pipe must see EOF when
+    the CLI exits), no other inherited fd. Returns the socket, now on fd 3."""
+    from composer.runtime import syscalls as sc
+
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    if sock.fileno() != 3:
+        os.dup2(sock.fileno(), 3, inheritable=False)
+        sock.detach()
+        sock = socket.socket(fileno=3)
+    sc.close_range(4)
+    return sock
+
+
 def _serve(sock: socket.socket) -> None:
+    sock = _detach_fds(sock)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the CLI's to handle
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped by the kernel
     gc.freeze()

@@ -312,13 +312,23 @@ def stop(rt: "Runtime", info: "ContainerInfo", timeout: float | None) -> "Contai
     _wait_pid(s["pid"], s.get("pid_start"), grace)
     with st.Lock(p.state):
         _kill_wait(s["pid"], s.get("pid_start"), 10.0)
-    _wait_pid(s.get("monitor_pid"), s.get("monitor_start"), 10.0)  # it records the exit
+    _wait_recorded(p.state, s, 10.0)
     with st.Lock(p.state):
         s2 = st.read(p.state)
         if s2 and s2.get("pid") == s["pid"] and not s2.get("finished_at"):  # the monitor was gone
             _cleanup_cgroup(s2)
             st.update(p.state, finished_at=st.now(), paused=False)
     return rt._info(info.spec)
+
+
+def _wait_recorded(state_dir: str, s: dict, timeout: float) -> None:
+    """Until the monitor has recorded PID 1's exit (it may then linger, e.g. for --rm's ack)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and st.monitor_alive(s):
+        now = st.read(state_dir)
+        if not now or now.get("pid") != s["pid"] or now.get("finished_at"):
+            return
+        time.sleep(0.005)
 
 
 def kill(rt: "Runtime", info: "ContainerInfo", sig: int) -> None:
@@ -381,7 +391,7 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool) -> None:
         errors = []
         if s.get("pid") and not _kill_wait(s["pid"], s.get("pid_start"), 10.0):
             errors.append(f"process {s['pid']} did not die")
-        if s.get("monitor_pid"):
+        if s.get("monitor_pid") and s["monitor_pid"] != os.getpid():  # not us: auto-remove runs in it
             _kill_wait(s["monitor_pid"], s.get("monitor_start"), 5.0)
         try:
             _cleanup_cgroup(s)

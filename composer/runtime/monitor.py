@@ -264,7 +264,7 @@ class Monitor:
                 current = st.read(self.state_dir)
                 if current.get("pid") == self.pid1:  # not a newer start's state
                     st.update(self.state_dir, finished_at=st.now(), exit_code=code, oom_killed=oom,
-                              error=message, paused=False)
+                              error=message, paused=False, monitor_pid=None, monitor_start=None)
         except FileNotFoundError:
             pass  # removed meanwhile (rm -f): nothing to record
         self.send(exit=code, oom=oom, error=message)
@@ -282,7 +282,8 @@ class Monitor:
         and network code this lean process never imported)."""
         import sys
 
-        args = [sys.executable, "-m", "composer.runtime.containers", "--auto-remove", self.req["id"],
+        code = "import sys; from composer.runtime.containers import auto_remove_main as m; sys.exit(m(sys.argv[1:]))"
+        args = [sys.executable, "-c", code, "--auto-remove", self.req["id"],
                 "--state-dir", self.req["runtime_state_dir"], "--data-dir", self.req["runtime_data_dir"]]
         null = os.open("/dev/null", os.O_RDWR)
         for fd in (0, 1, 2):

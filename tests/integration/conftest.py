@@ -50,6 +50,18 @@ def runtime(composer_env):
             rt.remove(info.id, force=True)
         except Exception as e:  # noqa: BLE001
             print(f"cleanup of {info.name} failed: {e}")
+    remove_networks(rt.state_dir)
+
+
+def remove_networks(state_dir: str) -> None:
+    """The default `bridge` network outlives its containers (like docker0): tests remove it."""
+    if not os.path.isdir(os.path.join(state_dir, "networks")):
+        return
+    from composer.runtime.network import NetworkManager
+
+    nm = NetworkManager(Path(state_dir))
+    for net in nm.list():
+        nm.remove(net.name)
 
 
 @pytest.fixture
