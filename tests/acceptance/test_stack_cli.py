@@ -1,0 +1,98 @@
+"""The CLI as users meet it: up -d, a request through the published port, ps/logs/exec from separate
+processes, down with nothing left; attached up with prefixed logs and exit lines; a taken port."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from tests import hostobjects
+
+pytestmark = pytest.mark.root
+
+
+def _get(url: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_three_tier_stack_lifecycle(stack):
+    s = stack("three")
+    up = s("--progress", "plain", "up", "-d")
+    for svc in ("db", "app", "lb"):
+        assert f"Container {s.name}-{svc}-1  Started" in up.stderr
+
+    address = s("port", "lb", "80").stdout.strip()
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", address), address
+    assert "lb says: visit 1, served by" in _get(f"http://{address}/cgi-bin/visit")
+    assert "visit 2" in _get(f"http://{address}/cgi-bin/visit")
+
+    ps = s("ps").stdout.splitlines()
+    assert ps[0].split() == ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]
+    assert [line.split()[0] for line in ps[1:]] == [f"{s.name}-app-1", f"{s.name}-db-1", f"{s.name}-lb-1"]
+    assert all("Up " in line for line in ps[1:])
+    assert f"{address}->80/tcp" in ps[3]
+    rows = [json.loads(line) for line in s("ps", "--format", "json").stdout.splitlines()]
+    assert {r["Service"] for r in rows} == {"db", "app", "lb"} and {r["State"] for r in rows} == {"running"}
+    assert s("ps", "--services").stdout.split() == ["app", "db", "lb"]
+
+    logs = s("logs", "--no-color", "lb").stdout
+    assert "lb-1  | " in logs and "/cgi-bin/visit" in logs  # httpd -v logs each request
+    assert s("logs", "--no-log-prefix", "--tail", "1", "db").stdout.count("\n") == 1
+
+    assert s("exec", "-T", "db", "cat", "/data/count").stdout.strip() == "2"
+    assert s("exec", "-T", "app", "sh", "-c", "exit 3", check=False).returncode == 3
+    assert s("exec", "-T", "lb", "sh", "-c", "nslookup backend >/dev/null 2>&1 || grep -q backend /etc/hosts"
+             ).returncode == 0
+
+    s("stop", "-t", "1", "app")
+    assert "Exited" in s("ps", "-a", "app").stdout
+    s("start", "app")
+    assert "visit 3" in _get(f"http://{address}/cgi-bin/visit")
+
+    down = s("--progress", "plain", "down", "-t", "1")
+    assert f"Container {s.name}-lb-1  Removed" in down.stderr
+    assert s("ps", "-a", "-q").stdout == ""
+
+
+def test_attached_up_prefixes_logs_and_announces_exits(stack):
+    s = stack("oneshot")
+    proc = s("--ansi", "never", "up")
+    out = proc.stdout
+    assert "hello-1  | hello from one" in out and "hello-1  | bye from one" in out
+    assert "other-1  | other here" in out
+    assert "hello-1 exited with code 0" in out and "other-1 exited with code 0" in out
+    assert out.index("hello from one") < out.index("bye from one") < out.index("hello-1 exited with code 0")
+
+
+def test_attached_up_exit_code_from(stack):
+    s = stack("oneshot", OTHER_CODE="3")
+    proc = s("--ansi", "never", "up", "--exit-code-from", "other", check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert "other-1 exited with code 3" in proc.stdout
+
+
+def test_up_with_taken_port_fails_before_starting_anything(stack):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        before = hostobjects.links()
+        s = stack("taken", TAKEN_PORT=str(port))
+        proc = s("up", "-d", check=False)
+        assert proc.returncode != 0
+        assert str(port) in proc.stderr, proc.stderr
+        assert s("ps", "-a", "-q").stdout == ""  # `first` was not started (nor created)
+        assert hostobjects.links() - before == set()
