@@ -248,7 +248,7 @@ class TtyProgress:
                 mark, style = Text("!", style="yellow"), "yellow"
             else:
                 mark, style = Text("✔", style="green"), "green"
-            label = f"{i.kind} {i.name}".ljust(name_w)
+            label = f"{i.kind} {i.name}".ljust(name_w + 1)
             action = i.action + (f" {i.detail}" if i.detail else "")
             elapsed = (i.ended or now) - i.started
             grid.add_row(mark, Text(label), Text(action, style=style), Text(f"{elapsed:.1f}s", style="blue"))
