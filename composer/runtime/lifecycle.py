@@ -389,14 +389,15 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool) -> None:
         if s.get("paused"):
             _thaw(s)
         errors = []
-        if s.get("pid") and not _kill_wait(s["pid"], s.get("pid_start"), 10.0):
-            errors.append(f"process {s['pid']} did not die")
         if s.get("monitor_pid") and s["monitor_pid"] != os.getpid():  # not us: auto-remove runs in it
             _kill_wait(s["monitor_pid"], s.get("monitor_start"), 5.0)
+        pid_gone = not s.get("pid") or _kill_wait(s["pid"], s.get("pid_start"), 5.0)
         try:
-            _cleanup_cgroup(s)
+            _cleanup_cgroup(s)  # SIGKILLs whatever is still in the cgroup, then rmdir
         except ComposerError as e:
             errors.append(str(e))
+        if not pid_gone and is_alive(s["pid"], s.get("pid_start")):
+            errors.append(f"process {s['pid']} did not die")
         if s.get("endpoints") or s.get("ports") or (attachments(info.spec) and _net_state_exists(rt)):
             try:
                 rt.network.unpublish(info.id)
