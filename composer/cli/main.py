@@ -18,9 +18,37 @@ COMMAND_MODULES = (
     "composer.cli.image_cmds",
     "composer.cli.config_cmd",
 )
+# Which module registers a top-level command, so that a run imports only the module it needs
+# (start-up time is part of every command: `ps` must not pay for the config loader's imports).
+_MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli.image_cmds",
+              "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd"}
+# Global options that take a value (so the command word can be found without a full parse).
+_VALUE_OPTS = {"-f", "--file", "-p", "--project-name", "--project-directory", "--env-file",
+               "--profile", "--ansi", "--progress"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+_PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
+                     "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
+                     "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The first positional word of argv, skipping global options and their values."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUE_OPTS:
+            skip = True
+        elif word.startswith("-"):
+            if word in ("-h", "--help", "-v", "--version"):
+                return None
+        else:
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="composer",
         description="Define and run multi-container applications, without a daemon.",
@@ -29,14 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # a real import error inside the module: surface it
-                raise
-            continue  # module not written yet
-        module.register(sub)
+    wanted = COMMAND_MODULES
+    if command is not None:
+        wanted = (_MODULE_OF.get(command, "composer.cli.project_cmds"),)
+    for name in wanted:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -55,7 +80,10 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = command_word(argv)
+    known = command in _MODULE_OF or command in _PROJECT_COMMANDS
+    parser = build_parser(command if known else None)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
