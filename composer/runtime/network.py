@@ -218,6 +218,8 @@ class NetworkManager:
                 ifname: str) -> Endpoint:
         """Give the netns of `pid` an interface `ifname` on network `name`."""
         mac = ipam.check_mac(attachment.mac_address) if attachment.mac_address else None
+        if name == ipam.DEFAULT_NETWORK:
+            self.ensure(name)  # made on demand, removed with its last container (see disconnect_all)
         with self._locked():
             rec = self._load(name)
             if rec is None:
@@ -281,8 +283,15 @@ class NetworkManager:
         return gone
 
     def disconnect_all(self, container_id: str) -> None:
-        """Release addresses and delete host veths (the peer dies with them). Idempotent."""
-        self._release(container_id)
+        """Release addresses and delete host veths (the peer dies with them). Idempotent.
+        The default network goes with its last container: unlike docker0, nothing on the host
+        should outlive the containers that needed it."""
+        gone = self._release(container_id)
+        if any(ep.network == ipam.DEFAULT_NETWORK for ep in gone):
+            rec = self._load(ipam.DEFAULT_NETWORK)
+            if rec is not None and not rec[1]:
+                with contextlib.suppress(ConflictError):  # a new container joined meanwhile
+                    self.remove(ipam.DEFAULT_NETWORK)
 
     def endpoints(self, container_id: str) -> list[Endpoint]:
         return [eps[container_id] for _, eps in self._all() if container_id in eps]
