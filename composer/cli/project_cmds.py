@@ -9,10 +9,10 @@ import json
 import sys
 
 from composer.cli.project_common import (
-    check_services, colour_enabled, context, load_model, load_optional, name_only, parse_timeout,
+    check_services, colour_enabled, context, load_model, load_optional, name_only, parse_timeout, query,
     run_with_progress, service_names, sources,
 )
-from composer.errors import NotFoundError, UsageError
+from composer.errors import ConflictError, NotFoundError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -239,11 +239,10 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
     if args.format not in ("table", "json"):
         raise UsageError(f"unsupported --format {args.format!r} (table or json)")
-    model, name = name_only(args)
-    check_services(model, args.service_args)
-    ctx = context(args, model, name)
+    q = query(args, args.service_args)
+    name = q.name
     show_all = args.all or bool(args.status)
-    infos = ctx.runner.containers(tuple(args.service_args), all=show_all)
+    infos = q.containers(tuple(args.service_args), all=show_all)
     if args.status:
         infos = [i for i in infos if i.status in args.status]
     infos = sorted(infos, key=lambda i: i.name)
@@ -273,24 +272,23 @@ def cmd_logs(args: argparse.Namespace) -> int:
         tail = None if tail < 0 else tail
     opts = LogOptions(follow=args.follow, tail=tail, since=parse_since(args.since) if args.since else None,
                       timestamps=args.timestamps, colour=colour_enabled(args), prefix=not args.no_log_prefix)
-    model, name = name_only(args)
-    check_services(model, args.services)
-    ctx = context(args, model, name)
-    infos = ctx.runner.containers(tuple(args.services), all=True)
+    q = query(args, args.services)
+    name = q.name
+    infos = q.containers(tuple(args.services), all=True)
     if args.index is not None:
         infos = [i for i in infos if i.label("composer.number") == str(args.index)]
     infos = sorted(infos, key=lambda i: i.name)
     srcs = sources(infos, name)
-    printer = LogPrinter(sys.stdout, opts, colour_map(service_names(ctx, infos)), (s.name for s in srcs))
+    printer = LogPrinter(sys.stdout, opts, colour_map(service_names(q, infos)), (s.name for s in srcs))
     if not opts.follow:
-        print_logs(ctx.runtime, srcs, printer)
+        print_logs(q.runtime, srcs, printer)
         return 0
 
     def discover():
-        found = ctx.runner.containers(tuple(args.services), all=False)
+        found = q.containers(tuple(args.services), all=False)
         return sources(found, name)
 
-    mux = LogMux(ctx.runtime, printer, discover=discover)
+    mux = LogMux(q.runtime, printer, discover=discover)
     for s in srcs:
         mux.add(s)
     try:
@@ -308,23 +306,24 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
     if not args.cmd_argv:
         raise UsageError("exec needs a command: composer exec SERVICE COMMAND [ARG...]")
-    model, name = name_only(args)
-    check_services(model, [args.service])
-    ctx = context(args, model, name)
+    q = query(args, [args.service])
+    info = q.container_for(args.service, args.index)
+    if not info.running:
+        raise ConflictError(f"service {args.service!r} is not running")
     tty = not args.no_tty and not args.detach and sys.stdin.isatty()
     env = tuple(parse_env(tuple(args.env), os.environ))
-    return ctx.runner.exec(args.service, list(args.cmd_argv), index=args.index, env=env, cwd=args.workdir,
-                           user=args.user, tty=tty, detach=args.detach)
+    return q.runtime.exec(info.id, list(args.cmd_argv), env=env, cwd=args.workdir, user=args.user, tty=tty,
+                          detach=args.detach)
 
 
 def cmd_port(args: argparse.Namespace) -> int:
     port_text, _, proto = args.private_port.partition("/")
     if not port_text.isdigit():
         raise UsageError(f"invalid port {args.private_port!r}")
-    model, name = name_only(args)
-    check_services(model, [args.service])
-    ctx = context(args, model, name)
-    found = ctx.runner.port(args.service, int(port_text), proto or args.protocol, args.index)
+    q = query(args, [args.service])
+    info = q.container_for(args.service, args.index)
+    found = next(((p.host_ip, p.host_port) for p in info.ports
+                  if p.container_port == int(port_text) and p.protocol == (proto or args.protocol)), None)
     if not found:
         raise NotFoundError(f"no port {port_text}/{proto or args.protocol} published for {args.service}")
     ip, port = found

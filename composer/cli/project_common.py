@@ -49,12 +49,15 @@ def load_optional(args: argparse.Namespace, services: Sequence[str] = ()) -> tup
 
 
 def name_only(args: argparse.Namespace) -> tuple[Any, str]:
-    """For read-only verbs (ps, logs, top, port): -p needs no parsing of the stack file at all."""
+    """For read-only verbs (ps, logs, port, exec): the project's name without loading the model when
+    that is certain (loading costs ~100 ms of imports and parsing); the full load otherwise."""
     if args.project_name:
         return None, _normal_name(args.project_name)
-    env_name = os.environ.get("COMPOSE_PROJECT_NAME")
-    if env_name and not args.files:
-        return None, _normal_name(env_name)
+    from composer.cli.fastname import fast_project_name
+
+    name = fast_project_name(args.files, args.project_directory, args.env_files, os.environ)
+    if name:
+        return None, name
     return load_optional(args)
 
 
@@ -63,16 +66,9 @@ def _normal_name(name: str) -> str:
 
 
 def _no_stack_file_here(args: argparse.Namespace) -> bool:
-    from composer.config.sources import CANDIDATES
+    from composer.cli.fastname import discover
 
-    d = os.path.abspath(args.project_directory or os.getcwd())
-    while True:
-        if any(os.path.isfile(os.path.join(d, c)) for c in CANDIDATES):
-            return False
-        parent = os.path.dirname(d)
-        if parent == d:
-            return True
-        d = parent
+    return discover(os.path.abspath(args.project_directory or os.getcwd())) is None
 
 
 def check_services(model: Any, services: Sequence[str]) -> None:
@@ -164,3 +160,37 @@ def parse_scale(items: Sequence[str]) -> tuple[tuple[str, int], ...]:
 
 def fail(message: str) -> ComposerError:
     return ComposerError(message)
+
+
+@dataclass
+class Query:
+    """Read-only access for ps/logs/port/exec straight through the runtime's files: no ProjectRunner
+    (whose graph library alone costs ~150 ms of imports), so these verbs start fast."""
+
+    model: Any
+    name: str
+    runtime: Any
+
+    def containers(self, services: Sequence[str] = (), all: bool = False, oneoff: bool = False) -> list[Any]:
+        from composer.links import L_ONEOFF, L_PROJECT, L_SERVICE
+
+        infos = self.runtime.list(all=all, labels={L_PROJECT: self.name})
+        return [i for i in infos if (i.label(L_ONEOFF) == "True") == oneoff
+                and (not services or i.label(L_SERVICE) in services)]
+
+    def container_for(self, service: str, index: int = 1) -> Any:
+        from composer.links import L_NUMBER
+
+        for info in self.containers((service,), all=True):
+            if info.label(L_NUMBER) == str(index):
+                return info
+        raise NotFoundError(f"service {service!r} has no container with index {index}"
+                            if index != 1 else f"service {service!r} is not running")
+
+
+def query(args: argparse.Namespace, services: Sequence[str] = ()) -> Query:
+    from composer.runtime import Runtime
+
+    model, name = name_only(args)
+    check_services(model, services)
+    return Query(model, name, Runtime())

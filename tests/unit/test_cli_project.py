@@ -60,7 +60,8 @@ class Info:
         return self.status == "running"
 
     def label(self, key, default=None):
-        return {"composer.service": self.service, "composer.project": "demo", "composer.number": "1"}.get(key, default)
+        return {"composer.service": self.service, "composer.project": "demo", "composer.number": "1",
+                "composer.oneoff": "False"}.get(key, default)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,19 @@ class FakeRuntime:
     def get(self, id):
         name = id.rstrip("0")
         return types.SimpleNamespace(status="exited", exit_code=FakeRuntime.codes.get(name, 0))
+
+    def list(self, all=False, labels=None):
+        return [i for i in FakeRunner.infos if (all or i.running)
+                and all_match(i, labels or {})]
+
+    def exec(self, id, argv, *, env=(), cwd=None, user=None, tty=False, detach=False):
+        FakeRunner.calls.append(("exec", (id.rstrip("0"), argv), dict(env=env, cwd=cwd, user=user, tty=tty,
+                                                                      detach=detach)))
+        return FakeRunner.exec_code
+
+
+def all_match(info, labels):
+    return all(info.label(k) == v for k, v in labels.items())
 
 
 @dataclass(frozen=True)
@@ -339,8 +353,8 @@ def test_exec_returns_command_exit_code_without_threads(fake):
     before = threading.active_count()
     assert main(["exec", "-T", "-e", "A=1", "db", "sh", "-c", "exit 3"]) == 3
     assert threading.active_count() == before
-    (_, (service, argv), kw), = verbs("exec")
-    assert service == "db" and argv == ["sh", "-c", "exit 3"] and kw["env"] == (("A", "1"),) and not kw["tty"]
+    (_, (name, argv), kw), = verbs("exec")
+    assert name == "demo-db-1" and argv == ["sh", "-c", "exit 3"] and kw["env"] == (("A", "1"),) and not kw["tty"]
 
 
 def test_port(fake, capsys):
@@ -373,3 +387,19 @@ def test_top_and_version(fake, capsys):
     assert out.startswith("demo-db-1\nUID") and "httpd -f" in out
     assert main(["version", "--short"]) == 0
     assert capsys.readouterr().out.strip().count(".") == 2
+
+
+def test_ps_imports_stay_light(tmp_path):
+    """`ps` into a pipe: no graph library, no config loader (with -p or a plain stack file), no rich."""
+    import subprocess
+
+    (tmp_path / "compose.yaml").write_text(STACK)
+    code = ("import sys; from composer.cli.main import main; rc = main(sys.argv[1:]); "
+            "heavy = [m for m in ('networkx', 'rich', 'composer.config', 'composer.project', 'yaml', 'jsonschema') "
+            "if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)")
+    env = {"COMPOSER_STATE_DIR": str(tmp_path / "s"), "COMPOSER_DATA_DIR": str(tmp_path / "d"), "PATH": "/usr/bin:/bin"}
+    for argv in (["-p", "demo", "ps"], ["ps"]):
+        proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=tmp_path, env=env, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert "HEAVY []" in proc.stdout, (argv, proc.stdout)
