@@ -1,0 +1,366 @@
+"""A service of the model -> the ContainerSpec of each of its containers (names, labels, config
+hash, env with link variables, ports, network attachments, hosts entries, resources, ...), and the
+convergence plan for its existing containers (create / recreate / start / nothing / remove).
+
+Pure: mounts, peers and the image come in as arguments, so every rule here is unit tested
+without root. Keys the runtime cannot honour become warnings ("service x: key y ..."), never
+silently dropped."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from composer.config import config_hash
+from composer.config.model import Healthcheck as ModelHealthcheck
+from composer.config.model import Service
+from composer.errors import ConfigError, ConflictError
+from composer.links import (L_EXPOSED, L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer, format_exposed,
+                            hosts_entries, link_env, parse_exposed)
+from composer.runtime.spec import (ContainerSpec, Healthcheck, LogConfig, Mount, NetworkAttachment, PortMapping,
+                                   Resources, RestartPolicy, Ulimit)
+
+L_HASH = "composer.config-hash"
+L_FILES = "composer.config-files"
+L_WORKDIR = "composer.working-dir"
+L_IMAGE = "composer.image"
+L_VERSION = "composer.version"
+
+# What the runtime cannot do (yet): reported once per service and key.
+UNSUPPORTED = ("ipc", "pid", "devices", "group_add", "dns_opt", "platform")
+
+
+@dataclass(frozen=True)
+class ProjectContext:
+    name: str
+    working_dir: str = ""
+    config_files: tuple[str, ...] = ()
+    networks: Mapping[str, str] = field(default_factory=dict)  # key in the file -> real name
+
+
+@dataclass(frozen=True)
+class BuiltSpec:
+    spec: ContainerSpec
+    warnings: tuple[str, ...] = ()
+
+
+def container_name(project: str, service: Service, number: int) -> str:
+    return service.container_name or f"{project}-{service.name}-{number}"
+
+
+def oneoff_name(project: str, service: str, id: str) -> str:
+    return f"{project}-{service}-run-{id[:12]}"
+
+
+def exposed_ports(service: Service, image_config) -> tuple[tuple[int, str], ...]:
+    text = ",".join([*(getattr(image_config, "exposed_ports", ()) or ()), *service.expose,
+                     *(f"{p.target}/{p.protocol}" for p in service.ports)])
+    return parse_exposed(text)
+
+
+def network_names(service: Service, ctx: ProjectContext) -> list[tuple[str, object]]:
+    """(real name, ServiceNetwork) in attach order: priority (high first), then key."""
+    items = sorted(service.networks.items(), key=lambda kv: (-(kv[1].priority or 0), kv[0]))
+    out = []
+    for key, net in items:
+        if key not in ctx.networks:
+            raise ConfigError(f"service {service.name} refers to undefined network {key}",
+                              service=service.name, key="networks")
+        out.append((ctx.networks[key], net))
+    return out
+
+
+def check_network_mode(service: Service) -> str:
+    """The runtime's network_mode for the service, or a ConfigError naming it."""
+    mode = service.network_mode
+    if mode is None:
+        return "bridge" if service.networks else "none"
+    if mode in ("none", "host"):
+        return mode
+    raise ConfigError(f"service {service.name}: network_mode {mode!r} is not supported by composer's runtime "
+                      "(use none, host, or networks)", service=service.name, key="network_mode")
+
+
+def port_mappings(service: Service, number: int) -> tuple[PortMapping, ...]:
+    """Published ports of replica `number`; a published range gives replica n its n-th port."""
+    out = []
+    for p in service.ports:
+        if p.published is None:
+            continue
+        lo, _, hi = p.published.partition("-")
+        host = int(lo)
+        if hi:
+            host = int(lo) + number - 1
+            if host > int(hi):
+                raise ConflictError(f"service {service.name}: port range {p.published} has no port left for "
+                                    f"replica {number}")
+        out.append(PortMapping(container_port=p.target, host_port=host, host_ip=p.host_ip or "",
+                               protocol=p.protocol))
+    return tuple(out)
+
+
+def check_replicas(service: Service, replicas: int) -> None:
+    if replicas <= 1:
+        return
+    if service.container_name:
+        raise ConfigError(f"service {service.name}: container_name {service.container_name!r} cannot be used "
+                          f"with {replicas} replicas (names must be unique)", service=service.name, key="container_name")
+    for p in service.ports:
+        if p.published and "-" not in p.published and p.published != "0":
+            raise ConflictError(f"service {service.name}: host port {p.published} is fixed, so it cannot be "
+                                f"published by {replicas} replicas (use a range or leave the host port out)")
+
+
+def labels_for(service: Service, ctx: ProjectContext, number: int, image_id: str, image_labels=(), *,
+               oneoff: bool = False, exposed: Sequence[tuple[int, str]] = ()) -> tuple[tuple[str, str], ...]:
+    labels = dict(image_labels)
+    labels.update(service.labels)
+    labels.update({
+        L_PROJECT: ctx.name, L_SERVICE: service.name, L_NUMBER: str(number), L_ONEOFF: str(oneoff),
+        L_HASH: config_hash(service), L_FILES: ",".join(ctx.config_files), L_WORKDIR: ctx.working_dir,
+        L_IMAGE: image_id,
+    })
+    if exposed:
+        labels[L_EXPOSED] = format_exposed(exposed)
+    return tuple(sorted(labels.items()))
+
+
+def parse_signal(name: str | None, service: str = "") -> int:
+    if not name:
+        return int(signal.SIGTERM)
+    text = name.upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(getattr(signal, text if text.startswith("SIG") else "SIG" + text))
+    except AttributeError:
+        raise ConfigError(f"service {service}: invalid stop_signal {name!r}", service=service, key="stop_signal") from None
+
+
+def argv_for(service: Service, config) -> tuple[str, ...]:
+    """Compose: an entrypoint in the file replaces the image's and drops the image's CMD."""
+    if service.entrypoint is not None:
+        entry, cmd = tuple(service.entrypoint), tuple(service.command or ())
+    else:
+        entry = tuple(config.entrypoint or ())
+        cmd = tuple(service.command) if service.command is not None else tuple(config.cmd or ())
+    argv = entry + cmd
+    if not argv:
+        raise ConfigError(f"service {service.name} has no command (the image has no CMD or ENTRYPOINT)",
+                          service=service.name, key="command")
+    return argv
+
+
+def resources_for(service: Service) -> Resources:
+    limits = service.deploy.limits if service.deploy and service.deploy.limits else None
+    reserve = service.deploy.reservations if service.deploy and service.deploy.reservations else None
+    return Resources(
+        memory=service.mem_limit or (limits.memory if limits else None),
+        memory_swap=service.memswap_limit,
+        memory_reservation=service.mem_reservation or (reserve.memory if reserve else None),
+        cpus=service.cpus or (limits.cpus if limits else None),
+        cpu_shares=service.cpu_shares, cpuset=service.cpuset,
+        pids=service.pids_limit or (limits.pids if limits else None),
+        oom_kill_disable=service.oom_kill_disable, oom_score_adj=service.oom_score_adj,
+    )
+
+
+def restart_for(service: Service) -> RestartPolicy:
+    if service.restart:
+        name, _, count = service.restart.partition(":")
+        name = {"false": "no"}.get(name, name)
+        if name not in ("no", "always", "on-failure", "unless-stopped"):
+            raise ConfigError(f"service {service.name}: invalid restart policy {service.restart!r}",
+                              service=service.name, key="restart")
+        return RestartPolicy(name, int(count) if count.isdigit() else 0)
+    rp = service.deploy.restart_policy if service.deploy else None
+    if rp and rp.condition:
+        name = {"none": "no", "on-failure": "on-failure", "any": "always"}.get(rp.condition, "no")
+        return RestartPolicy(name, rp.max_attempts or 0)
+    return RestartPolicy()
+
+
+def healthcheck_for(service: Service, image_hc) -> Healthcheck | None:
+    hc: ModelHealthcheck | None = service.healthcheck
+    if hc is not None and hc.disable:
+        return None
+    test = tuple(hc.test) if hc and hc.test else tuple(getattr(image_hc, "test", ()) or ())
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] == "CMD":
+        argv = test[1:]
+    elif test[0] == "CMD-SHELL":
+        argv = ("/bin/sh", "-c", " ".join(test[1:]))
+    else:
+        argv = test
+
+    def pick(key: str, default):
+        mine = getattr(hc, key, None) if hc else None
+        theirs = getattr(image_hc, key, None) if image_hc else None
+        return mine if mine is not None else (theirs or default)
+
+    return Healthcheck(test=tuple(argv), interval=pick("interval", 30.0), timeout=pick("timeout", 30.0),
+                       retries=pick("retries", 3), start_period=pick("start_period", 0.0),
+                       start_interval=pick("start_interval", 5.0))
+
+
+def logging_for(service: Service, warn: list[str]) -> LogConfig:
+    from composer.units import parse_size
+
+    if service.logging is None:
+        return LogConfig()
+    driver = service.logging.driver or "json-file"
+    if driver not in ("json-file", "none", "local"):
+        warn.append(f"service {service.name}: logging driver {driver!r} is not supported, using json-file")
+        driver = "json-file"
+    opts = service.logging.options
+    max_size = parse_size(opts["max-size"], what="max-size") if opts.get("max-size") else None
+    max_file = int(opts.get("max-file") or 1)
+    return LogConfig("none" if driver == "none" else "json-file", max_size, max_file)
+
+
+def _security(service: Service, warn: list[str]) -> bool:
+    nnp = False
+    for opt in service.security_opt:
+        key, _, value = opt.replace("=", ":", 1).partition(":")
+        if key == "no-new-privileges" and value in ("", "true"):
+            nnp = True
+        elif key == "no-new-privileges" and value == "false":
+            nnp = False
+        else:
+            warn.append(f"service {service.name}: security_opt {opt!r} is not supported, ignored")
+    return nnp
+
+
+def _warnings(service: Service) -> list[str]:
+    warn = [f"service {service.name}: key {key!r} is not supported by composer's runtime, ignored"
+            for key in UNSUPPORTED if getattr(service, key)]
+    for key, net in service.networks.items():
+        if net.ipv6_address or net.link_local_ips:
+            warn.append(f"service {service.name}: networks.{key} IPv6/link-local addresses are not supported, ignored")
+    if service.build is not None and service.image is None:
+        warn.append(f"service {service.name}: build is not supported yet")
+    return warn
+
+
+def build_spec(service: Service, ctx: ProjectContext, image, *, number: int, id: str,
+               mounts: Sequence[Mount] = (), peers: Sequence[Peer] = (),
+               external: Sequence[tuple[Peer, str]] = (), oneoff: bool = False,
+               name: str | None = None) -> BuiltSpec:
+    """The ContainerSpec of replica `number` of `service`. `image` has id, layers and config
+    (composer.images.model.Image); `peers` are the project's running containers (hosts entries,
+    link variables); `external` the resolved external_links (peer, alias)."""
+    config = image.config
+    warn = _warnings(service)
+    mode = check_network_mode(service)
+    nets = network_names(service, ctx) if mode == "bridge" else []
+    attachments = tuple(NetworkAttachment(network=real, ipv4_address=n.ipv4_address, mac_address=n.mac_address,
+                                          aliases=tuple(n.aliases), interface=f"eth{i}")
+                        for i, (real, n) in enumerate(nets))
+    cname = name or (oneoff_name(ctx.name, service.name, id) if oneoff else container_name(ctx.name, service, number))
+    linked = []
+    for svc, alias in service.links:
+        target = sorted((p for p in peers if p.service == svc and not p.oneoff), key=lambda p: p.number)
+        if target:
+            linked.append((alias, target[0]))
+    env = dict(link_env(cname, linked))
+    env.update(config.env)
+    env.update((k, v) for k, v in service.environment if v is not None)
+    exposed = exposed_ports(service, config)
+    workdir = service.working_dir or config.working_dir or "/"
+    hosts = hosts_entries([a.network for a in attachments], peers, links=service.links, external=external,
+                          extra_hosts=service.extra_hosts) if mode == "bridge" else \
+        hosts_entries([], (), extra_hosts=service.extra_hosts)
+    spec = ContainerSpec(
+        id=id, name=cname, image=service.image or "", image_id=image.id, layers=tuple(image.layers),
+        argv=argv_for(service, config), env=tuple(env.items()), cwd=workdir,
+        user=service.user if service.user is not None else (config.user or ""),
+        hostname=service.hostname or "", domainname=service.domainname or "", hosts=hosts,
+        dns=tuple(service.dns), dns_search=tuple(service.dns_search), mounts=tuple(mounts),
+        resources=resources_for(service), network_mode=mode, networks=attachments,
+        ports=port_mappings(service, number) if mode == "bridge" else (),
+        labels=labels_for(service, ctx, number, image.id, config.labels, oneoff=oneoff, exposed=exposed),
+        stop_signal=parse_signal(service.stop_signal or config.stop_signal, service.name),
+        stop_timeout=service.stop_grace_period if service.stop_grace_period is not None else 10.0,
+        cap_add=tuple(service.cap_add), cap_drop=tuple(service.cap_drop), privileged=service.privileged,
+        read_only=service.read_only, no_new_privileges=_security(service, warn), init=bool(service.init),
+        tty=service.tty, stdin_open=service.stdin_open,
+        ulimits=tuple(Ulimit(k, u.soft, u.hard) for k, u in service.ulimits.items()),
+        sysctls=tuple(service.sysctls.items()), shm_size=service.shm_size, restart=restart_for(service),
+        healthcheck=healthcheck_for(service, config.healthcheck), log=logging_for(service, warn),
+    )
+    if mode != "bridge" and service.ports:
+        warn.append(f"service {service.name}: ports are ignored with network_mode {mode}")
+    return BuiltSpec(spec, tuple(warn))
+
+
+def hosts_for(service: Service | None, spec: ContainerSpec, peers: Sequence[Peer],
+              external: Sequence[tuple[Peer, str]] = ()) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The hosts entries a running container should have now (for set_hosts)."""
+    if spec.network_mode != "bridge":
+        return spec.hosts
+    return hosts_entries([a.network for a in spec.networks], peers,
+                         links=service.links if service else (), external=external,
+                         extra_hosts=service.extra_hosts if service else (), self_id=spec.id)
+
+
+# ---------------------------------------------------------------- convergence
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # create | recreate | start | noop | remove
+    service: str
+    number: int
+    container: object | None = None  # ContainerInfo of the existing container
+    reason: str = ""
+
+
+def diverged(container, service: Service, image_id: str) -> str:
+    """Why the container no longer matches the service ("" if it does)."""
+    if container.label(L_HASH) != config_hash(service):
+        return "configuration changed"
+    if container.label(L_IMAGE, container.spec.image_id) != image_id:
+        return "image changed"
+    return ""
+
+
+def plan(service: Service, replicas: int, image_id: str, existing: Sequence, *, force_recreate: bool = False,
+         no_recreate: bool = False) -> list[Action]:
+    """What to do with each replica: existing containers (ContainerInfo of this service, not
+    one-off) are matched by number; missing numbers are created, extra ones removed."""
+    by_number: dict[int, list] = {}
+    for c in existing:
+        try:
+            n = int(c.label(L_NUMBER) or 0)
+        except ValueError:
+            n = 0
+        by_number.setdefault(n, []).append(c)
+    actions: list[Action] = []
+    kept = sorted(by_number)
+    # keep the lowest numbers; numbers beyond the replica count go (scale down)
+    keep_numbers = [n for n in kept if n >= 1][:replicas]
+    for n in kept:
+        group = sorted(by_number[n], key=lambda c: (not c.running, -(c.created_at or 0)))
+        extra = group[1:] if n in keep_numbers else group
+        actions += [Action("remove", service.name, n, c, "scale") for c in extra]
+        if n not in keep_numbers:
+            continue
+        c = group[0]
+        why = "forced" if force_recreate else diverged(c, service, image_id)
+        if why and not no_recreate:
+            actions.append(Action("recreate", service.name, n, c, why))
+        elif c.running:
+            actions.append(Action("noop", service.name, n, c))
+        else:
+            actions.append(Action("start", service.name, n, c))
+    free = (n for n in range(1, 1 << 20) if n not in keep_numbers)
+    for _ in range(replicas - len(keep_numbers)):
+        actions.append(Action("create", service.name, next(free)))
+    return sorted(actions, key=lambda a: (a.kind != "remove", a.number))
+
+
+def new_id() -> str:
+    return os.urandom(32).hex()
