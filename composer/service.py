@@ -84,10 +84,13 @@ def check_network_mode(service: Service) -> str:
 
 
 def port_mappings(service: Service, number: int) -> tuple[PortMapping, ...]:
-    """Published ports of replica `number`; a published range gives replica n its n-th port."""
+    """Host ports of replica `number`: a published range gives replica n its n-th port; no
+    published port means an ephemeral one."""
     out = []
     for p in service.ports:
-        if p.published is None:
+        if not p.published:  # `ports: ["80"]` publishes on an ephemeral host port, as docker
+            out.append(PortMapping(container_port=p.target, host_port=0, host_ip=p.host_ip or "",
+                                   protocol=p.protocol))
             continue
         lo, _, hi = p.published.partition("-")
         host = int(lo)

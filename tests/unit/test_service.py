@@ -140,7 +140,7 @@ def test_link_env_user_wins():
 def test_ports_networks_hosts(project):
     spec = build(project, "web", peers=[db_peer()]).spec
     assert spec.ports == (PortMapping(80, 8080, "127.0.0.1", "tcp"), PortMapping(9000, 9000, "", "udp"),
-                          PortMapping(9001, 9001, "", "udp"))
+                          PortMapping(9001, 9001, "", "udp"), PortMapping(7000, 0, "", "tcp"))
     nets = {a.network: a for a in spec.networks}
     assert set(nets) == {"shop_default", "shop_back"}
     assert nets["shop_back"].aliases == ("www",) and nets["shop_back"].ipv4_address == "10.99.0.10"
