@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from composer.errors import ComposerError, Interrupted
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 MAX_WORKERS = 16  # container starts wait on handshakes and netlink, not on the CPU
 
@@ -41,16 +42,18 @@ class Outcome:
             raise err
 
 
-def generations(graph: nx.DiGraph, nodes: Iterable[Hashable] | None = None, *,
+def generations(graph: "nx.DiGraph", nodes: Iterable[Hashable] | None = None, *,
                 reverse: bool = False) -> list[list[Hashable]]:
     """Topological generations of the subgraph on `nodes` (all by default), sorted within each;
     reversed for stopping (dependents first)."""
+    import networkx as nx  # lazily: ~90 ms of import that read-only commands never need
+
     g = graph if nodes is None else graph.subgraph(nodes)
     gens = [sorted(gen, key=str) for gen in nx.topological_generations(g)]
     return gens[::-1] if reverse else gens
 
 
-def run_graph(graph: nx.DiGraph, fn: Callable[[Hashable], Any], *, nodes: Iterable[Hashable] | None = None,
+def run_graph(graph: "nx.DiGraph", fn: Callable[[Hashable], Any], *, nodes: Iterable[Hashable] | None = None,
               reverse: bool = False, skip_dependents: bool = True,
               between: Callable[[list[Hashable]], None] | None = None,
               workers: int = MAX_WORKERS) -> Outcome:
@@ -74,7 +77,7 @@ def run_graph(graph: nx.DiGraph, fn: Callable[[Hashable], Any], *, nodes: Iterab
     return out
 
 
-def _failed_neighbour(g: nx.DiGraph, node: Hashable, out: Outcome, reverse: bool) -> Hashable | None:
+def _failed_neighbour(g: "nx.DiGraph", node: Hashable, out: Outcome, reverse: bool) -> Hashable | None:
     deps = g.successors(node) if reverse else g.predecessors(node)
     for dep in deps:
         if dep in out.errors or dep in out.skipped:

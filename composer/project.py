@@ -16,9 +16,8 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
-
-import networkx as nx
 
 from composer import service as svcmod
 from composer.config.model import Project, Service
@@ -92,7 +91,6 @@ class ProjectRunner:
         self._hosts_written: dict[str, tuple] = {}
         self._lock_depth = 0
         self._once = Once()
-        self.graph = self._build_graph()
 
     # ------------------------------------------------------------ plumbing
 
@@ -106,7 +104,12 @@ class ProjectRunner:
             self._store = ImageStore(Path(self.runtime.data_dir))
         return self._store
 
-    def _build_graph(self) -> nx.DiGraph:
+    @cached_property
+    def graph(self):
+        """networkx DiGraph, dependency -> dependent. Built on first use: networkx costs ~90 ms
+        to import, which `ps` and `logs` never pay."""
+        import networkx as nx
+
         g = nx.DiGraph()
         if self.model is None:
             return g
@@ -168,6 +171,8 @@ class ProjectRunner:
         self._check_services(services)
         if not services:
             return list(model.services)
+        import networkx as nx
+
         chosen = set(services)
         if not no_deps:
             for s in services:
@@ -521,6 +526,8 @@ class ProjectRunner:
                       reverse: bool) -> None:
         """fn over containers, service by service in dependency order (reverse: dependents first),
         in parallel within a generation; raises the first error after all ran."""
+        import networkx as nx
+
         groups = self._by_service(containers)
         g = nx.DiGraph()
         g.add_nodes_from(groups)
