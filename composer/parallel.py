@@ -19,7 +19,7 @@ from composer.errors import ComposerError, Interrupted
 if TYPE_CHECKING:
     import networkx as nx
 
-MAX_WORKERS = 16  # container starts wait on handshakes and netlink, not on the CPU
+MAX_WORKERS = 16
 
 
 class DependencyFailed(ComposerError):

@@ -89,6 +89,7 @@ class ProjectRunner:
         self._peer_lock = threading.Lock()
         self._peers: dict[str, Peer] = {}
         self._hosts_written: dict[str, tuple] = {}
+        self._dirty = False  # a container came or went since the last /etc/hosts refresh
         self._lock_depth = 0
         self._once = Once()
 
@@ -261,7 +262,7 @@ class ProjectRunner:
             self._peers = {c.id: peer_from_info(c) for c in existing if c.running}
             maker = MountMaker(self.volumes, self.name)
             outcome = run_graph(self.graph, lambda n: self._converge(model.services[n], plans[n], images[n], maker, opts),
-                                nodes=names, between=lambda _gen: self._refresh_hosts())
+                                nodes=names, between=lambda _gen: self._refresh_hosts(only_if_changed=True))
             self._report(outcome)
             return self.containers(names, all=True)
 
@@ -463,6 +464,7 @@ class ProjectRunner:
             raise
         with self._peer_lock:
             self._peers[info.id] = peer_from_info(info)
+            self._dirty = True
         self.emit("container", info.name, "Started", svc)
         return info
 
@@ -480,11 +482,14 @@ class ProjectRunner:
     def _forget(self, cid: str) -> None:
         with self._peer_lock:
             self._peers.pop(cid, None)
+            self._dirty = True
         self._hosts_written.pop(cid, None)
 
-    def _remove_container(self, c: ContainerInfo, timeout: float | None, volumes: bool = False) -> str:
+    def _remove_container(self, c: ContainerInfo, timeout: float | None, volumes: bool = False, *,
+                          stop: bool = True) -> str:
         svc = c.label(L_SERVICE)
-        self._stop(c, timeout)
+        if stop:
+            self._stop(c, timeout)
         self.emit("container", c.name, "Removing", svc)
         anon = anonymous_volumes(self.volumes, c.spec.mounts) if volumes else []
         self.runtime.remove(c.id, force=True)
@@ -496,8 +501,12 @@ class ProjectRunner:
 
     # ------------------------------------------------------------ /etc/hosts
 
-    def _refresh_hosts(self) -> None:
-        """Rewrite (in place) the hosts file of every running container whose entries changed."""
+    def _refresh_hosts(self, only_if_changed: bool = False) -> None:
+        """Rewrite (in place) the hosts file of every running container whose entries changed.
+        only_if_changed: skip when no container came or went (an `up` with nothing to do)."""
+        if only_if_changed and not self._dirty:
+            return
+        self._dirty = False
         running = self.containers(oneoff=None)
         peers = [peer_from_info(c) for c in running]
         with self._peer_lock:
@@ -526,9 +535,15 @@ class ProjectRunner:
                       reverse: bool) -> None:
         """fn over containers, service by service in dependency order (reverse: dependents first),
         in parallel within a generation; raises the first error after all ran."""
+        groups = self._by_service(containers)
+        services = self.model.services if self.model is not None else {}
+        if not any(d in groups for s in groups if s in services for d in services[s].depends_on):
+            # no order to keep (no stack file, or independent services): skip networkx's import
+            out = map_parallel(list(containers), fn)
+            out.raise_first()
+            return
         import networkx as nx
 
-        groups = self._by_service(containers)
         g = nx.DiGraph()
         g.add_nodes_from(groups)
         g.add_edges_from((a, b) for a, b in self.graph.edges if a in groups and b in groups)
@@ -596,8 +611,15 @@ class ProjectRunner:
                     self.emit("container", self.name, "Warning", None,
                               f"found orphan containers ({names}) for this project; remove them with --remove-orphans")
                     containers = [c for c in containers if c not in orphans]
-            self._run_services(containers, lambda c: self._remove_container(c, opts.timeout, opts.volumes),
-                               reverse=True)
+            # Stop everything first, then remove: by the time we remove, the kernel has torn down
+            # the dead containers' network namespaces (and their veths) in one batch, which is
+            # much cheaper than deleting each veth through netlink.
+            try:
+                self._run_services(containers, lambda c: self._stop(c, opts.timeout), reverse=True)
+            except ComposerError as err:  # removal kills what did not stop: down must go on
+                self.emit("container", self.name, "Warning", None, str(err))
+            out = map_parallel(containers, lambda c: self._remove_container(c, opts.timeout, opts.volumes, stop=False))
+            out.raise_first()
             self._remove_networks()
             if opts.volumes:
                 self._remove_volumes()
