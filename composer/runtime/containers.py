@@ -152,6 +152,12 @@ class Runtime:
 
     def get(self, ref: str) -> ContainerInfo:
         """By full id, name, or unique id prefix."""
+        if ID_RE.match(ref):  # a full id: one file, not a scan of every container (O(n^2) in a stack)
+            try:
+                with open(self.paths(ref).spec) as f:
+                    return self._info(ContainerSpec.from_json(f.read()))
+            except (OSError, ValueError):
+                pass
         specs = self._specs()
         for spec in specs:
             if spec.id == ref or spec.name == ref:
