@@ -137,6 +137,19 @@ def _isatty(stream: Any) -> bool:
 
 # ------------------------------------------------------------------ progress
 
+def kind_text(kind: str) -> str:
+    """The runner says "container"; compose shows "Container"."""
+    return kind[:1].upper() + kind[1:]
+
+
+def plain_line(event: Any) -> str:
+    detail = getattr(event, "detail", "") or ""
+    if event.action == "Warning" and not getattr(event, "service", None):
+        return f"WARNING: {detail}"  # about the project, not one object
+    line = f"{kind_text(event.kind)} {event.name}  {event.action}"
+    return line + (f"  {detail}" if detail else "")
+
+
 BUSY = {"Creating", "Starting", "Waiting", "Stopping", "Removing", "Recreating", "Killing", "Restarting",
         "Pulling", "Building"}
 FAILED = {"Error"}
@@ -150,10 +163,8 @@ class PlainProgress:
         self._lock = threading.Lock()
 
     def __call__(self, event: Any) -> None:
-        line = f"{event.kind} {event.name}  {event.action}"
-        if getattr(event, "detail", ""):
-            line += f"  {event.detail}"
         with self._lock:
+            line = plain_line(event)
             self.stream.write(line + "\n")
             self.stream.flush()
 
@@ -191,16 +202,20 @@ class TtyProgress:
         self.title = title
         self.width = width
         self._items: dict[tuple[str, str], _Item] = {}
+        self._warnings: list[str] = []
         self._lock = threading.Lock()
         self._live: Any = None
 
     def __call__(self, event: Any) -> None:
         now = time.monotonic()
-        key = (event.kind, event.name)
+        key = (kind_text(event.kind), event.name)
         with self._lock:
+            if event.action == "Warning" and not getattr(event, "service", None):
+                self._warnings.append(plain_line(event))
+                return
             item = self._items.get(key)
             if item is None:
-                item = self._items[key] = _Item(event.kind, event.name, event.action, "", now, None)
+                item = self._items[key] = _Item(kind_text(event.kind), event.name, event.action, "", now, None)
             elif item.ended is not None and event.action in BUSY:
                 item.started = now  # a new phase (e.g. Stopping after Started): time it afresh
             item.action, item.detail = event.action, getattr(event, "detail", "") or ""
@@ -231,6 +246,7 @@ class TtyProgress:
         now = time.monotonic()
         with self._lock:
             items = list(self._items.values())
+            warnings = list(self._warnings)
         done = sum(1 for i in items if i.ended is not None)
         grid = Table.grid(padding=(0, 1))
         grid.add_column(width=1)
@@ -254,6 +270,8 @@ class TtyProgress:
             grid.add_row(mark, Text(label), Text(action, style=style), Text(f"{elapsed:.1f}s", style="blue"))
         header = Text(f"[+] {self.title} {done}/{len(items)}", style="bold")
         outer = Table.grid()
+        for w in warnings:
+            outer.add_row(Text(w, style="yellow"))
         outer.add_row(header)
         outer.add_row(grid)
         return outer

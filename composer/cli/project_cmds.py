@@ -226,7 +226,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             return 0
-    run_with_progress(ctx, args, lambda: ctx.runner.rm(tuple(args.services), force=True, stop=args.stop,
+    # the runner's force means "running ones too"; compose's -f only skips the question
+    run_with_progress(ctx, args, lambda: ctx.runner.rm(tuple(args.services), force=False, stop=args.stop,
                                                        volumes=args.volumes))
     return 0
 
@@ -345,32 +346,31 @@ def cmd_top(args: argparse.Namespace) -> int:
     return 0
 
 
+TOP_TITLES = ("UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD")
+
+
 def _top_entry(entry):
-    """(container name, titles, rows) from the runner's top() item, whatever shape it has."""
-    if isinstance(entry, tuple) and len(entry) == 3:
-        return entry
-    return entry.name, tuple(entry.titles), [tuple(map(str, r)) for r in entry.processes]
+    """(container name, titles, rows) from the runner's (ContainerInfo, rows) item."""
+    info, rows = entry
+    return info.name, TOP_TITLES, [tuple(map(str, r)) for r in rows]
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from composer import ui
-    from composer.project import list_projects
+    from composer.project_ops import list_projects
     from composer.runtime import Runtime
 
     if args.format not in ("table", "json"):
         raise UsageError(f"unsupported --format {args.format!r} (table or json)")
-    projects = list_projects(Runtime())
-    if not args.all:
-        projects = [p for p in projects if "running" in p.status]
-    projects = sorted(projects, key=lambda p: p.name)
+    projects = sorted(list_projects(Runtime(), all=args.all), key=lambda p: p.name)
     if args.quiet:
         sys.stdout.write("".join(p.name + "\n" for p in projects))
     elif args.format == "json":
-        print(json.dumps([{"Name": p.name, "Status": p.status, "ConfigFiles": ",".join(p.config_files)}
+        print(json.dumps([{"Name": p.name, "Status": p.status, "ConfigFiles": p.config_files}
                           for p in projects]))
     else:
         ui.print_table(("NAME", "STATUS", "CONFIG FILES"),
-                       [(p.name, p.status, ",".join(p.config_files)) for p in projects], sys.stdout,
+                       [(p.name, p.status, p.config_files) for p in projects], sys.stdout,
                        colour=colour_enabled(args))
     return 0
 

@@ -87,7 +87,7 @@ class FakeRunner:
     def up(self, opts):
         self._record("up", opts)
         for i in FakeRunner.infos:
-            self.on_event(Event("Container", i.name, "Started", i.service))
+            self.on_event(Event("container", i.name, "Started", i.service))
         return list(FakeRunner.infos)
 
     def create(self, opts):
@@ -95,7 +95,8 @@ class FakeRunner:
 
     def down(self, opts):
         self._record("down", opts)
-        self.on_event(Event("Network", "demo_default", "Removed"))
+        self.on_event(Event("network", "demo_default", "Removed"))
+        self.on_event(Event("container", "demo", "Warning", None, "found orphan containers (x)"))
 
     def start(self, services):
         self._record("start", services)
@@ -125,7 +126,7 @@ class FakeRunner:
         return ("127.0.0.1", 8080) if private_port == 80 else None
 
     def top(self, services):
-        return [("demo-db-1", ("UID", "PID", "CMD"), [("root", "42", "httpd -f")])]
+        return [(FakeRunner.infos[0], [("root", "42", "1", "0", "10:00", "?", "00:00:00", "httpd -f")])]
 
 
 class FakeRuntime:
@@ -302,7 +303,8 @@ def test_down_passes_options(fake, capsys):
     assert main(["--progress", "plain", "down", "-v", "-t", "2"]) == 0
     (_, (opts,), _), = verbs("down")
     assert opts.volumes and opts.timeout == 2
-    assert "Network demo_default  Removed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Network demo_default  Removed" in err and "WARNING: found orphan containers (x)" in err
 
 
 def test_down_with_project_name_and_no_stack_file(fake, tmp_path, monkeypatch, capsys):
@@ -403,3 +405,19 @@ def test_ps_imports_stay_light(tmp_path):
                               text=True)
         assert proc.returncode == 0, proc.stderr
         assert "HEAVY []" in proc.stdout, (argv, proc.stdout)
+
+
+def test_ls_lists_projects(fake, monkeypatch, capsys):
+    import composer.project_ops as ops
+
+    summaries = [ops.ProjectSummary("demo", "running(2)", "/x/compose.yaml"),
+                 ops.ProjectSummary("alpha", "exited(1)", "/y/compose.yaml")]
+    monkeypatch.setattr(ops, "list_projects", lambda rt, all=True: [s for s in summaries if all or "running" in s.status])
+    assert main(["ls"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "CONFIG", "FILES"] and len(lines) == 2
+    assert main(["ls", "-a", "-q"]) == 0
+    assert capsys.readouterr().out.split() == ["alpha", "demo"]
+    assert main(["ls", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"Name": "demo", "Status": "running(2)",
+                                                    "ConfigFiles": "/x/compose.yaml"}]

@@ -139,7 +139,7 @@ def test_tty_progress_renders_marks_and_times():
     from rich.console import Console
 
     p = ui.TtyProgress(io.StringIO(), colour=False, width=100)
-    p(Ev("Network", "demo_default", "Creating"))
+    p(Ev("network", "demo_default", "Creating"))
     p(Ev("Network", "demo_default", "Created"))
     p(Ev("Container", "demo-web-1", "Starting"))
     p(Ev("Container", "demo-db-1", "Error", detail="exec failed"))
@@ -159,3 +159,15 @@ def test_tty_progress_live_writes_final_state():
         p(Ev("Container", "demo-web-1", "Starting"))
         p(Ev("Container", "demo-web-1", "Started"))
     assert "Container demo-web-1" in out.getvalue() and "Started" in out.getvalue()
+
+
+def test_runner_kinds_capitalised_and_project_warnings():
+    out = io.StringIO()
+    p = ui.PlainProgress(out)
+    p(Ev("container", "demo-web-1", "Started", "web"))
+    p(Ev("container", "demo", "Warning", None, "found orphan containers (old)"))
+    assert out.getvalue().splitlines() == ["Container demo-web-1  Started", "WARNING: found orphan containers (old)"]
+    t = ui.TtyProgress(io.StringIO(), colour=False)
+    t(Ev("container", "demo", "Warning", None, "orphans"))
+    t(Ev("volume", "demo_data", "Created"))
+    assert t.plain_lines() == ["Volume demo_data  Created"]
