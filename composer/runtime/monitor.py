@@ -259,6 +259,8 @@ class Monitor:
 
                 what = f" (limit {format_size(limit)})" if limit else ""
                 message = f"container {self.req['name']} was killed: out of memory{what}"
+        if cgroup:  # before the record: a start that follows a stop re-creates this same cgroup
+            _remove_cgroup(cgroup)
         try:
             with st.Lock(self.state_dir, create=False):
                 current = st.read(self.state_dir)
@@ -268,8 +270,6 @@ class Monitor:
         except FileNotFoundError:
             pass  # removed meanwhile (rm -f): nothing to record
         self.send(exit=code, oom=oom, error=message)
-        if cgroup:  # after the report: rmdir of v1 cgroups can take milliseconds
-            _remove_cgroup(cgroup)
         if self.req.get("auto_remove"):
             if self.ctl is not None:  # the starter removes it itself: it waits for this
                 ack = self.recv()

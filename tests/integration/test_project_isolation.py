@@ -88,3 +88,36 @@ def test_orphans_and_rm_volumes(tmp_path, cleanup):
     assert one.containers() == []
     assert one.rm(volumes=True) == ["cmpio-web-1"]
     assert r.volumes.owner_of(anon[0]) is None
+
+
+def test_concurrent_ups_are_serialised_and_restart_works(tmp_path, cleanup):
+    import threading
+
+    cleanup.append("cmpil")
+    model = project(tmp_path, "cmpil")
+    runners = [ProjectRunner(model), ProjectRunner(model)]
+    runners[0].runtime.prepare()  # one launcher, forked before the threads below
+    errors = []
+
+    def up(r):
+        try:
+            r.up(UpOptions(scale=(("web", 2),)))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=up, args=(r,)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    r = runners[0]
+    assert [c.name for c in r.containers(all=True)] == ["cmpil-web-1", "cmpil-web-2"]
+    # every replica is listed under the service name in each other's /etc/hosts
+    assert r.exec("web", ["sh", "-c", "test $(grep -c '\tweb ' /etc/hosts) = 2"], index=2) == 0
+    r.stop(["web"])
+    assert r.containers() == []
+    r.start()
+    assert [c.status for c in r.containers()] == ["running", "running"]
+    r.restart(timeout=1)
+    assert [c.status for c in r.containers()] == ["running", "running"]
