@@ -57,6 +57,31 @@ class Stack:
             found.update(p for p in (s.get("pid"), s.get("monitor_pid")) if p)
         return found
 
+    def host_objects(self) -> dict[str, set[str]]:
+        """What this project put on the host, by the runtime's naming rules: links (bridges and veth
+        host ends), cgroups (named by container id), processes. Other tests on the machine may
+        create objects at the same time, so the check is by name, not a before/after diff."""
+        from composer.runtime.ipam import bridge_name, veth_name
+
+        ids, links = set(), set()
+        for path in glob.glob(os.path.join(self.env["COMPOSER_DATA_DIR"], "containers", "*", "spec.json")):
+            with open(path) as f:
+                spec = json.load(f)
+            if dict(map(tuple, spec.get("labels", []))).get("composer.project") != self.name:
+                continue
+            ids.add(spec["id"])
+            for net in spec.get("networks", []):
+                links |= {bridge_name(net["network"]), veth_name(spec["id"], net["network"])}
+        return {"ids": ids, "links": links, "pids": {str(p) for p in self.pids()}}
+
+
+def leftovers(owned: dict[str, set[str]]) -> dict[str, set[str]]:
+    left = {"links": owned["links"] & hostobjects.links(),
+            "cgroups": {c for c in hostobjects.cgroups() if any(i in c for i in owned["ids"])},
+            "mounts": {m for m in hostobjects.mounts() if any(i in m for i in owned["ids"])},
+            "processes": {p for p in owned["pids"] if _alive(int(p))}}
+    return {k: v for k, v in left.items() if v}
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -70,7 +95,6 @@ def _alive(pid: int) -> bool:
 def stack(composer_env, busybox_base):
     """Factory: stack('three') -> Stack. At the end: `down -v`, then nothing of the project may remain."""
     made: list[Stack] = []
-    before = hostobjects.snapshot()
 
     def make(dirname: str, **extra_env: str) -> Stack:
         env = dict(os.environ, **composer_env, **extra_env)
@@ -80,10 +104,11 @@ def stack(composer_env, busybox_base):
         return s
 
     yield make
+    problems = {}
     for s in made:
-        pids = s.pids()
+        owned = s.host_objects()
         s("down", "-v", "-t", "0", check=False, timeout=120)
-        alive = {p for p in pids if _alive(p)}
-        assert not alive, f"processes of {s.name} still alive after down: {alive}"
-    left = hostobjects.leaked(before)
-    assert not left, f"host objects left after down: {left}"
+        left = leftovers(owned)
+        if left:
+            problems[s.name] = left
+    assert not problems, f"left on the host after down: {problems}"
