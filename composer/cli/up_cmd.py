@@ -14,7 +14,7 @@ from composer.cli.project_common import (
     Ctx, check_services, colour_enabled, context, load_model, parse_scale, run_with_progress, service_names,
     sources,
 )
-from composer.errors import UsageError
+from composer.errors import Interrupted, UsageError
 
 GRACEFUL = "Gracefully stopping... (press Ctrl+C again to force)"
 
@@ -48,7 +48,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     since = time.time()
     try:
         infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         # Ctrl-C while starting: stop what already started, as compose does
         sys.stderr.write(GRACEFUL + "\n")
         return _stop_all(ctx, args, tuple(args.services))
@@ -139,10 +139,33 @@ def _completion_dependencies(model: Any) -> set[str]:
 
 
 def _stop_all(ctx: Ctx, args: argparse.Namespace, services: tuple[str, ...]) -> int:
-    """Stop with the usual grace period; a second Ctrl-C kills instead."""
+    """Stop with the usual grace period. A second Ctrl-C kills what is still running: from a helper
+    thread, since the signal arrives while the runner's stop threads hold container locks; a third
+    Ctrl-C leaves at once."""
+    import threading
+
+    presses = 0
+
+    def kill_rest() -> None:
+        for info in ctx.runner.containers(services):
+            try:
+                ctx.runtime.kill(info.id, int(signal.SIGKILL))
+            except Exception:  # noqa: BLE001 - it may have stopped meanwhile
+                pass
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            raise KeyboardInterrupt
+        sys.stderr.write("Killing...\n")
+        threading.Thread(target=kill_rest, name="kill", daemon=True).start()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         run_with_progress(ctx, args, lambda: ctx.runner.stop(services, args.timeout), "Stopping")
-    except KeyboardInterrupt:
-        sys.stderr.write("Killing...\n")
-        run_with_progress(ctx, args, lambda: ctx.runner.kill(services, int(signal.SIGKILL)), "Killing")
+    except (KeyboardInterrupt, Interrupted):
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return 130

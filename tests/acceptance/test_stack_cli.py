@@ -110,3 +110,44 @@ def test_up_with_taken_port_fails_before_starting_anything(stack):
         from composer.runtime.ipam import bridge_name
 
         assert bridge_name(f"{s.name}_default") not in hostobjects.links()
+
+
+def _start_attached(s, *args: str):
+    """`composer up` in its own process group, as a terminal runs it (Ctrl-C goes to the group)."""
+    import os
+    import subprocess
+
+    from tests.acceptance.conftest import CLI
+
+    proc = subprocess.Popen([*CLI, "-p", s.name, "--ansi", "never", "up", *args], cwd=s.dir, env=s.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if "stubborn up" in "".join(seen) and "polite up" in "".join(seen):
+            return proc, seen
+    proc.kill()
+    raise AssertionError("up did not attach: " + "".join(seen))
+
+
+def test_ctrl_c_stops_gracefully(stack):
+    import os
+    import signal
+
+    s = stack("stubborn")
+    proc, _ = _start_attached(s)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert proc.poll() is None  # still waiting for `stubborn`'s grace period
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # the second Ctrl-C kills
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 5
+    assert proc.returncode == 130
+    assert "Gracefully stopping... (press Ctrl+C again to force)" in err
+    assert "Traceback" not in err
+    states = {json.loads(line)["Service"]: json.loads(line)["State"] for line in
+              s("ps", "-a", "--format", "json").stdout.splitlines()}
+    assert states == {"polite": "exited", "stubborn": "exited"}
