@@ -118,14 +118,18 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: Text
         out.write(plain_table(headers, rows))
         return
     from rich.console import Console
-    from rich.table import Table, box
+    from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold", padding=(0, 3, 0, 0))
     for h in headers:
-        table.add_column(h, overflow="fold")
+        table.add_column(h, no_wrap=True, overflow="ignore")
     for r in rows:
         table.add_row(*r)
-    Console(file=out, no_color=not colour, width=width, highlight=False).print(table)
+    # Never fold cells into several lines: like docker, a row wider than the terminal just wraps.
+    natural = sum(max(len(str(c)) for c in col) + 3 for col in zip(headers, *rows))
+    console = Console(file=out, color_system="auto" if colour else None, highlight=False, force_terminal=True,
+                      width=width or max(natural, 80))
+    console.print(table, crop=False)
 
 
 def _isatty(stream: Any) -> bool:
