@@ -158,11 +158,15 @@ class LogMux:
 
     def __init__(self, runtime: Any, printer: LogPrinter, *,
                  on_exit: Callable[[Source, int | None], bool] | None = None,
-                 discover: Callable[[], Sequence[Source]] | None = None) -> None:
+                 discover: Callable[[], Sequence[Source]] | None = None,
+                 busy: Callable[[], bool] | None = None) -> None:
         self.runtime = runtime
         self.printer = printer
         self.on_exit = on_exit
         self.discover = discover
+        # True while another command changes the project (a recreate): its new containers are
+        # about to appear, so the last stream ending is not the end
+        self.busy = busy
         self._queue: queue.Queue[tuple[str, Source, Any]] = queue.Queue()
         self._seen: set[str] = set()
         self._live: set[str] = set()
@@ -186,15 +190,22 @@ class LogMux:
         except Exception as err:  # a removed container ends its stream; others go on
             if type(err).__name__ != "NotFoundError":
                 self._queue.put(("error", source, err))
-        self._queue.put(("end", source, None))
+        # read the outcome now: a recreate or `down` may remove the container right after it ends
+        try:
+            info = self.runtime.get(source.id)
+            outcome = None if info.status == "created" else (info.exit_code,)
+        except Exception:  # noqa: BLE001 - gone already: nothing certain to announce
+            outcome = None
+        self._queue.put(("end", source, outcome))
 
     def run(self) -> None:
         next_poll = time.monotonic() + self.POLL
         while True:
             if not self._live:
-                if not self._poll():
+                if not self._poll() and not self._linger():
                     return
                 next_poll = time.monotonic() + self.POLL
+                continue
             try:
                 kind, src, payload = self._queue.get(timeout=max(0.0, next_poll - time.monotonic()))
             except queue.Empty:
@@ -210,7 +221,7 @@ class LogMux:
                 self.printer.notice(f"{src.name}: cannot read logs: {payload}")
             elif kind == "end":
                 self._live.discard(src.id)
-                if self._ended(src):
+                if self._ended(src, payload):
                     self.printer.out.flush()
                     return
 
@@ -225,15 +236,18 @@ class LogMux:
                 found = True
         return found
 
-    def _ended(self, src: Source) -> bool:
-        code: int | None = None
-        try:
-            info = self.runtime.get(src.id)
-            code = info.exit_code
-            if info.status == "created":
-                return False  # never ran: nothing to announce
-        except Exception:
-            pass
+    def _linger(self) -> bool:
+        """All streams ended: wait while the project is being changed, for its new containers."""
+        while self.busy is not None and self.busy():
+            time.sleep(self.POLL / 5)
+            if self._poll():
+                return True
+        return self._poll()
+
+    def _ended(self, src: Source, outcome: tuple[int | None] | None) -> bool:
+        if outcome is None:
+            return False  # never ran, or removed before we could read its exit
+        code = outcome[0]
         if src.running:
             self.exit_codes[src.name] = code
             self.printer.exited(src, code)

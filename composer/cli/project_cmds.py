@@ -9,7 +9,8 @@ import json
 import sys
 
 from composer.cli.project_common import (
-    check_services, colour_enabled, context, load_model, load_optional, name_only, parse_timeout, query,
+    check_services, colour_enabled, context, load_model, load_optional, name_only, parse_timeout, project_busy,
+    query,
     run_with_progress, service_names, sources,
 )
 from composer.errors import ConflictError, NotFoundError, UsageError
@@ -289,7 +290,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         found = q.containers(tuple(args.services), all=False)
         return sources(found, name)
 
-    mux = LogMux(q.runtime, printer, discover=discover)
+    mux = LogMux(q.runtime, printer, discover=discover, busy=project_busy(q.runtime, name))
     for s in srcs:
         mux.add(s)
     try:

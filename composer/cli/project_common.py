@@ -194,3 +194,26 @@ def query(args: argparse.Namespace, services: Sequence[str] = ()) -> Query:
     model, name = name_only(args)
     check_services(model, services)
     return Query(model, name, Runtime())
+
+
+def project_busy(runtime: Any, name: str) -> Callable[[], bool]:
+    """True while a mutating command holds the project's lock (ProjectRunner's flock on
+    $STATE/projects/NAME.lock): a follower then waits for the containers being (re)created."""
+    import fcntl
+
+    path = os.path.join(runtime.state_dir, "projects", f"{name}.lock")
+
+    def busy() -> bool:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    return busy

@@ -11,8 +11,8 @@ import time
 from typing import Any
 
 from composer.cli.project_common import (
-    Ctx, check_services, colour_enabled, context, load_model, parse_scale, run_with_progress, service_names,
-    sources,
+    Ctx, check_services, colour_enabled, context, load_model, parse_scale, project_busy, run_with_progress,
+    service_names, sources,
 )
 from composer.errors import Interrupted, UsageError
 
@@ -96,7 +96,7 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) 
         found = ctx.runner.containers(tuple(sorted(watched)), all=False)
         return sources(found, project)
 
-    mux = LogMux(ctx.runtime, printer, on_exit=on_exit, discover=discover)
+    mux = LogMux(ctx.runtime, printer, on_exit=on_exit, discover=discover, busy=project_busy(ctx.runtime, project))
     for s in srcs:
         mux.add(s, from_start=True)
     try:

@@ -151,3 +151,25 @@ def test_ctrl_c_stops_gracefully(stack):
     states = {json.loads(line)["Service"]: json.loads(line)["State"] for line in
               s("ps", "-a", "--format", "json").stdout.splitlines()}
     assert states == {"polite": "exited", "stubborn": "exited"}
+
+
+def test_logs_follow_sees_recreated_containers_and_ends_with_them(stack):
+    import subprocess
+
+    from tests.acceptance.conftest import CLI
+
+    s = stack("three")
+    s("up", "-d")
+    follower = subprocess.Popen([*CLI, "-p", s.name, "logs", "-f", "--no-color", "lb"], cwd=s.dir, env=s.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        s("up", "-d", "--force-recreate", "--no-deps", "lb")  # a new lb container joins the stream
+        time.sleep(1.0)
+        s("stop", "-t", "1")
+        out, err = follower.communicate(timeout=15)
+    finally:
+        follower.kill()
+    assert out.count("lb-1  | lb ready") == 2, out + err
+    assert "lb-1 exited with code" in out
+    assert follower.returncode == 0

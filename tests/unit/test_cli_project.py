@@ -132,6 +132,7 @@ class FakeRunner:
 class FakeRuntime:
     logs_by_name: dict = {}
     codes: dict = {}
+    state_dir = "/nonexistent/composer-state"
 
     def __init__(self, *a, **kw):
         pass
