@@ -184,8 +184,10 @@ class Query:
         for info in self.containers((service,), all=True):
             if info.label(L_NUMBER) == str(index):
                 return info
-        raise NotFoundError(f"service {service!r} has no container with index {index}"
-                            if index != 1 else f"service {service!r} is not running")
+        if index != 1 and self.containers((service,), all=True):
+            raise NotFoundError(f"service {service!r} has no container with index {index}")
+        raise NotFoundError(f"service {service!r} has no container in project {self.name!r}",
+                            hint="is it running? `composer ps -a` lists what there is")
 
 
 def query(args: argparse.Namespace, services: Sequence[str] = ()) -> Query:

@@ -93,6 +93,8 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) 
         return False
 
     def discover():
+        if not watched:
+            return []  # an empty filter would mean every service
         found = ctx.runner.containers(tuple(sorted(watched)), all=False)
         return sources(found, project)
 
