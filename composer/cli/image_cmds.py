@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tag", "-t", metavar="REF", help="reference to give the image (default NAME:latest)")
     p.set_defaults(func=cmd_bootstrap)
 
+    from composer.cli.build_cmds import register_image_build  # `image build` (issue 5)
+    register_image_build(isub)
+
 
 def _store() -> Any:
     from composer.images.store import ImageStore
