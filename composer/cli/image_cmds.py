@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_inspect)
 
     p = isub.add_parser("bootstrap", help="make a base image offline (busybox from busybox-static)")
-    p.add_argument("name", choices=("busybox", "debian"), metavar="NAME", help="busybox")
+    p.add_argument("name", metavar="NAME", help="busybox, or debian[:SUITE] (debootstrap from Debian's mirror)")
+    p.add_argument("--include", default="", metavar="PKG,...", help="debian: extra packages to install")
     p.add_argument("--if-missing", action="store_true", help="do nothing when the tag already exists")
     p.add_argument("--tag", "-t", metavar="REF", help="reference to give the image (default NAME:latest)")
     p.set_defaults(func=cmd_bootstrap)
@@ -152,12 +153,24 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     from composer.images.bootstrap import BOOTSTRAPPERS
 
     store = _store()
-    ref = args.tag or f"{args.name}:latest"
+    name, _, suite = args.name.partition(":")
+    if name not in BOOTSTRAPPERS or (suite and name != "debian"):
+        from composer.errors import UsageError
+
+        raise UsageError(f"unknown base image {args.name!r}: choose busybox or debian[:SUITE]")
+    ref = args.tag or (f"debian:{suite or 'bookworm'}" if name == "debian" else f"{name}:latest")
     if args.if_missing and store.exists(ref):
         print(store.resolve(ref).id)
         return 0
     started = time.monotonic()
-    image = BOOTSTRAPPERS[args.name](store, ref)
+    if name == "debian":
+        from composer.images.bootstrap import bootstrap_debian
+
+        include = tuple(p for p in args.include.split(",") if p)
+        image = bootstrap_debian(store, suite or "bookworm", include, ref,
+                                 progress=lambda line: sys.stderr.write(line + "\n"))
+    else:
+        image = BOOTSTRAPPERS[name](store, ref)
     sys.stderr.write(f"built {ref} in {(time.monotonic() - started) * 1000:.0f} ms\n")
     print(image.id)
     return 0
