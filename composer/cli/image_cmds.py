@@ -48,6 +48,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("refs", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_inspect)
 
+    p = isub.add_parser("load", help="load images from a docker save archive or an OCI layout tar")
+    p.add_argument("-i", "--input", metavar="FILE", help="read from FILE (tar or tar.gz) instead of stdin")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_load)
+
+    p = isub.add_parser("save", help="save images to a tar archive (docker save format + OCI layout)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("refs", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=cmd_save)
+
     p = isub.add_parser("bootstrap", help="make a base image offline (busybox from busybox-static)")
     p.add_argument("name", metavar="NAME", help="busybox, or debian[:SUITE] (debootstrap from Debian's mirror)")
     p.add_argument("--include", default="", metavar="PKG,...", help="debian: extra packages to install")
@@ -147,6 +157,51 @@ def _inspect(image: Any) -> dict[str, Any]:
         "Manifest": image.manifest,
         "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(reversed(image.layers))}},
     }
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from composer.errors import UsageError
+    from composer.images.archive import load_archive
+
+    if args.input is None and sys.stdin.isatty():
+        raise UsageError("requested load from stdin, but stdin is empty", hint="use -i FILE or a pipe")
+    src = args.input if args.input not in (None, "-") else sys.stdin.buffer
+    quiet = args.quiet or not sys.stderr.isatty()
+    report = (lambda msg: None) if quiet else (lambda msg: sys.stderr.write(msg + "\n"))
+    for loaded in load_archive(_store(), src, report):
+        for ref in loaded.refs:
+            print(f"Loaded image: {ref}")
+        if not loaded.refs:
+            print(f"Loaded image ID: {loaded.image.id}")
+    return 0
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    import contextlib
+    import os
+
+    from composer.errors import UsageError
+    from composer.images.archive import save_images
+
+    store = _store()
+    for ref in args.refs:
+        store.resolve(ref)  # a missing image fails before any file is made
+    if args.output in (None, "-"):
+        if sys.stdout.isatty():
+            raise UsageError("cowardly refusing to save to a terminal", hint="use -o FILE or a pipe")
+        sys.stdout.flush()
+        save_images(store, args.refs, sys.stdout.buffer)
+        return 0
+    tmp = f"{args.output}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as out:
+            save_images(store, args.refs, out)
+        os.rename(tmp, args.output)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return 0
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:

@@ -126,6 +126,7 @@ class Image:
     manifest: str = ""  # digest of the manifest blob
     architecture: str = "amd64"
     os: str = "linux"
+    repo_digests: tuple[str, ...] = ()  # "docker.io/library/busybox@sha256:...": what a registry served
     history: tuple[str, ...] = field(default=(), compare=False)
 
     @property

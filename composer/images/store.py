@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,40 +146,109 @@ class ImageStore:
         return [f"Untagged: {_familiar(r)}" for r in refs] + [f"Deleted: {image_id}"]
 
     def stage_layer(self, src: Path | str | BinaryIO, *, expected_digest: str | None = None,
-                    expected_diff_id: str | None = None) -> StagedLayer:
-        """Copy src into a temp blob (hashing it) and extract it to a temp dir. Nothing is visible until
-        add_image(); on error nothing is left."""
-        from composer.images.extract import extract_layer
+                    expected_diff_id: str | None = None, expected_size: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> StagedLayer:
+        """Copy src into a temp blob and extract it to a temp dir in ONE pass (hashing both the blob and
+        the tar as they stream by); progress(bytes of blob read so far). A digest or size mismatch is
+        reported as such even when the tampered data also broke the extraction. Nothing is visible
+        until add_image(); on error nothing is left."""
+        from composer.images.extract import detect_compression, extract_layer, peek, remove_tree
 
         self._ensure()
         spool = self._tmp(self.blob_dir, "blob")
+        tmpdir = self._tmp(self.layers_root, "layer")
         temps = [spool]
         try:
-            digest, blob_size, kind = self._spool(src, spool)
-            if expected_digest and digest != expected_digest:
-                raise ImageError(f"invalid layer: digest mismatch (expected {expected_digest}, got {digest})")
-            tmpdir = self._tmp(self.layers_root, "layer")
-            if kind in _LAYER_SUFFIX:
-                info = extract_layer(spool, tmpdir, expected_diff_id=expected_diff_id)
-                media = MEDIA_LAYER + _LAYER_SUFFIX[kind]
-            else:  # xz, bzip2: no OCI media type; keep the plain tar instead
+            with contextlib.ExitStack() as stack:
+                if isinstance(src, (str, os.PathLike)):
+                    try:
+                        f: BinaryIO = stack.enter_context(open(src, "rb"))
+                    except OSError as err:
+                        raise ImageError(f"cannot read {src}: {err.strerror}") from None
+                else:
+                    f = src
+                out = stack.enter_context(open(spool, "xb"))
+                tee = _BlobTee(f, out, progress)
+                reader = io.BufferedReader(tee, _CHUNK)
+                kind = detect_compression(peek(reader))
+                try:
+                    if kind in ("none", "gzip"):
+                        info = extract_layer(reader, tmpdir)
+                    _drain(reader)
+                except ImageError:
+                    # tampered data often breaks the tar too: name the real cause when we can tell
+                    with contextlib.suppress(Exception):
+                        _drain(reader)
+                    tee.check(expected_digest, expected_size)
+                    raise
+                tee.check(expected_digest, expected_size)
+            digest, blob_size = tee.digest, tee.size
+            if kind == "zstd":  # the zstd program wants a real file: extract from the spooled blob
+                info = extract_layer(spool, tmpdir)
+            elif kind not in ("none", "gzip"):  # xz, bzip2: no OCI media type; keep the plain tar instead
                 plain = self._tmp(self.blob_dir, "blob")
                 temps.append(plain)
-                with open(plain, "wb") as tee:
-                    info = extract_layer(spool, tmpdir, expected_diff_id=expected_diff_id, tee=tee)
+                with open(plain, "wb") as plain_out:
+                    info = extract_layer(spool, tmpdir, tee=plain_out)
                 spool.unlink()
-                spool, digest, blob_size, media = plain, info.diff_id, info.tar_size, MEDIA_LAYER
+                spool, digest, blob_size = plain, info.diff_id, info.tar_size
+            if expected_diff_id and info.diff_id != expected_diff_id:
+                raise ImageError(f"invalid layer: digest mismatch (expected {expected_diff_id}, "
+                                 f"got {info.diff_id})")
+            media = MEDIA_LAYER + _LAYER_SUFFIX.get(kind, "")
             return StagedLayer(spool, digest, blob_size, media, tmpdir, info.diff_id, info.size)
         except BaseException:
             for path in temps:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+            remove_tree(tmpdir)
             raise
 
+    def reuse_layer(self, digest: str, diff_id: str, media_type: str = MEDIA_LAYER) -> StagedLayer | None:
+        """A StagedLayer for a blob + layer dir already in the store, when some stored image pairs this
+        blob digest with this diff_id (a manifest cannot make us trust an unverified pairing). None
+        when it must be fetched. add_image() leaves the existing files as they are."""
+        index = self._load()
+        for entry in index["images"].values():
+            pairs = zip(entry["blobs"], entry["diff_ids"], entry.get("layer_sizes") or [None] * 1000)
+            for blob_digest, layer_diff_id, size in pairs:
+                if blob_digest != digest or layer_diff_id != diff_id:
+                    continue
+                blob, target = self.blob_path(digest), self.layer_dir(diff_id)
+                try:
+                    blob_size = blob.stat().st_size
+                except FileNotFoundError:
+                    return None
+                if not target.is_dir():
+                    return None
+                if size is None:
+                    size = _tree_size(target)
+                # temp names that never exist: nothing to move, nothing to discard
+                return StagedLayer(self._tmp(self.blob_dir, "reused"), digest, blob_size, media_type,
+                                   self._tmp(self.layers_root, "reused"), diff_id, size)
+        return None
+
+    def read_blob(self, digest: str) -> bytes:
+        try:
+            return self.blob_path(digest).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {digest} is not in the store") from None
+
+    def prune(self, *, in_use: Callable[[Image], str | None] | None = None) -> list[str]:
+        """docker image prune: delete dangling images (no reference) no container uses."""
+        out = []
+        for image in self.list():
+            if image.refs or (in_use and in_use(image)):
+                continue
+            with contextlib.suppress(NotFoundError):
+                out += self.remove(image.id)
+        return out
+
     def add_image(self, config_blob: bytes, layers: list[StagedLayer], refs: tuple[str, ...] = (),
-                  manifest_blob: bytes | None = None) -> Image:
+                  manifest_blob: bytes | None = None, repo_digests: tuple[str, ...] = ()) -> Image:
         """Rename staged layers and blobs into place and record the image, all under the lock. The
-        staged temp files are consumed (moved or deleted) whatever happens."""
+        staged temp files are consumed (moved or deleted) whatever happens. repo_digests:
+        "repo@sha256:..." of what a registry served (docker's RepoDigests)."""
         from composer.images.extract import remove_tree
 
         try:
@@ -203,10 +274,15 @@ class ImageStore:
                         "blobs": [layer.digest for layer in layers],
                         "created": config_obj.get("created") or now_rfc3339(),
                         "size": sum(layer.size for layer in layers),
+                        "layer_sizes": [layer.size for layer in layers],
                         "config": config_obj.get("config") or {},
                         "architecture": config_obj.get("architecture", ""), "os": config_obj.get("os", ""),
                     }
                     index["images"][image_id] = entry
+                    known = entry.setdefault("repo_digests", [])
+                    for repo_digest in repo_digests:
+                        repo = repo_digest.split("@", 1)[0]
+                        known[:] = [d for d in known if d.split("@", 1)[0] != repo] + [repo_digest]
                     for key in keys:
                         self._move_ref(index, key, image_id)
                     self._save(index)
@@ -235,31 +311,6 @@ class ImageStore:
     def _tmp(self, parent: Path, what: str) -> Path:
         return parent / f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{what}"
 
-    def _spool(self, src: Path | str | BinaryIO, dest: Path) -> tuple[str, int, str]:
-        """Copy src to dest, returning (digest, size, compression)."""
-        from composer.images.extract import detect_compression, max_layer_size, peek
-
-        limit = max_layer_size()
-        h = hashlib.sha256()
-        size = 0
-        with contextlib.ExitStack() as stack:
-            if isinstance(src, (str, os.PathLike)):
-                try:
-                    f: BinaryIO = stack.enter_context(open(src, "rb"))
-                except OSError as err:
-                    raise ImageError(f"cannot read {src}: {err.strerror}") from None
-            else:
-                f = src
-            kind = detect_compression(peek(f))
-            out = stack.enter_context(open(dest, "xb"))
-            while chunk := f.read(_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise ImageError(f"invalid layer: larger than the limit of {limit} bytes")
-                h.update(chunk)
-                out.write(chunk)
-        return "sha256:" + h.hexdigest(), size, kind
-
     def _put_blob(self, digest: str, data: bytes) -> list[Path]:
         path = self.blob_path(digest)
         if path.exists():
@@ -275,10 +326,14 @@ class ImageStore:
         created = []
         blob = self.blob_path(layer.digest)
         if not blob.exists():
+            if not layer.blob.exists():  # a reused layer that an rmi removed meanwhile
+                raise ImageError(f"layer {layer.digest} was removed while in use; try again")
             os.rename(layer.blob, blob)
             created.append(blob)
         target = self.layer_dir(layer.diff_id)
         if not target.exists():
+            if not layer.dir.exists():
+                raise ImageError(f"layer {layer.diff_id} was removed while in use; try again")
             os.rename(layer.dir, target)
             created.append(target)
         return created
@@ -365,8 +420,10 @@ class ImageStore:
             for image_id, entry in images.items():
                 if parsed.digest is None and key in entry["refs"]:
                     return image_id, key
-                if parsed.digest is not None and entry["manifest"] == parsed.digest and any(
-                        r.rsplit(":", 1)[0] == parsed.repository for r in entry["refs"]):
+                if parsed.digest is not None and (
+                        f"{parsed.repository}@{parsed.digest}" in entry.get("repo_digests", ())
+                        or entry["manifest"] == parsed.digest and any(
+                            r.rsplit(":", 1)[0] == parsed.repository for r in entry["refs"])):
                     return image_id, None
         if looks_like_id(ref):
             hits = [i for i in images if i.startswith(full)]
@@ -400,6 +457,7 @@ class ImageStore:
             manifest=entry["manifest"],
             architecture=entry.get("architecture", ""),
             os=entry.get("os", ""),
+            repo_digests=tuple(entry.get("repo_digests", ())),
         )
 
 
@@ -411,6 +469,62 @@ def _manifest(config_digest: str, config_size: int, layers: list[StagedLayer]) -
         "layers": [{"mediaType": la.media_type, "digest": la.digest, "size": la.blob_size} for la in layers],
     }
     return json.dumps(manifest, separators=(",", ":")).encode()
+
+
+class _BlobTee(io.RawIOBase):
+    """The blob as it streams in: sha256, byte count (capped), a copy to the temp blob file."""
+
+    def __init__(self, src: BinaryIO, out: BinaryIO, progress: Callable[[int], None] | None) -> None:
+        from composer.images.extract import max_layer_size
+
+        self.src, self.out, self.progress = src, out, progress
+        self.limit = max_layer_size()
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        data = self.src.read(len(buf))
+        n = len(data)
+        if n:
+            self.size += n
+            if self.size > self.limit:
+                raise ImageError(f"invalid layer: larger than the limit of {self.limit} bytes")
+            self.hash.update(data)
+            self.out.write(data)
+            buf[:n] = data
+            if self.progress is not None:
+                self.progress(self.size)
+        return n
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+    def check(self, expected_digest: str | None, expected_size: int | None) -> None:
+        if expected_size is not None and self.size != expected_size:
+            what = "truncated" if self.size < expected_size else "too long"
+            raise ImageError(f"invalid layer: blob {what} ({self.size} of {expected_size} bytes)")
+        if expected_digest and self.digest != expected_digest:
+            raise ImageError(f"invalid layer: digest mismatch (expected {expected_digest}, got {self.digest})")
+
+
+def _drain(f: BinaryIO) -> None:
+    while f.read(_CHUNK):
+        pass
+
+
+def _tree_size(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(st.st_mode):
+                    total += st.st_size
+    return total
 
 
 def _familiar(ref: str) -> str:
