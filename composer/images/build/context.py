@@ -21,6 +21,10 @@ _GLOB = set("*?[")
 _MAX_LINKS = 40
 
 
+class _Missing(ImageError):
+    """A path that is not there (a glob may have guessed it); other errors are refusals."""
+
+
 @dataclass(frozen=True)
 class Source:
     """One matched source: its context-relative path (after resolving its own symlinks) and stat."""
@@ -56,8 +60,14 @@ class BuildContext:
         found: list[str] = []
         self._expand("", parts, found)
         out = []
+        globbed = bool(_GLOB & set(pattern))
         for rel in found:
-            real = self.resolve(rel, what)
+            try:
+                real = self.resolve(rel, what)
+            except _Missing:
+                if globbed:
+                    continue
+                raise
             if self.ignored(real) or self.ignored(rel):
                 continue
             out.append(Source(real, self.abs(real), os.lstat(self.abs(real))))
@@ -102,7 +112,7 @@ class BuildContext:
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
-                raise ImageError(f"{what} failed: file not found in build context: {rel}") from None
+                raise _Missing(f"{what} failed: file not found in build context: {rel}") from None
             if stat.S_ISLNK(st.st_mode):
                 links += 1
                 target = os.readlink(path)
@@ -111,7 +121,7 @@ class BuildContext:
                 todo = [p for p in target.split("/") if p not in ("", ".")] + todo
                 continue
             if todo and not stat.S_ISDIR(st.st_mode):
-                raise ImageError(f"{what} failed: {rel}: not a directory")
+                raise _Missing(f"{what} failed: {rel}: not a directory")
             done.append(part)
         return "/".join(done)
 
@@ -180,4 +190,7 @@ def _compile(lines: list[str]):  # -> (PathSpec | None, has_exceptions)
         return None, False
     import pathspec
 
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns), exceptions
+    try:  # pathspec >= 0.12.1 names docker-compatible gitignore matching "gitignore"
+        return pathspec.PathSpec.from_lines("gitignore", patterns), exceptions
+    except (KeyError, LookupError):
+        return pathspec.PathSpec.from_lines("gitwildmatch", patterns), exceptions
