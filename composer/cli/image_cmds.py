@@ -58,6 +58,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("refs", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_save)
 
+    p = isub.add_parser("pull", help="pull an image from a registry")
+    p.add_argument("reference", metavar="NAME[:TAG|@DIGEST]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("--platform", metavar="OS/ARCH", help="platform to pick from a manifest list (default: the host's)")
+    p.set_defaults(func=cmd_pull)
+
+    p = isub.add_parser("push", help="push an image to a registry")
+    p.add_argument("reference", metavar="NAME[:TAG]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_push)
+
+    p = isub.add_parser("history", help="show the history of an image")
+    p.add_argument("reference", metavar="IMAGE")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
+    p.set_defaults(func=cmd_history)
+
+    p = isub.add_parser("prune", help="remove dangling images (no reference)")
+    p.add_argument("-f", "--force", action="store_true", help="accepted for docker compatibility (no prompt)")
+    p.set_defaults(func=cmd_prune)
+
     p = isub.add_parser("bootstrap", help="make a base image offline (busybox from busybox-static)")
     p.add_argument("name", metavar="NAME", help="busybox, or debian[:SUITE] (debootstrap from Debian's mirror)")
     p.add_argument("--include", default="", metavar="PKG,...", help="debian: extra packages to install")
@@ -147,7 +168,7 @@ def _inspect(image: Any) -> dict[str, Any]:
     return {
         "Id": image.id,
         "RepoTags": refs,
-        "RepoDigests": [],
+        "RepoDigests": [parse_reference(d).familiar for d in image.repo_digests],
         "Created": image.created,
         "Size": image.size,
         "Architecture": image.architecture,
@@ -201,6 +222,97 @@ def cmd_save(args: argparse.Namespace) -> int:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from composer.cli.pull_progress import TransferDisplay
+    from composer.errors import UsageError
+    from composer.images.pull import pull_image
+
+    platform = None
+    if args.platform:
+        os_name, _, arch = args.platform.partition("/")
+        if not os_name or not arch:
+            raise UsageError(f"invalid --platform {args.platform!r}: expected OS/ARCH, e.g. linux/amd64")
+        platform = (os_name, arch.split("/")[0])
+    with TransferDisplay("Pull", args.quiet) as display:
+        image = pull_image(_store(), args.reference, progress=display, platform=platform)
+    digest = image.repo_digests[-1].split("@", 1)[1] if image.repo_digests else image.manifest
+    if not args.quiet:
+        print(f"Digest: {digest}")
+    print(args.reference if args.quiet else f"Status: downloaded {args.reference}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from composer.cli.pull_progress import TransferDisplay
+    from composer.images.push import push_image
+
+    with TransferDisplay("Push", args.quiet) as display:
+        digest = push_image(_store(), args.reference, progress=display)
+    print(f"{args.reference}: digest: {digest}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    store = _store()
+    image = store.resolve(args.reference)
+    config = json.loads(store.read_blob(image.id))
+    history = list(reversed(config.get("history") or []))
+    layers = list(reversed(image.layers))
+    now = time.time()
+    rows = []
+    for i, item in enumerate(history):
+        empty = bool(item.get("empty_layer"))
+        size = 0
+        if not empty and layers:
+            size = _dir_size(layers.pop(0))
+        shown = image.id if args.no_trunc else image.short_id
+        created_by = item.get("created_by", "")
+        if not args.no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        rows.append((shown if i == 0 else "<missing>", _ago(item.get("created", ""), now), created_by,
+                     _human_size(size), item.get("comment", "")))
+    if args.quiet:
+        print("\n".join(r[0] for r in rows))
+        return 0
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    Console(soft_wrap=True).print(table)
+    return 0
+
+
+def _dir_size(path: str) -> int:
+    import os
+
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if not os.path.islink(os.path.join(dirpath, name)):
+                total += st.st_size
+    return total
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    store = _store()
+    freed = sum(image.size for image in store.list() if not image.refs)
+    lines = store.prune()
+    if lines:
+        print("Deleted Images:")
+        print("\n".join(line[0].lower() + line[1:] for line in lines))
+        print()
+    print(f"Total reclaimed space: {_human_size(freed if lines else 0)}")
     return 0
 
 

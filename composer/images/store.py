@@ -228,6 +228,17 @@ class ImageStore:
                                    self._tmp(self.layers_root, "reused"), diff_id, size)
         return None
 
+    def add_repo_digest(self, image_id: str, repo_digest: str) -> None:
+        """Record "repo@sha256:..." (after a push) in place of the repository's previous one."""
+        repo = repo_digest.split("@", 1)[0]
+        with self._locked() as index:
+            entry = index["images"].get(image_id)
+            if entry is None:
+                raise NotFoundError(f"image {image_id} not found")
+            known = entry.setdefault("repo_digests", [])
+            known[:] = [d for d in known if d.split("@", 1)[0] != repo] + [repo_digest]
+            self._save(index)
+
     def read_blob(self, digest: str) -> bytes:
         try:
             return self.blob_path(digest).read_bytes()
