@@ -1,6 +1,6 @@
 """A client for the OCI distribution API v2 (what docker registries speak), on the stdlib's http.client.
 
-- HTTPS; plain HTTP only where auth.plain_http_allowed() says so (tried after HTTPS fails, as docker);
+- HTTPS; plain HTTP only where auth.plain_http_allowed() says so (loopback, opt-in; probed first there);
 - auth: anonymous, then on a 401 the `WWW-Authenticate` challenge: a bearer token from the realm (with
   basic credentials from docker's config when there are any) cached per scope, or basic auth;
 - one keep-alive connection per thread and host, so parallel layer downloads don't share a socket;
@@ -72,10 +72,16 @@ class RegistryClient:
         if self.scheme is not None:
             return
         tried = []
-        for scheme in ("https", "http") if plain_http_allowed(self.host) else ("https",):
+        # Where plain HTTP is allowed it is probed first: an HTTPS server answers it with a quick 400,
+        # while a TLS hello sent to a plain server may hang until the timeout.
+        for scheme in ("http", "https") if plain_http_allowed(self.host) else ("https",):
             try:
                 resp = self._send_once(scheme, self.host, "GET", "/v2/", {})
                 resp.read()
+                if scheme == "http" and resp.status not in (200, 401):
+                    tried.append(f"http: HTTP {resp.status}")
+                    self._drop_connection(scheme, self.host)
+                    continue
                 self.scheme = scheme
                 return
             except (OSError, http.client.HTTPException) as err:
