@@ -1,0 +1,63 @@
+"""`composer build [SERVICE...]`: build the stack's images (compose's verb). Also used by `up --build`
+and by `up` when a service's built image is missing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="build or rebuild the services' images")
+    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_build)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from composer.runtime import Runtime
+
+    rt = Runtime()
+    rt.prepare()  # the launcher forks while this process is single-threaded
+    from composer.cli.projectopts import load_project_from_args
+
+    project = load_project_from_args(args, tuple(args.services))
+    build_for(project, rt, services=tuple(args.services), force=True, no_cache=args.no_cache,
+              quiet=args.quiet)
+    return 0
+
+
+def build_for(project, rt, *, services=(), force: bool, no_cache: bool = False, quiet: bool = False) -> None:
+    """Build what needs building, with live step output on stderr."""
+    from composer.builds import build_services, services_to_build
+    from composer.images.store import ImageStore
+
+    store = ImageStore(rt.data_dir)
+    todo = services_to_build(project, services, force=force, exists=store.exists)
+    if not todo:
+        return
+    err = sys.stderr
+    tty = err.isatty()
+    started: dict[str, float] = {}
+
+    def progress(ev) -> None:
+        if quiet:
+            return
+        if ev.kind == "start":
+            started[ev.service] = time.monotonic()
+            err.write(f"Building {ev.service} ({ev.text})\n")
+        elif ev.kind == "step":
+            err.write(f"\033[1m{ev.service}\033[0m # {ev.text}\n" if tty else f"{ev.service} # {ev.text}\n")
+        elif ev.kind == "cached":
+            err.write(f"{ev.service} ---> using cache\n")
+        elif ev.kind == "output":
+            text = ev.text if ev.text.endswith("\n") else ev.text + "\n"
+            err.write("".join(f"{ev.service} | {line}\n" for line in text.splitlines()))
+        elif ev.kind == "done":
+            took = time.monotonic() - started.get(ev.service, time.monotonic())
+            err.write(f"Built {ev.service} {ev.text[7:19]} in {took:.2f} s\n")
+        err.flush()
+
+    build_services(project, todo, store, rt, no_cache=no_cache, progress=progress)
