@@ -2,10 +2,12 @@
 
     sudo .venv/bin/python bench/memory.py [N] [--separate]
 
-Default: one process starts all N (as `composer up` does: one launcher, monitors share its pages).
---separate: N separate `composer container run -d` CLIs (each monitor from its own launcher).
-Sums Pss from /proc/PID/smaps_rollup over every `cmp-mon-*` process (the monitors; the launcher
-is gone once the starting CLI exits). Containers run `sleep` in a busybox rootfs; all are removed."""
+Default: one process starts all N (as `composer up` does). --separate: N separate
+`composer container run -d` CLIs. Either way every monitor is forked by the state dir's one lean
+launcher. Sums Pss from /proc/PID/smaps_rollup over every composer process of this bench's state
+dir (comm `cmp-*`: the launcher, while it idles, and the monitors), then waits for the launcher to
+leave (--idle SECS, default 5) and sums again. Containers run `sleep` in a busybox rootfs; all are
+removed."""
 
 from __future__ import annotations
 
@@ -43,26 +45,47 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def monitors() -> list[int]:
-    out = []
+def composer_processes(state_dir: str) -> dict[int, str]:
+    """pid -> comm of the cmp-* processes started for state_dir (it is on the launcher's command
+    line, which its monitors inherit)."""
+    out = {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 with open(f"/proc/{pid}/comm") as f:
-                    if f.read().startswith("cmp-mon-"):
-                        out.append(int(pid))
+                    comm = f.read().strip()
+                if not comm.startswith("cmp-"):
+                    continue
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if state_dir.encode() in f.read().split(b"\0"):
+                        out[int(pid)] = comm
             except OSError:
                 pass
     return out
 
 
+def report(state_dir: str, label: str) -> float:
+    procs = composer_processes(state_dir)
+    pss = {pid: pss_kb(pid) for pid in procs}
+    mons = [p for p, c in procs.items() if c.startswith("cmp-mon-")]
+    launchers = [p for p, c in procs.items() if c == "cmp-launcher"]
+    total = sum(pss.values())
+    mon_total = sum(pss[p] for p in mons)
+    print(f"{label}: {total / 1024:.1f} MB PSS total = {len(launchers)} launcher(s) "
+          f"{sum(pss[p] for p in launchers) / 1024:.1f} MB + {len(mons)} monitors {mon_total / 1024:.1f} MB "
+          f"({mon_total / max(1, len(mons)):.0f} kB each)")
+    return total / 1024
+
+
 def main() -> None:
     n = int(next((a for a in sys.argv[1:] if a.isdigit()), "30"))
     separate = "--separate" in sys.argv
+    idle = float(sys.argv[sys.argv.index("--idle") + 1]) if "--idle" in sys.argv else 5.0
     base = tempfile.mkdtemp(prefix="composer-bench-", dir="/var/tmp")
     os.environ["COMPOSER_STATE_DIR"] = os.path.join(base, "state")
     os.environ["COMPOSER_DATA_DIR"] = os.path.join(base, "data")
-    before = set(monitors())
+    os.environ["COMPOSER_LAUNCHER_IDLE"] = str(idle)
+    state_dir = os.environ["COMPOSER_STATE_DIR"]
     from composer.runtime import Runtime
     from composer.runtime.spec import ContainerSpec
 
@@ -86,15 +109,11 @@ def main() -> None:
                 spec = ContainerSpec(id=os.urandom(32).hex(), name=f"mem{i}", image="bb", image_id="bb",
                                      layers=(layer,), argv=("sleep", "3600"), network_mode="none")
                 rt.run(spec)
-            from composer.runtime import launcher
-
-            launcher.shared().close()  # as when the CLI exits
-        time.sleep(1.0)
-        pids = sorted(set(monitors()) - before)
-        total = sum(pss_kb(p) for p in pids)
+        time.sleep(0.5)
         mode = "separate CLIs" if separate else "one starter"
-        print(f"{len(pids)} monitors ({mode}): {total / 1024:.1f} MB PSS total, "
-              f"{total / max(1, len(pids)):.0f} kB each")
+        report(state_dir, f"{n} idle containers ({mode})")
+        time.sleep(idle + 1.5)  # the launcher stays while it has monitors: this shows it does
+        report(state_dir, f"{n} idle containers ({mode}), {idle:g} s later")
     finally:
         for info in rt.list(all=True):
             rt.remove(info.id, force=True)

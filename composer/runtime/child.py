@@ -6,16 +6,18 @@ Anything that fails is written to the close-on-exec error pipe as "CODE\\tmessag
 a successful exec closes the pipe with nothing written. With `init`, PID 1 stays a tiny reaping,
 signal-forwarding init and the command runs as its child.
 
-A forked child: os, ctypes, signal only, never threads, never the import of anything heavy."""
+A forked child: os, ctypes, signal only, never threads, never the import of anything heavy. It is
+imported by the lean launcher (launcher.py): hence the C halves of signal, socket and struct, whose
+Python wrappers import enum and selectors."""
 
 from __future__ import annotations
 
+import _signal as signal
+import _socket
+import _struct as struct
 import fcntl
 import os
 import resource
-import signal
-import socket
-import struct
 
 from composer.runtime import caps
 from composer.runtime import rootfs
@@ -35,7 +37,7 @@ RLIMITS = {
 
 def loopback_up() -> None:
     """`ip link set lo up` by ioctl, so --network none needs no netlink library."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     try:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]

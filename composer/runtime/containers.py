@@ -5,8 +5,8 @@ process, through the files on disk (no daemon).
     $DATA/containers/<id>/   spec.json, upper/, work/, rootfs/, container.log  (persistent)
 
 The container inventory is $DATA (so containers survive a reboot as "exited"); run-time facts are
-in $STATE. Processes come from the launcher (runtime.launcher), never from this, possibly
-threaded, process. Starting is a handshake with the new monitor: it reports PID 1's pid, we put
+in $STATE. Processes come from the state dir's launcher (runtime.launcher), never from this,
+possibly threaded, process. Starting is a handshake with the new monitor: it reports PID 1's pid, we put
 PID 1 into its cgroup and attach its network, then say "go" and learn whether exec worked."""
 
 from __future__ import annotations
@@ -96,10 +96,14 @@ class Runtime:
     # ------------------------------------------------------------ plumbing
 
     def prepare(self) -> None:
-        """Fork the single-threaded launcher now: call before the process starts any thread."""
+        """Have the state dir's launcher start now, in the background, if none runs (it is exec'd,
+        so any thread may call this; calling it early hides the launcher's start-up)."""
         from composer.runtime import launcher
 
-        launcher.shared()
+        try:
+            launcher.for_state_dir(self.state_dir).start()
+        except OSError:
+            pass  # the start itself reports it
 
     def paths(self, id: str) -> _Paths:
         return _Paths(os.path.join(self.state_dir, "containers", id), os.path.join(self.data_dir, "containers", id))

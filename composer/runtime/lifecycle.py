@@ -145,7 +145,7 @@ class _Starter:
 
     def run(self) -> "ContainerInfo":
         from composer.runtime import cgroups, etcfiles
-        from composer.runtime.launcher import shared
+        from composer.runtime import launcher
 
         spec = self.spec
         nets = attachments(spec)
@@ -173,7 +173,9 @@ class _Starter:
             sys.stdout.flush()
             sys.stderr.flush()
         try:
-            shared().spawn(req, fds)
+            launcher.for_state_dir(self.rt.state_dir).spawn(req, fds)
+        except OSError as e:
+            raise _err(f"cannot start the container monitor: {e}", 125) from None
         finally:
             theirs.close()
         hello = self.recv()
