@@ -281,15 +281,15 @@ class ProjectRunner:
         raise err
 
     def _image(self, service: Service):
-        if not service.image:
-            raise NotFoundError(f"service {service.name} has no image (building images is not supported yet)")
+        from composer.builds import image_ref
+
+        ref = image_ref(self._need_model(), service)
         try:
-            return self.store.resolve(service.image)
+            return self.store.resolve(ref)
         except NotFoundError:
-            raise NotFoundError(
-                f"image {service.image} for service {service.name} not found",
-                hint="make it with `composer image bootstrap busybox`, or import it with `composer image import`"
-                     "; pulling comes later") from None
+            hint = ("`composer build` builds it" if service.build is not None else
+                    "`composer pull` fetches it; `composer image bootstrap busybox` makes a base image")
+            raise NotFoundError(f"image {ref} for service {service.name} not found", hint=hint) from None
 
     def _orphans(self, existing: list[ContainerInfo], remove: bool, timeout: float | None) -> None:
         model = self._need_model()

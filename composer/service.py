@@ -243,8 +243,6 @@ def _warnings(service: Service) -> list[str]:
     for key, net in service.networks.items():
         if net.ipv6_address or net.link_local_ips:
             warn.append(f"service {service.name}: networks.{key} IPv6/link-local addresses are not supported, ignored")
-    if service.build is not None and service.image is None:
-        warn.append(f"service {service.name}: build is not supported yet")
     return warn
 
 

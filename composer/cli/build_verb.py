@@ -31,6 +31,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def build_for(project, rt, *, services=(), force: bool, no_cache: bool = False, quiet: bool = False) -> None:
     """Build what needs building, with live step output on stderr."""
+    if not any(svc.build is not None for svc in project.services.values()):
+        return  # nothing to build: don't even open the store
     from composer.builds import build_services, services_to_build
     from composer.images.store import ImageStore
 

@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--always-recreate-deps", action="store_true", help="recreate dependent containers too")
     p.add_argument("-V", "--renew-anon-volumes", action="store_true", help="new anonymous volumes on recreate")
     p.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM", help="set a service's replicas")
+    p.add_argument("--build", action="store_true", help="build images before starting containers")
+    p.add_argument("--no-build", action="store_true", help="don't build an image, even if it's missing")
     _timeout(p)
     g = p.add_argument_group("attached mode")
     g.add_argument("--abort-on-container-exit", action="store_true", help="stop all when any container exits")
