@@ -56,6 +56,6 @@ class TransferDisplay:
             return
         with self.lock:
             if self.progress is not None:
-                self.progress.console.print(text)
+                self.progress.console.print(text, highlight=False, markup=False)
             else:
                 sys.stderr.write(text + "\n")

@@ -210,7 +210,8 @@ class ImageStore:
         when it must be fetched. add_image() leaves the existing files as they are."""
         index = self._load()
         for entry in index["images"].values():
-            pairs = zip(entry["blobs"], entry["diff_ids"], entry.get("layer_sizes") or [None] * 1000)
+            sizes = entry.get("layer_sizes") or [None] * len(entry["diff_ids"])  # older entries: none kept
+            pairs = zip(entry["blobs"], entry["diff_ids"], sizes)
             for blob_digest, layer_diff_id, size in pairs:
                 if blob_digest != digest or layer_diff_id != diff_id:
                     continue
