@@ -45,10 +45,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                      scale=parse_scale(args.scale), timeout=args.timeout,
                      renew_anon_volumes=args.renew_anon_volumes, always_recreate_deps=args.always_recreate_deps)
     ctx = context(args, model, model.name, prepare=True)
-    if not args.no_build:  # build what has `build:` and no image yet (all of them with --build)
-        from composer.cli.build_verb import build_for
+    from composer.cli.stack_images import ensure_images
 
-        build_for(model, ctx.runtime, force=args.build, quiet=args.progress == "quiet")
+    # build what has `build:` and no image yet (all of them with --build), pull what is missing
+    ensure_images(model, ctx.runtime, build=args.build, no_build=args.no_build, quiet=args.progress == "quiet")
     since = time.time()
     try:
         infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts))

@@ -197,6 +197,8 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setattr(mod, "UpOptions", UpOptions, raising=False)
     monkeypatch.setattr(mod, "DownOptions", DownOptions, raising=False)
     monkeypatch.setattr("composer.runtime.Runtime", FakeRuntime)
+    # image building/pulling before `up` is tested where real images exist (acceptance tests)
+    monkeypatch.setattr("composer.cli.stack_images.ensure_images", lambda *a, **k: None)
     FakeRunner.calls = []
     FakeRunner.infos = [Info("demo-db-1", "db"), Info("demo-web-1", "web", ports=(PortMapping(80, 8080, "127.0.0.1"),))]
     FakeRunner.exec_code = 0

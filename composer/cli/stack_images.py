@@ -1,5 +1,5 @@
-"""`composer build [SERVICE...]`: build the stack's images (compose's verb). Also used by `up --build`
-and by `up` when a service's built image is missing."""
+"""The stack's images: compose's `build [SERVICE...]` and `pull [SERVICE...]` verbs, and what `up` does
+first (build what has `build:` and no image, pull what is missing; `--build` rebuilds)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_build)
+    p = sub.add_parser("pull", help="pull the services' images")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--ignore-buildable", action="store_true", help="skip services that have build:")
+    p.add_argument("--policy", choices=("missing", "always"), help="pull only missing images, or all")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_pull)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -27,6 +33,37 @@ def cmd_build(args: argparse.Namespace) -> int:
     build_for(project, rt, services=tuple(args.services), force=True, no_cache=args.no_cache,
               quiet=args.quiet)
     return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from composer.cli.projectopts import load_project_from_args
+    from composer.runtime import Runtime
+
+    project = load_project_from_args(args, tuple(args.services))
+    pull_for(project, Runtime(), services=tuple(args.services), policy=args.policy, quiet=args.quiet)
+    return 0
+
+
+def pull_for(project, rt, *, services=(), policy: str | None, quiet: bool = False) -> list[str]:
+    """Pull the services' images with progress bars (plain lines when stderr is not a terminal)."""
+    from dataclasses import replace
+
+    from composer.cli.pull_progress import TransferDisplay
+    from composer.images.pull import pull_project_images
+    from composer.images.store import ImageStore
+
+    if services:
+        project = replace(project, services=type(project.services)(
+            (n, s) for n, s in project.services.items() if n in services))
+    with TransferDisplay("Pull", quiet=quiet) as display:
+        return pull_project_images(project, ImageStore(rt.data_dir), policy, progress=display)
+
+
+def ensure_images(project, rt, *, build: bool, no_build: bool, quiet: bool) -> None:
+    """What `up` does before creating containers: build, then pull what is still missing."""
+    if not no_build:
+        build_for(project, rt, force=build, quiet=quiet)
+    pull_for(project, rt, policy="missing", quiet=quiet)
 
 
 def build_for(project, rt, *, services=(), force: bool, no_cache: bool = False, quiet: bool = False) -> None:
