@@ -28,11 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_import)
 
     for parser in (isub.add_parser("ls", aliases=["list"], help="list images"),
-                   sub.add_parser("images", help="list images")):
+                   sub.add_parser("images", help="list the project's images (in a project), else all images")):
         parser.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
         parser.add_argument("-a", "--all", action="store_true", help="accepted for docker compatibility")
         parser.add_argument("--no-trunc", action="store_true", help="show full image ids")
         parser.set_defaults(func=cmd_ls)
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+    parser.set_defaults(func=cmd_images)
 
     p = isub.add_parser("rm", aliases=["remove"], help="remove images")
     p.add_argument("-f", "--force", action="store_true", help="remove an image with several references")
@@ -104,6 +106,46 @@ def cmd_import(args: argparse.Namespace) -> int:
     src = sys.stdin.buffer if args.file == "-" else args.file
     image = import_rootfs(_store(), src, args.reference, changes=changes, comment=args.message)
     print(image.id)
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    """`composer images`: inside a project (a stack file here or above, or -f/-p/--project-directory),
+    the images its containers use, as `docker compose images` prints them; elsewhere every image in
+    the store, as `docker images` does."""
+    import os
+
+    from composer.cli.fastname import discover
+
+    in_project = bool(args.files or args.project_name or args.project_directory
+                      or discover(os.getcwd()) is not None)
+    if not in_project:
+        if args.services:
+            raise ComposerError("no stack file here: SERVICE arguments need a project")
+        return cmd_ls(args)
+    from composer.cli.project_common import query
+
+    q = query(args, tuple(args.services))
+    infos = sorted(q.containers(tuple(args.services), all=True), key=lambda i: i.name)
+    store = _store()
+    rows = []
+    for info in infos:
+        try:
+            image = store.resolve(info.spec.image_id)
+            size = _human_size(image.size)
+        except ComposerError:
+            size = ""
+        repo, _, tag = info.spec.image.rpartition(":") if ":" in info.spec.image.split("/")[-1] else (
+            info.spec.image, "", "latest")
+        shown = info.spec.image_id if args.no_trunc else info.spec.image_id.split(":")[-1][:12]
+        rows.append((info.name, repo, tag, shown, size))
+    if args.quiet:
+        print("\n".join(dict.fromkeys(r[3] for r in rows)))
+        return 0
+    header = ("CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE")
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("   ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     return 0
 
 
