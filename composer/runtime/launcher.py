@@ -237,10 +237,11 @@ def _fds(anc: list) -> list[int]:
 #
 # Monitors are forked from a template process, not from the launcher itself. Every page a process
 # writes after a fork becomes a copy, and the copy left behind lives on in the child: forking from
-# the busy launcher (sockets, JSON, poll between forks) left each monitor with its own copy of the
-# launcher's hot pages (measured: ~800 kB private per idle monitor). The template is forked once,
-# before the launcher serves anything, and between forks it only reads one byte: its pages stay as
-# they were, shared by every monitor.
+# the busy launcher (sockets, JSON, poll between forks) left each monitor its own copy of the
+# launcher's hot pages. The template is forked once, before the launcher serves anything, and
+# between forks it only reads one byte. Measured: ~70 kB less per idle monitor (1049 -> 978 kB).
+# What remains (~1 MB PSS per monitor) is first-touch copying by the monitor's own Python code
+# after the fork: ~100 kB per small step (recvmsg, JSON, setsid...), see bench/memory.py.
 
 
 def _template(token_r: int, chan) -> None:
