@@ -18,12 +18,14 @@ COMMAND_MODULES = (
     "composer.cli.image_cmds",
     "composer.cli.config_cmd",
     "composer.cli.stack_images",
+    "composer.cli.network_cmds",
 )
 # Which module registers a top-level command, so that a run imports only the module it needs
 # (start-up time is part of every command: `ps` must not pay for the config loader's imports).
 _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli.image_cmds",
               "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd",
-              "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images"}
+              "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
+              "network": "composer.cli.network_cmds"}
 # Global options that take a value (so the command word can be found without a full parse).
 _VALUE_OPTS = {"-f", "--file", "-p", "--project-name", "--project-directory", "--env-file",
                "--profile", "--ansi", "--progress"}

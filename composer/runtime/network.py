@@ -219,7 +219,7 @@ class NetworkManager:
         """Give the netns of `pid` an interface `ifname` on network `name`."""
         mac = ipam.check_mac(attachment.mac_address) if attachment.mac_address else None
         if name == ipam.DEFAULT_NETWORK:
-            self.ensure(name)  # made on demand, removed with its last container (see disconnect_all)
+            self.ensure(name)  # made on first use (see disconnect_all)
         with self._locked():
             rec = self._load(name)
             if rec is None:
@@ -284,14 +284,14 @@ class NetworkManager:
 
     def disconnect_all(self, container_id: str) -> None:
         """Release addresses and delete host veths (the peer dies with them). Idempotent.
-        The default network goes with its last container: unlike docker0, nothing on the host
-        should outlive the containers that needed it."""
-        gone = self._release(container_id)
-        if any(ep.network == ipam.DEFAULT_NETWORK for ep in gone):
-            rec = self._load(ipam.DEFAULT_NETWORK)
-            if rec is not None and not rec[1]:
-                with contextlib.suppress(ConflictError):  # a new container joined meanwhile
-                    self.remove(ipam.DEFAULT_NETWORK)
+        The default network stays, like docker0: making and deleting its bridge costs ~110 ms,
+        which every `container run --rm` would pay (measured: 0.13 s with it kept, 0.25 s without).
+        `composer network rm bridge` (NetworkManager.remove) removes it when no container uses it."""
+        self._release(container_id)
+
+    def network_endpoints(self, name: str) -> list[Endpoint]:
+        rec = self._load(name)
+        return list(rec[1].values()) if rec else []
 
     def endpoints(self, container_id: str) -> list[Endpoint]:
         return [eps[container_id] for _, eps in self._all() if container_id in eps]
