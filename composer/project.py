@@ -24,9 +24,12 @@ from composer.config.model import Project, Service
 from composer.errors import ComposerError, ConflictError, ContainerError, NotFoundError
 from composer.links import L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer, peer_from_info
 from composer.mounts import L_VOLUME, MountMaker, anonymous_volumes, requests_for
-from composer.parallel import Once, map_parallel, run_graph
+from composer.parallel import DependencyFailed, Once, map_parallel, run_graph
 from composer.project_ops import ProjectSummary, list_projects, top_rows
+from composer.oneoff import OneOffMixin
+from composer.readiness import DependencyError, ReadinessMixin
 from composer.runtime import ContainerInfo, Runtime
+from composer.runtime.spec import ContainerSpec
 from composer.volumes import VolumeStore
 
 if TYPE_CHECKING:
@@ -73,7 +76,7 @@ def _number(c: ContainerInfo) -> int:
         return 0
 
 
-class ProjectRunner:
+class ProjectRunner(ReadinessMixin, OneOffMixin):
     def __init__(self, model: Project | None, *, name: str | None = None, runtime: Runtime | None = None,
                  store: "ImageStore | None" = None, on_event: Callable[[Event], None] | None = None) -> None:
         if model is None and not name:
@@ -261,10 +264,32 @@ class ProjectRunner:
             self._ensure_volumes(names)
             self._peers = {c.id: peer_from_info(c) for c in existing if c.running}
             maker = MountMaker(self.volumes, self.name)
-            outcome = run_graph(self.graph, lambda n: self._converge(model.services[n], plans[n], images[n], maker, opts),
-                                nodes=names, between=lambda _gen: self._refresh_hosts(only_if_changed=True))
+            failed: set[str] = set()
+            recreated: set[str] = set()
+
+            def node(n: str) -> list[ContainerInfo]:
+                s = model.services[n]
+                try:
+                    if not opts.no_start:
+                        self._wait_dependencies(s, names, failed)
+                    bounce = {d for d, dep in s.depends_on.items() if dep.restart and d in recreated}
+                    out = self._converge(s, plans[n], images[n], maker, opts, restart_for=bounce)
+                except BaseException:
+                    failed.add(n)
+                    raise
+                if any(a.kind in ("recreate", "create") for a in plans[n]):
+                    recreated.add(n)
+                return out
+
+            # dependents are not skipped by run_graph: each decides (required: false only warns)
+            outcome = run_graph(self.graph, node, nodes=names, skip_dependents=False,
+                                between=lambda _gen: self._refresh_hosts(only_if_changed=True))
             self._report(outcome)
             return self.containers(names, all=True)
+
+    def _up_dependencies(self, services: Sequence[str]) -> None:
+        """For `run`: bring up what a one-off depends on."""
+        self.up(UpOptions(services=tuple(services)))
 
     def _report(self, outcome) -> None:
         for node, dep in outcome.skipped.items():
@@ -272,6 +297,11 @@ class ProjectRunner:
         errors = list(outcome.errors.items())
         if not errors:
             return
+        for node, err in errors:
+            if isinstance(err, (DependencyError, DependencyFailed)):
+                self.emit("container", node, "Error", node, str(err))
+        # a dependent not started because its dependency failed repeats the cause: raise the cause
+        errors = [(n, e) for n, e in errors if not isinstance(e, DependencyFailed)] or errors
         if len(errors) == 1:
             raise errors[0][1]
         first = errors[0][1]
@@ -377,37 +407,49 @@ class ProjectRunner:
                 self.emit("volume", vol.name, "Created")
 
     def _converge(self, s: Service, actions: list[svcmod.Action], image, maker: MountMaker,
-                  opts: UpOptions) -> list[ContainerInfo]:
-        out = []
-        for a in actions:
-            if a.kind == "remove":
-                self._remove_container(a.container, opts.timeout)
-            elif a.kind == "noop":
-                self.emit("container", a.container.name, "Running", s.name)
-                out.append(a.container)
-            elif a.kind == "start":
-                out.append(a.container if opts.no_start else self._start(a.container))
-            elif a.kind == "create":
-                info = self._create(s, a.number, image, maker)
-                out.append(info if opts.no_start else self._start(info))
-            elif a.kind == "recreate":
-                old = a.container
-                self.emit("container", old.name, "Recreating", s.name, a.reason)
-                self._stop(old, opts.timeout, quiet=True)
-                self.runtime.remove(old.id, force=True)
-                self._forget(old.id)
-                info = self._create(s, a.number, image, maker, previous=old, renew=opts.renew_anon_volumes,
-                                    quiet=True)
-                self.emit("container", info.name, "Recreated", s.name)
-                out.append(info if opts.no_start else self._start(info))
-        return out
+                  opts: UpOptions, restart_for: set[str] = frozenset()) -> list[ContainerInfo]:
+        """The service's plan: removals first (highest number first), then every replica in
+        parallel. restart_for: recreated dependencies with `restart: true` (running replicas bounce)."""
+        removals = sorted((a for a in actions if a.kind == "remove"), key=lambda a: -a.number)
+        map_parallel(removals, lambda a: self._remove_container(a.container, opts.timeout)).raise_first()
+        rest = [a for a in actions if a.kind != "remove"]
+        done = map_parallel(rest, lambda a: self._apply(s, a, image, maker, opts, restart_for))
+        done.raise_first()
+        return [done.results[a] for a in rest]
+
+    def _apply(self, s: Service, a: svcmod.Action, image, maker: MountMaker, opts: UpOptions,
+               restart_for: set[str]) -> ContainerInfo:
+        if a.kind == "noop" and restart_for and not opts.no_start:
+            self.emit("container", a.container.name, "Restarting", s.name,
+                      f"dependency {', '.join(sorted(restart_for))} was recreated")
+            self._stop(a.container, opts.timeout, quiet=True)
+            return self._start(a.container)
+        if a.kind == "noop":
+            self.emit("container", a.container.name, "Running", s.name)
+            return a.container
+        if a.kind == "start":
+            return a.container if opts.no_start else self._start(a.container)
+        if a.kind == "create":
+            info = self._create(s, a.number, image, maker)
+            return info if opts.no_start else self._start(info)
+        old = a.container  # recreate
+        self.emit("container", old.name, "Recreating", s.name, a.reason)
+        self._stop(old, opts.timeout, quiet=True)
+        self.runtime.remove(old.id, force=True)
+        self._forget(old.id)
+        info = self._create(s, a.number, image, maker, previous=old, renew=opts.renew_anon_volumes, quiet=True)
+        self.emit("container", info.name, "Recreated", s.name)
+        return info if opts.no_start else self._start(info)
 
     def _create(self, s: Service, number: int, image, maker: MountMaker, *, previous: ContainerInfo | None = None,
-                renew: bool = False, quiet: bool = False) -> ContainerInfo:
+                renew: bool = False, quiet: bool = False, oneoff: bool = False, name: str | None = None,
+                adjust: Callable[[ContainerSpec], ContainerSpec] | None = None) -> ContainerInfo:
+        """adjust: a last change to the spec (one-off runs: their flags)."""
         model = self._need_model()
         cid = svcmod.new_id()
         ctx = self._ctx()
-        name = svcmod.container_name(self.name, s, number)
+        name = name or (svcmod.oneoff_name(self.name, s.name, cid) if oneoff else
+                        svcmod.container_name(self.name, s, number))
         if not quiet:
             self.emit("container", name, "Creating", s.name)
         try:
@@ -417,10 +459,10 @@ class ProjectRunner:
             with self._peer_lock:
                 peers = list(self._peers.values())
             built = svcmod.build_spec(s, ctx, image, number=number, id=cid, mounts=mounts, peers=peers,
-                                      external=self._external(s))
+                                      external=self._external(s), oneoff=oneoff, name=name)
             for w in built.warnings:
                 self._warn_once(s.name, w)
-            info = self.runtime.create(built.spec)
+            info = self.runtime.create(adjust(built.spec) if adjust else built.spec)
         except ComposerError as err:
             self.emit("container", name, "Error", s.name, str(err))
             raise
@@ -587,6 +629,36 @@ class ProjectRunner:
 
             out = map_parallel(self.containers(services), one)
             out.raise_first()
+
+    def pause(self, services: Sequence[str] = (), paused: bool = True) -> None:
+        """Freeze (or thaw) the running containers; ones already in that state are skipped."""
+        verb = ("Pausing", "Paused") if paused else ("Unpausing", "Unpaused")
+        with self._locked():
+            todo = [c for c in self.containers(services) if (c.status == "paused") != paused]
+            if not todo:
+                raise ConflictError("no container to " + ("pause" if paused else "unpause")
+                                    + (f" for {', '.join(services)}" if services else ""))
+
+            def one(c: ContainerInfo) -> None:
+                self.emit("container", c.name, verb[0], c.label(L_SERVICE))
+                (self.runtime.pause if paused else self.runtime.unpause)(c.id)
+                self.emit("container", c.name, verb[1], c.label(L_SERVICE))
+
+            map_parallel(todo, one).raise_first()
+
+    def wait_first(self, services: Sequence[str] = (), poll: float = 0.1) -> ContainerInfo:
+        """`composer wait`: block until the first of the services' containers has exited."""
+        import time
+
+        containers = self.containers(services, all=True)
+        if not containers:
+            raise NotFoundError("no containers to wait for" + (f" ({', '.join(services)})" if services else ""))
+        while True:
+            for c in containers:
+                info = self._refetch(c)
+                if not info.running and info.status != "created":
+                    return info
+            time.sleep(poll)
 
     def rm(self, services: Sequence[str] = (), *, force: bool = False, stop: bool = False,
            volumes: bool = False) -> list[str]:

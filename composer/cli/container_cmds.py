@@ -139,11 +139,21 @@ def cmd_run(args) -> int:
         info = rt.run(spec)
         print(info.id)
         return 0
+    return attach_and_wait(rt, lambda: rt.run(spec, attach_stdio=True))
+
+
+def attach_and_wait(rt, start) -> int:
+    """start() (a runtime start with attach_stdio=True), then wait for the exit: the container's
+    exit code (125 if none). Also `composer run`'s attached mode."""
     import signal
 
     # A Ctrl-C during the start is held back until the container runs, then stops it (below).
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
-    info = rt.run(spec, attach_stdio=True)
+    try:
+        info = start()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+        raise
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # a pending Ctrl-C raises here
         final = rt.wait(info.id)

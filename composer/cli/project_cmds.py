@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM", help="set a service's replicas")
     p.add_argument("--build", action="store_true", help="build images before starting containers")
     p.add_argument("--no-build", action="store_true", help="don't build an image, even if it's missing")
+    p.add_argument("--wait", action="store_true", help="wait for services to be running|healthy (implies -d)")
+    p.add_argument("--wait-timeout", type=parse_timeout, metavar="SECONDS", help="give up waiting after this")
     _timeout(p)
     g = p.add_argument_group("attached mode")
     g.add_argument("--abort-on-container-exit", action="store_true", help="stop all when any container exits")
@@ -130,6 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--short", action="store_true")
     p.add_argument("-f", "--format", default="pretty", metavar="pretty|json")
     p.set_defaults(func=cmd_version)
+    from composer.cli import lifecycle_cmds
+
+    lifecycle_cmds.register(sub)  # run, scale, pause, unpause, wait, events
     # `images` is image_cmds' top-level command (the image store); see the report to the lead.
 
 

@@ -20,6 +20,8 @@ GRACEFUL = "Gracefully stopping... (press Ctrl+C again to force)"
 
 
 def _validate(args: argparse.Namespace) -> None:
+    if getattr(args, "wait", False):
+        args.detach = True  # as compose: --wait implies -d
     if args.exit_code_from:
         args.abort_on_container_exit = True
     aborting = args.abort_on_container_exit or args.abort_on_container_failure
@@ -56,6 +58,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         # Ctrl-C while starting: stop what already started, as compose does
         sys.stderr.write(GRACEFUL + "\n")
         return _stop_all(ctx, args, tuple(args.services))
+    if getattr(args, "wait", False) and not args.no_start:
+        upped = tuple(sorted({i.label("composer.service", "") for i in infos or ()}))
+        run_with_progress(ctx, args, lambda: ctx.runner.wait_ready(upped, args.wait_timeout), "Waiting")
+        return 0
     if args.detach or args.no_start:
         return 0
     return _attach(ctx, args, list(infos or ()), since)

@@ -1,0 +1,113 @@
+"""`composer events`: the project's container events as a stream, derived by polling the
+runtime's state files (there is no daemon to ask): each look is compared with the previous one
+and every difference becomes an event (create, start, die, pause, unpause, health_status,
+destroy), printed in docker compose's text or JSON shape. `diff` is pure (unit tested)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from composer.links import L_PROJECT, L_SERVICE
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a look at one container tells."""
+
+    name: str
+    service: str
+    image: str
+    status: str
+    started_at: float | None
+    finished_at: float | None
+    exit_code: int | None
+    health: str | None
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    time: float
+    action: str  # create start die pause unpause destroy "health_status: healthy"
+    id: str
+    service: str
+    attributes: tuple[tuple[str, str], ...] = field(default=())
+
+    def to_json(self) -> dict:
+        """As `docker compose events --json` prints one event."""
+        return {"time": rfc3339(self.time), "type": "container", "action": self.action, "id": self.id,
+                "service": self.service, "attributes": dict(self.attributes)}
+
+    def to_text(self) -> str:
+        attrs = ", ".join(f"{k}={v}" for k, v in self.attributes)
+        return f"{rfc3339(self.time)} container {self.action} {self.id} ({attrs})"
+
+
+def rfc3339(t: float) -> str:
+    whole = int(t)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 1e9):09d}Z"
+
+
+def facts_of(info: Any) -> Facts:
+    return Facts(info.name, info.label(L_SERVICE) or "", info.spec.image, info.status, info.started_at,
+                 info.finished_at, info.exit_code, info.health)
+
+
+def diff(before: dict[str, Facts], after: dict[str, Facts], now: float) -> list[ContainerEvent]:
+    """The events that lead from one look to the next, in a stable order."""
+    out: list[ContainerEvent] = []
+
+    def ev(cid: str, f: Facts, action: str, **extra: str) -> None:
+        attrs = (("image", f.image), ("name", f.name), *sorted(extra.items()))
+        out.append(ContainerEvent(now, action, cid, f.service, attrs))
+
+    for cid, f in sorted(after.items(), key=lambda kv: kv[1].name):
+        old = before.get(cid)
+        if old is None:
+            ev(cid, f, "create")
+            if f.started_at is not None:
+                ev(cid, f, "start")
+            if f.finished_at is not None and f.status in ("exited", "dead"):
+                ev(cid, f, "die", exitCode=str(f.exit_code))
+            continue
+        # a restart between two looks: it died (finished_at moved) and started again
+        if f.finished_at != old.finished_at and f.finished_at is not None and \
+                (old.status in ("running", "paused", "restarting") or f.started_at != old.started_at):
+            ev(cid, f, "die", exitCode=str(f.exit_code))
+        if f.started_at != old.started_at and f.started_at is not None:
+            ev(cid, f, "start")
+        if old.status != "paused" and f.status == "paused":
+            ev(cid, f, "pause")
+        elif old.status == "paused" and f.status == "running":
+            ev(cid, f, "unpause")
+        if f.health != old.health and f.health:
+            ev(cid, f, f"health_status: {f.health}")
+    for cid, f in sorted(before.items(), key=lambda kv: kv[1].name):
+        if cid not in after:
+            ev(cid, f, "destroy")
+    return out
+
+
+def look(runtime: Any, project: str, services: Sequence[str] = ()) -> dict[str, Facts]:
+    out = {}
+    for info in runtime.list(all=True, labels={L_PROJECT: project}):
+        if services and info.label(L_SERVICE) not in services:
+            continue
+        out[info.id] = facts_of(info)
+    return out
+
+
+def follow(runtime: Any, project: str, services: Sequence[str] = (), *, poll: float = 0.2,
+           stop: Callable[[], bool] | None = None) -> Iterator[ContainerEvent]:
+    """Events from now on (what exists when it starts is the baseline, not reported)."""
+    before = look(runtime, project, services)
+    while stop is None or not stop():
+        time.sleep(poll)
+        after = look(runtime, project, services)
+        yield from diff(before, after, time.time())
+        before = after
+
+
+__all__ = ["ContainerEvent", "Facts", "diff", "facts_of", "follow", "look"]
