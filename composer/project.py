@@ -656,7 +656,8 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
         while True:
             for c in containers:
                 info = self._refetch(c)
-                if not info.running and info.status != "created":
+                if not info.running and info.status != "created" and (info.exit_code is not None
+                                                                       or info.monitor_pid is None):
                     return info
             time.sleep(poll)
 

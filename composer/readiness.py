@@ -24,10 +24,15 @@ class DependencyError(ContainerError):
     """A dependency did not become ready: the dependent was not started."""
 
 
+def unrecorded(info: Any) -> bool:
+    """PID 1 is gone but its monitor has not written the exit code yet (a moment's race)."""
+    return info.status in ("exited", "dead") and info.exit_code is None and info.monitor_pid is not None
+
+
 def judge_dependency(info: Any, condition: str) -> tuple[str, str]:
     """(OK|WAIT|FAIL, words) for one container of a dependency under a depends_on condition."""
     if condition == COMPLETED:
-        if info.status in ("running", "paused", "restarting"):
+        if info.status in ("running", "paused", "restarting") or unrecorded(info):
             return WAIT, "to complete"
         if info.status == "created":
             return FAIL, "was never started"
@@ -53,6 +58,8 @@ def judge_dependency(info: Any, condition: str) -> tuple[str, str]:
 def judge_ready(info: Any, one_shot: bool = False) -> tuple[str, str]:
     """`up --wait`: running (and healthy when it has a healthcheck); a one-shot (something waits
     for it to complete) may have exited with 0."""
+    if unrecorded(info):
+        return WAIT, "to record its exit"
     if info.status in ("exited", "dead"):
         if one_shot and info.exit_code == 0:
             return OK, "exited (0)"
