@@ -123,3 +123,16 @@ def test_events_from_two_looks():
                             "id": "a", "service": "web",
                             "attributes": {"image": "busybox", "name": "p-web-1", "exitCode": "3"}}
     assert ev.to_text() == "2023-11-14T22:13:20.500000000Z container die a (image=busybox, name=p-web-1, exitCode=3)"
+
+
+def test_dag_without_networkx():
+    from composer.parallel import Dag, generations
+
+    g = Dag([("db", "app"), ("cache", "app"), ("app", "lb")])
+    g.add_node("alone")
+    assert generations(g) == [["alone", "cache", "db"], ["app"], ["lb"]]
+    assert generations(g, reverse=True)[0] == ["lb"]
+    assert g.ancestors("lb") == {"app", "db", "cache"} and g.find_cycle() is None
+    assert generations(g, ["app", "lb"]) == [["app"], ["lb"]]
+    g.add_edge("lb", "db")
+    assert g.find_cycle() == ["db", "app", "lb"]
