@@ -76,6 +76,24 @@ def _number(c: ContainerInfo) -> int:
         return 0
 
 
+def _host_rlimits() -> tuple[dict[str, int], bool]:
+    """(name -> this process's hard limit, whether it may raise hard limits: CAP_SYS_RESOURCE)."""
+    import resource
+
+    hard = {}
+    for name in ("core", "cpu", "data", "fsize", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+                 "rtprio", "sigpending", "stack", "as"):
+        const = getattr(resource, "RLIMIT_" + name.upper(), None)
+        if const is not None:
+            hard[name] = resource.getrlimit(const)[1]
+    caps = 0
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                caps = int(line.split()[1], 16)
+    return hard, bool(caps & (1 << 24))
+
+
 class ProjectRunner(ReadinessMixin, OneOffMixin):
     def __init__(self, model: Project | None, *, name: str | None = None, runtime: Runtime | None = None,
                  store: "ImageStore | None" = None, on_event: Callable[[Event], None] | None = None) -> None:
@@ -449,6 +467,8 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
         if not quiet:
             self.emit("container", name, "Creating", s.name)
         try:
+            if s.ulimits:
+                svcmod.check_ulimits(s, *_host_rlimits())
             mounts = maker.make(s, requests_for(s, model, image.config), tuple(image.layers),
                                 previous=previous.spec.mounts if previous else (), renew_anonymous=renew,
                                 volumes_from=self._volumes_from(s))

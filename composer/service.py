@@ -219,6 +219,8 @@ def logging_for(service: Service, warn: list[str]) -> LogConfig:
         warn.append(f"service {service.name}: logging driver {driver!r} is not supported, using json-file")
         driver = "json-file"
     opts = service.logging.options
+    for key in sorted(set(opts) - {"max-size", "max-file"}):
+        warn.append(f"service {service.name}: logging option {key!r} is not supported, ignored")
     max_size = parse_size(opts["max-size"], what="max-size") if opts.get("max-size") else None
     max_file = int(opts.get("max-file") or 1)
     return LogConfig("none" if driver == "none" else "json-file", max_size, max_file)
@@ -237,13 +239,52 @@ def _security(service: Service, warn: list[str]) -> bool:
     return nnp
 
 
+# Spec fields the runtime does not act on yet: a service asking for them is warned. (Remove an entry
+# when the runtime learns it.) Healthchecks and restart policies are the monitor's, being added.
+RUNTIME_LACKS = ("tty", "stdin_open")
+
+
 def _warnings(service: Service) -> list[str]:
-    warn = [f"service {service.name}: key {key!r} is not supported by composer's runtime, ignored"
-            for key in UNSUPPORTED if getattr(service, key)]
+    """One text per key the runtime cannot honour (the runner reports each once)."""
+    name = service.name
+    warn = [f"service {name}: key {key!r} is not supported by composer's runtime, ignored"
+            for key in UNSUPPORTED + RUNTIME_LACKS if getattr(service, key)]
     for key, net in service.networks.items():
         if net.ipv6_address or net.link_local_ips:
-            warn.append(f"service {service.name}: networks.{key} IPv6/link-local addresses are not supported, ignored")
+            warn.append(f"service {name}: networks.{key} IPv6/link-local addresses are not supported, ignored")
+    d = service.deploy
+    if d is not None:
+        ignored = [f"deploy.{k}" for k in d.extras]
+        ignored += ["deploy.mode"] if d.mode not in (None, "replicated") else []
+        ignored += ["deploy.labels"] if d.labels else []
+        if d.reservations is not None:
+            ignored += [f"deploy.resources.reservations.{k}" for k in ("cpus", "pids") if getattr(d.reservations, k)]
+        if d.restart_policy is not None:
+            ignored += [f"deploy.restart_policy.{k}" for k in ("delay", "window") if getattr(d.restart_policy, k)]
+        warn += [f"service {name}: key {k!r} is not supported by composer (swarm only), ignored" for k in ignored]
+    for kind, refs in (("configs", service.configs), ("secrets", service.secrets)):
+        for ref in refs:
+            for attr in ("uid", "gid", "mode"):
+                if getattr(ref, attr) is not None:
+                    warn.append(f"service {name}: key '{kind}.{attr}' is not supported (the file is bind-mounted "
+                                "read-only as it is), ignored")
     return warn
+
+
+def check_ulimits(service: Service, host_hard: Mapping[str, int], can_raise: bool) -> None:
+    """A hard limit above the host's cannot be set without CAP_SYS_RESOURCE: say so before
+    anything starts, instead of an EPERM from inside the container. host_hard: name -> the
+    current hard limit (-1 = unlimited)."""
+    if can_raise:
+        return
+    for key, u in service.ulimits.items():
+        cur = host_hard.get(key)
+        if cur is None or cur == -1:
+            continue
+        if u.hard == -1 or u.hard > cur:
+            raise ConfigError(f"service {service.name}: ulimits.{key} hard limit {u.hard} is above this host's "
+                              f"{cur}; raising a hard limit needs CAP_SYS_RESOURCE, which this sandbox lacks",
+                              service=service.name, key="ulimits", hint=f"use a hard limit of at most {cur}")
 
 
 def build_spec(service: Service, ctx: ProjectContext, image, *, number: int, id: str,

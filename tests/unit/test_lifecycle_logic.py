@@ -136,3 +136,37 @@ def test_dag_without_networkx():
     assert generations(g, ["app", "lb"]) == [["app"], ["lb"]]
     g.add_edge("lb", "db")
     assert g.find_cycle() == ["db", "app", "lb"]
+
+
+def test_unhonoured_keys_warn_once_each():
+    from composer.config.model import FileRef, Logging, ResourceSpec
+    from composer.service import _warnings, logging_for
+
+    s = Service(name="w", image="i", tty=True, ipc="host",
+                deploy=Deploy(mode="global", labels=FrozenMap({"a": "b"}), extras=FrozenMap({"placement": {}}),
+                              reservations=ResourceSpec(cpus=0.5, memory=1 << 20),
+                              restart_policy=RestartPolicy(condition="any", delay=5.0)),
+                configs=(FileRef(source="c", mode=0o400),))
+    text = "\n".join(_warnings(s))
+    for key in ("'ipc'", "'tty'", "'deploy.placement'", "'deploy.mode'", "'deploy.labels'",
+                "'deploy.resources.reservations.cpus'", "'deploy.restart_policy.delay'", "'configs.mode'"):
+        assert f"service w: key {key}" in text, key
+    assert "reservations.memory" not in text  # honoured (memory reservation)
+    warn: list[str] = []
+    logging_for(Service(name="w", logging=Logging(driver="json-file", options=FrozenMap({"max-size": "1m",
+                                                                                        "compress": "true"}))), warn)
+    assert warn == ["service w: logging option 'compress' is not supported, ignored"]
+
+
+def test_raising_a_hard_ulimit_needs_cap_sys_resource():
+    from composer.config.model import Ulimit
+    from composer.errors import ConfigError
+    from composer.service import check_ulimits
+
+    s = Service(name="w", ulimits=FrozenMap({"nofile": Ulimit(soft=1024, hard=1 << 20)}))
+    with pytest.raises(ConfigError, match="ulimits.nofile hard limit 1048576 is above this host's 4096; raising a "
+                                          "hard limit needs CAP_SYS_RESOURCE, which this sandbox lacks"):
+        check_ulimits(s, {"nofile": 4096}, can_raise=False)
+    check_ulimits(s, {"nofile": 4096}, can_raise=True)
+    check_ulimits(s, {"nofile": 1 << 20}, can_raise=False)  # lowering or keeping is fine
+    check_ulimits(s, {"nofile": -1}, can_raise=False)
