@@ -55,9 +55,13 @@ def judge_dependency(info: Any, condition: str) -> tuple[str, str]:
     return OK, "started"
 
 
-def judge_ready(info: Any, one_shot: bool = False) -> tuple[str, str]:
+SETTLE = 0.5  # seconds a container without healthcheck must have stayed up to count as running
+
+
+def judge_ready(info: Any, one_shot: bool = False, now: float | None = None) -> tuple[str, str]:
     """`up --wait`: running (and healthy when it has a healthcheck); a one-shot (something waits
-    for it to complete) may have exited with 0."""
+    for it to complete) may have exited with 0. Without a healthcheck it must have stayed up
+    SETTLE seconds, so that a command failing at once is not reported as ready."""
     if unrecorded(info):
         return WAIT, "to record its exit"
     if info.status in ("exited", "dead"):
@@ -74,6 +78,9 @@ def judge_ready(info: Any, one_shot: bool = False) -> tuple[str, str]:
         return WAIT, "to be healthy"
     if info.status == "restarting":
         return WAIT, "to stop restarting"
+    now = time.time() if now is None else now
+    if info.started_at is not None and now - info.started_at < SETTLE:
+        return WAIT, "to stay up"
     return OK, "running"
 
 

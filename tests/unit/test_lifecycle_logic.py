@@ -22,6 +22,7 @@ class Info:
     health: str | None = None
     hc: Healthcheck | None = None
     monitor_pid: int | None = None
+    started_at: float | None = None
     labels: dict = field(default_factory=dict)
 
     @property
@@ -58,6 +59,8 @@ def test_ready_for_up_wait():
     assert j(Info("exited", exit_code=0)) == (R.FAIL, "exited with code 0")
     assert j(Info("exited", exit_code=0), one_shot=True)[0] == R.OK
     assert j(Info("restarting"))[0] == R.WAIT
+    assert j(Info("running", started_at=100.0), now=100.2) == (R.WAIT, "to stay up")  # may still fail at once
+    assert j(Info("running", started_at=100.0), now=101.0) == (R.OK, "running")
 
 
 def test_health_timeout_bounds_the_wait():
