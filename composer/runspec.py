@@ -5,13 +5,12 @@ tested without root; the caller passes anything from the host (cwd, environment)
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from composer.errors import UsageError
 from composer.runtime.spec import ContainerSpec, Mount, NetworkAttachment, Resources
-from composer.units import parse_size
+from composer.units import parse_size, parse_signal
 
 
 @dataclass(frozen=True)
@@ -119,18 +118,6 @@ def parse_labels(items: tuple[str, ...]) -> list[tuple[str, str]]:
             raise UsageError(f"invalid label {item!r}")
         out.append((key, value))
     return out
-
-
-def parse_signal(name: str | None) -> int:
-    if not name:
-        return int(signal.SIGTERM)
-    text = name.upper()
-    if text.isdigit():
-        return int(text)
-    try:
-        return int(getattr(signal, text if text.startswith("SIG") else "SIG" + text))
-    except AttributeError:
-        raise UsageError(f"invalid signal: {name}") from None
 
 
 def resources(opts: RunOptions, ncpu: int) -> Resources:

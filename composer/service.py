@@ -9,14 +9,13 @@ silently dropped."""
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from composer.config import config_hash
 from composer.config.model import Healthcheck as ModelHealthcheck
 from composer.config.model import Service
-from composer.errors import ConfigError, ConflictError
+from composer.errors import ConfigError, ConflictError, UsageError
 from composer.links import (L_EXPOSED, L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer, format_exposed,
                             hosts_entries, link_env, parse_exposed)
 from composer.runtime.spec import (ContainerSpec, Healthcheck, LogConfig, Mount, NetworkAttachment, PortMapping,
@@ -131,14 +130,11 @@ def labels_for(service: Service, ctx: ProjectContext, number: int, image_id: str
 
 
 def parse_signal(name: str | None, service: str = "") -> int:
-    if not name:
-        return int(signal.SIGTERM)
-    text = name.upper()
-    if text.isdigit():
-        return int(text)
+    from composer.units import parse_signal as parse
+
     try:
-        return int(getattr(signal, text if text.startswith("SIG") else "SIG" + text))
-    except AttributeError:
+        return parse(name)
+    except UsageError:
         raise ConfigError(f"service {service}: invalid stop_signal {name!r}", service=service, key="stop_signal") from None
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import signal
 
 from composer.errors import UsageError
 
@@ -78,3 +79,16 @@ def format_duration(seconds: float) -> str:
     if h < 48:
         return f"{h} hours"
     return f"{h // 24} days"
+
+
+def parse_signal(name: str | int | None) -> int:
+    """'SIGTERM', 'term', '15', None (= SIGTERM) -> the signal number, as docker reads stop signals."""
+    if name is None or name == "":
+        return int(signal.SIGTERM)
+    text = str(name).upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(getattr(signal, text if text.startswith("SIG") else "SIG" + text))
+    except AttributeError:
+        raise UsageError(f"invalid signal: {name}") from None

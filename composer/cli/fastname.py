@@ -10,30 +10,11 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-# as composer.config.sources (not imported: that package costs ~50 ms)
-CANDIDATES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml", "fig.yml", "fig.yaml")
-OVERRIDES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
-             "docker-compose.override.yml", "fig.override.yml", "fig.override.yaml")
+from composer.stackfiles import find_stack_files as discover  # noqa: F401 (used by other CLI modules)
+
 _NAME_LINE = re.compile(r"^([\"']?)name\1[ \t]*:[ \t]*(.*?)[ \t]*(?:#.*)?$", re.MULTILINE)
 _FLOW_START = re.compile(r"\A(?:\s*#[^\n]*\n|\s*\n)*\s*[{\[]")  # a JSON / flow-style document
 _VALID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-def discover(start: str) -> list[str] | None:
-    d = start
-    while True:
-        for name in CANDIDATES:
-            path = os.path.join(d, name)
-            if os.path.isfile(path):
-                stem, ext = os.path.splitext(name)
-                for over in (f"{stem}.override{ext}", *OVERRIDES):
-                    if os.path.isfile(os.path.join(d, over)):
-                        return [path, os.path.join(d, over)]
-                return [path]
-        parent = os.path.dirname(d)
-        if parent == d:
-            return None
-        d = parent
 
 
 def fast_project_name(files: Sequence[str], project_directory: str | None, env_files: Sequence[str],

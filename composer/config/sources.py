@@ -10,12 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
+from composer.stackfiles import CANDIDATES, OVERRIDES, find_stack_files  # noqa: F401
 from composer.config.envfile import read_env_file
 from composer.errors import ConfigError
 
-CANDIDATES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml", "fig.yml", "fig.yaml")
-OVERRIDES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
-             "docker-compose.override.yml", "fig.override.yml", "fig.override.yaml")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -95,24 +93,12 @@ def _dotenv(opts: LoadOptions, proj_dir: str, cwd: str, shell: dict) -> tuple[di
 
 
 def discover(start: str) -> list[str]:
-    """The first directory upward from `start` holding a stack file; plus its override file."""
-    d = start
-    while True:
-        for name in CANDIDATES:
-            path = os.path.join(d, name)
-            if os.path.isfile(path):
-                stem, ext = os.path.splitext(name)
-                for over in (f"{stem}.override{ext}", *OVERRIDES):
-                    op = os.path.join(d, over)
-                    if os.path.isfile(op):
-                        return [path, op]
-                return [path]
-        parent = os.path.dirname(d)
-        if parent == d:
-            break
-        d = parent
-    raise ConfigError(f"no stack file found in {start} or any parent directory "
-                      f"(looked for {', '.join(CANDIDATES)})", hint="use -f FILE")
+    """find_stack_files, or a ConfigError saying where it looked."""
+    found = find_stack_files(start)
+    if found is None:
+        raise ConfigError(f"no stack file found in {start} or any parent directory "
+                          f"(looked for {', '.join(CANDIDATES)})", hint="use -f FILE")
+    return found
 
 
 def project_name(opts: LoadOptions, src: Sources, from_file: str | None) -> str:
