@@ -379,6 +379,16 @@ def _cleanup_cgroup(s: dict) -> None:
         cgroups.driver_for(paths).remove(paths)
 
 
+def _cleanup_unrecorded_cgroups(id: str) -> None:
+    """Cgroups named after the container but not in its state: a start killed between making the
+    cgroup and recording it, or a state dir lost (reboot, rm -rf) while the cgroup stayed."""
+    from composer.runtime import cgroups
+
+    drv = cgroups.default_driver()
+    for leftover in drv.find_leftovers(id):
+        drv.remove_dir(leftover)
+
+
 def remove(rt: "Runtime", info: "ContainerInfo", force: bool) -> None:
     """Kill (verified pids only) if forced, then remove cgroup, network, upper, log, state.
     Idempotent, and works after kill -9 of the monitor or of the CLI that started it."""
@@ -396,6 +406,7 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool) -> None:
         pid_gone = not s.get("pid") or _kill_wait(s["pid"], s.get("pid_start"), 5.0)
         try:
             _cleanup_cgroup(s)  # SIGKILLs whatever is still in the cgroup, then rmdir
+            _cleanup_unrecorded_cgroups(info.id)
         except ComposerError as e:
             errors.append(str(e))
         if not pid_gone and is_alive(s["pid"], s.get("pid_start")):
