@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from composer import recovery
 from composer import service as svcmod
 from composer.config.model import Project, Service
 from composer.errors import ComposerError, ConflictError, ContainerError, NotFoundError
@@ -397,8 +398,9 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
                 self.emit("network", net.name, "Creating")
             pool = net.ipam[0] if net.ipam else None
             labels = {**net.labels, L_PROJECT: self.name, L_NETWORK: key}
-            nm.ensure(net.name, subnet=pool.subnet if pool else None, gateway=pool.gateway if pool else None,
-                      internal=net.internal, labels=tuple(sorted(labels.items())))
+            info = nm.ensure(net.name, subnet=pool.subnet if pool else None, gateway=pool.gateway if pool else None,
+                             internal=net.internal, labels=tuple(sorted(labels.items())))
+            recovery.tag_bridge(info.bridge, recovery.BridgeTag(recovery.scope_of(self.runtime), self.name, net.name))
             if not existed:
                 self.emit("network", net.name, "Created")
 
@@ -715,6 +717,8 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
         names = set()
         if self.model is not None:
             names |= {n.name for n in self.model.networks.values() if not n.external}
+        for name in recovery.reclaim_networks(self.runtime, self.name, names):  # records lost in a crash
+            self.emit("network", name, "Removed")
         if not os.path.isdir(os.path.join(self.runtime.state_dir, "networks")):
             return  # nothing was ever made (or the state dir went with a reboot)
         nm = self.runtime.network

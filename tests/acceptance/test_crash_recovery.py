@@ -100,7 +100,9 @@ class Owned:
             self.ids.add(spec["id"])
             for net in spec.get("networks", []):
                 self.links.add(ipam.veth_name(spec["id"], net["network"]))
-        self.pids |= self.s.pids()
+        for i in self.ids:
+            st = _read(os.path.join(self.s.env["COMPOSER_STATE_DIR"], "containers", i, "state.json"))
+            self.pids |= {p for p in (json.loads(st).get("pid"), json.loads(st).get("monitor_pid")) if p} if st else set()
         for d in hostobjects.cgroups():
             if any(i in d for i in self.ids):
                 self.pids |= {int(p) for p in _read(os.path.join(d, "cgroup.procs")).split()}
@@ -113,9 +115,18 @@ class Owned:
             "mounts": {m for m in hostobjects.mounts() if self.s.env["COMPOSER_STATE_DIR"] in m
                        or any(i in m for i in self.ids)},
             "processes": {str(p) for p in self.pids if _alive(p)},
-            "nft": {line.strip() for line in nft.table_text().splitlines() if f"_{tag}" in line},
+            "nft": {line.strip() for line in nft.table_text().splitlines()
+                    if any(x in line for x in (f"_{tag} ", f"network {self.s.name}_", *self.links,
+                                               *(i[:12] for i in self.ids)))
+                    and (f"_{tag} " not in line or not self.others_in_scope())},
         }
         return {k: v for k, v in left.items() if v}
+
+
+    def others_in_scope(self) -> bool:
+        """Another project's networks keep this state dir's chains (with their own rules)."""
+        return any(p.name != f"{self.s.name}_default"
+                   for p in Path(self.s.env["COMPOSER_STATE_DIR"], "networks").glob("*_*.json"))
 
 
 def _read(path: str) -> str:
@@ -297,3 +308,6 @@ def test_lost_state_dir_with_host_objects_then_down(tstack):
     assert bridges(other, ("default",)) <= hostobjects.links()
     tag = nft.scope_tag(scope(s))
     assert f"_{tag}" in nft.table_text()  # the other project's rules are still in place
+    keep.look()
+    other("down", "-t", "0")
+    assert keep.left() == {}
