@@ -287,6 +287,9 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
                 try:
                     if not opts.no_start:
                         self._wait_dependencies(s, names, failed)
+                        if svcmod.network_service(s):  # its netns owner may have been recreated just now
+                            with self._peer_lock:
+                                plans[n] = svcmod.follow_network_target(s, plans[n], list(self._peers.values()))
                     bounce = {d for d, dep in s.depends_on.items() if dep.restart and d in recreated}
                     out = self._converge(s, plans[n], images[n], maker, opts, restart_for=bounce)
                 except BaseException:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from composer.config import config_hash
 from composer.config.model import Healthcheck as ModelHealthcheck
 from composer.config.model import Service
-from composer.errors import ConfigError, ConflictError, UsageError
+from composer.errors import ConfigError, ConflictError, ContainerError, UsageError
 from composer.links import (L_EXPOSED, L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer, format_exposed,
                             hosts_entries, link_env, parse_exposed)
 from composer.runtime.spec import (ContainerSpec, Healthcheck, LogConfig, Mount, NetworkAttachment, PortMapping,
@@ -72,14 +72,60 @@ def network_names(service: Service, ctx: ProjectContext) -> list[tuple[str, obje
 
 
 def check_network_mode(service: Service) -> str:
-    """The runtime's network_mode for the service, or a ConfigError naming it."""
+    """The service's network mode: bridge (its networks; `network_mode: bridge` is the default
+    network, like docker's), none, host, service:<name> or container:<name|id>; or a ConfigError."""
     mode = service.network_mode
     if mode is None:
         return "bridge" if service.networks else "none"
-    if mode in ("none", "host"):
+    if mode in ("none", "host", "bridge"):
+        return mode
+    kind, _, ref = mode.partition(":")
+    if kind in ("service", "container") and ref:
         return mode
     raise ConfigError(f"service {service.name}: network_mode {mode!r} is not supported by composer's runtime "
-                      "(use none, host, or networks)", service=service.name, key="network_mode")
+                      "(use none, host, bridge, service:<name>, container:<name|id> or networks)",
+                      service=service.name, key="network_mode")
+
+
+def network_service(service: Service) -> str | None:
+    """x for `network_mode: service:x` (a dependency: x starts first), else None."""
+    mode = service.network_mode or ""
+    return mode[8:] if mode.startswith("service:") else None
+
+
+def network_target(service: Service, peers: Sequence[Peer]) -> str | None:
+    """The runtime network_mode `container:<id>` for `service:x`: x's running replica with the
+    lowest number (compose joins the first). None when no replica runs."""
+    x = network_service(service)
+    running = sorted((p for p in peers if p.service == x and not p.oneoff), key=lambda p: p.number)
+    return f"container:{running[0].id}" if x and running else None
+
+
+def runtime_network_mode(service: Service, peers: Sequence[Peer]) -> str:
+    """check_network_mode with service:x resolved to the id of x's running container."""
+    mode = check_network_mode(service)
+    if not mode.startswith("service:"):
+        return mode
+    target = network_target(service, peers)
+    if target is None:
+        raise ContainerError(f"service {service.name}: network_mode {mode}: service {mode[8:]} has no running "
+                             "container to share the network of")
+    return target
+
+
+def follow_network_target(service: Service, actions: Sequence["Action"], peers: Sequence[Peer]) -> list["Action"]:
+    """Replicas of a `network_mode: service:x` service joined a namespace of an earlier x
+    container (x recreated or restarted since): recreate them, as compose does."""
+    target = network_target(service, peers)
+    if target is None:
+        return list(actions)
+    out = []
+    for a in actions:
+        if a.kind in ("noop", "start") and a.container is not None and a.container.spec.network_mode != target:
+            a = Action("recreate", a.service, a.number, a.container,
+                       f"network_mode {service.network_mode}: its container changed")
+        out.append(a)
+    return out
 
 
 def port_mappings(service: Service, number: int) -> tuple[PortMapping, ...]:
@@ -292,7 +338,7 @@ def build_spec(service: Service, ctx: ProjectContext, image, *, number: int, id:
     link variables); `external` the resolved external_links (peer, alias)."""
     config = image.config
     warn = _warnings(service)
-    mode = check_network_mode(service)
+    mode = runtime_network_mode(service, peers)
     nets = network_names(service, ctx) if mode == "bridge" else []
     attachments = tuple(NetworkAttachment(network=real, ipv4_address=n.ipv4_address, mac_address=n.mac_address,
                                           aliases=tuple(n.aliases), interface=f"eth{i}")

@@ -308,8 +308,10 @@ class Runtime:
             s = st.read(p.state)
             if not os.path.exists(os.path.join(p.state, "hosts")):
                 return
+            eps = s.get("endpoints") or ()
             etcfiles.write_in_place(os.path.join(p.state, "hosts"),
-                                    etcfiles.hosts_content(entries, own_hosts(info.spec, s.get("endpoints", ()))))
+                                    etcfiles.hosts_content(entries, own_hosts(info.spec, eps),
+                                                           gateway=eps[0]["gateway"] if eps else None))
 
 
 def own_hosts(spec: ContainerSpec, endpoints) -> list[tuple[str, list[str]]]:

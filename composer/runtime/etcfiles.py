@@ -20,10 +20,18 @@ HOSTS_HEADER = (
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # docker's choice when the host only has loopback resolvers
 
 
-def hosts_content(entries: Iterable[tuple[str, Iterable[str]]], own: Iterable[tuple[str, Iterable[str]]] = ()) -> str:
-    """localhost lines, then the container's own addresses, then extra entries (peers)."""
+HOST_GATEWAY = "host-gateway"  # docker's extra_hosts word for "the host, as seen from the container"
+
+
+def hosts_content(entries: Iterable[tuple[str, Iterable[str]]], own: Iterable[tuple[str, Iterable[str]]] = (),
+                  gateway: str | None = None) -> str:
+    """localhost lines, then the container's own addresses, then extra entries (peers).
+    `host-gateway` addresses become `gateway` (the first network's bridge address, as docker's
+    bridge gateway), and are left out when the container has no network."""
     lines = [HOSTS_HEADER]
     for address, names in list(own) + list(entries):
+        if address == HOST_GATEWAY:
+            address = gateway or ""
         names = [n for n in names if n]
         if address and names:
             lines.append(f"{address}\t{' '.join(names)}\n")

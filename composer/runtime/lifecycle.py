@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from composer.errors import ComposerError, ConflictError, ContainerError
@@ -54,8 +54,7 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
             raise ContainerError(f"invalid mount config: bind source path does not exist: {m.source}")
         if m.type not in ("bind", "tmpfs"):
             raise ContainerError(f"unsupported mount type {m.type!r}")
-    if spec.network_mode not in ("none", "bridge", "host") and not spec.network_mode.startswith("net:"):
-        raise ContainerError(f"unsupported network mode {spec.network_mode!r}")
+    _check_network_mode(spec)
     from composer.runtime import caps
     from composer.runtime.cgroups_limits import validate
 
@@ -87,19 +86,70 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
     return rt._info(spec)
 
 
+def _check_network_mode(spec: ContainerSpec) -> None:
+    mode = spec.network_mode
+    if mode.startswith("container:"):
+        if not mode[10:]:
+            raise ContainerError("network mode container: needs a container name or id")
+        # as docker: the namespace's owner decides addresses and ports
+        if spec.networks or spec.ports:
+            what = "port publishing" if spec.ports else "network attachments"
+            raise ContainerError(f"conflicting options: {what} and network mode {mode} (the network belongs "
+                                 "to that container)")
+    elif mode not in ("none", "bridge", "host"):
+        raise ContainerError(f"unsupported network mode {mode!r}: use none, bridge, host or container:<name|id>")
+
+
 # ---------------------------------------------------------------- start
 
 
-def _child_config(rt: "Runtime", spec: ContainerSpec, etc_files: dict[str, str]) -> dict:
+@dataclass(frozen=True)
+class _NetTarget:
+    """network_mode container:x: whose network namespace, /etc files and hostname to share."""
+
+    netns: str  # /proc/<target pid 1>/ns/net
+    etc_files: dict[str, str]
+    hostname: str
+    domainname: str
+
+
+def _net_target(rt: "Runtime", spec: ContainerSpec) -> _NetTarget | None:
+    """The running container whose network namespace `spec` joins (docker: its hosts, resolv.conf
+    and hostname too), or a ContainerError naming it when it is not running."""
+    if not spec.network_mode.startswith("container:"):
+        return None
+    from composer.errors import NotFoundError
+
+    ref = spec.network_mode[10:]
+    try:
+        target = rt.get(ref)
+    except NotFoundError:
+        raise ContainerError(f"cannot join the network of container {ref}: no such container") from None
+    if target.id == spec.id:
+        raise ContainerError(f"container {spec.name} cannot join its own network namespace")
+    s = st.read(rt.paths(target.id).state)
+    if target.status != "running" or not is_alive(s.get("pid"), s.get("pid_start")):
+        raise ContainerError(f"cannot join the network of container {target.name}: it is not running")
+    if target.spec.network_mode == "host":
+        raise ContainerError(f"cannot join the network of container {target.name}: it uses the host's network")
+    tdir = rt.paths(target.id).state
+    etc = {f"/etc/{n}": os.path.join(tdir, n) for n in ("hosts", "resolv.conf") if os.path.exists(os.path.join(tdir, n))}
+    return _NetTarget(f"/proc/{s['pid']}/ns/net", etc, target.spec.hostname or target.id[:12], target.spec.domainname)
+
+
+def _child_config(rt: "Runtime", spec: ContainerSpec, etc_files: dict[str, str],
+                  target: _NetTarget | None = None) -> dict:
     from composer.runtime import caps
 
     p = rt.paths(spec.id)
     return {
         "rootfs": os.path.join(p.data, "rootfs"), "layers": list(spec.layers),
         "upper": os.path.join(p.data, "upper"), "work": os.path.join(p.data, "work"),
-        "mounts": [asdict(m) for m in spec.mounts], "etc_files": etc_files,
+        "mounts": [asdict(m) for m in spec.mounts], "etc_files": {**etc_files, **(target.etc_files if target else {})},
+        # "netns": own uts (sethostname) and lo up; a joined netns has lo up already, harmlessly redone
         "netns": spec.network_mode != "host", "shm_size": spec.shm_size, "read_only": spec.read_only,
-        "hostname": spec.hostname or spec.id[:12], "domainname": spec.domainname,
+        "hostname": target.hostname if target else (spec.hostname or spec.id[:12]),
+        "domainname": target.domainname if target else spec.domainname,
         "sysctls": [list(kv) for kv in spec.sysctls], "user": spec.user, "env": [list(kv) for kv in spec.env],
         "cwd": spec.cwd or "/", "ulimits": [asdict(u) for u in spec.ulimits],
         "oom_score_adj": spec.resources.oom_score_adj, "no_new_privileges": spec.no_new_privileges,
@@ -113,7 +163,9 @@ def _ns_flags(spec: ContainerSpec) -> int:
 
     flags = sc.CLONE_NEWNS | sc.CLONE_NEWIPC | sc.CLONE_NEWPID
     if spec.network_mode != "host":
-        flags |= sc.CLONE_NEWNET | sc.CLONE_NEWUTS
+        flags |= sc.CLONE_NEWUTS  # container:x shares only the netns (as docker), keeps its own uts
+    if spec.network_mode != "host" and not spec.network_mode.startswith("container:"):
+        flags |= sc.CLONE_NEWNET  # container:x: the monitor setns()es into req["join_netns"] instead
     return flags
 
 
@@ -150,7 +202,8 @@ class _Starter:
         spec = self.spec
         nets = attachments(spec)
         if nets and spec.ports:
-            self.rt.network.check_ports(spec.ports)
+            self.rt.network.check_ports(spec.ports, _exclude=spec.id)
+        target = _net_target(self.rt, spec)
         self.driver = cgroups.default_driver()
         for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
             self.driver.remove_dir(leftover)
@@ -160,7 +213,8 @@ class _Starter:
         if spec.network_mode == "host":
             etc = {"/etc/hosts": "/etc/hosts", "/etc/resolv.conf": "/etc/resolv.conf"}
         req = {
-            "id": spec.id, "name": spec.name, "cfg": _child_config(self.rt, spec, etc), "ns_flags": _ns_flags(spec),
+            "id": spec.id, "name": spec.name, "cfg": _child_config(self.rt, spec, etc, target),
+            "ns_flags": _ns_flags(spec), "join_netns": target.netns if target else None,
             "state_dir": self.p.state, "log": self.p.log if spec.log.driver != "none" else None,
             "cgroup": self.cgroup.to_dict(), "auto_remove": spec.auto_remove,
             "runtime_state_dir": self.rt.state_dir, "runtime_data_dir": self.rt.data_dir,
@@ -192,7 +246,8 @@ class _Starter:
         if endpoints:
             from composer.runtime.containers import own_hosts
 
-            etcfiles.write_in_place(etc["/etc/hosts"], etcfiles.hosts_content(spec.hosts, own_hosts(spec, endpoints)))
+            etcfiles.write_in_place(etc["/etc/hosts"], etcfiles.hosts_content(spec.hosts, own_hosts(spec, endpoints),
+                                                                              gateway=endpoints[0].gateway))
         s = st.read(self.p.state)
         s.update(pid=self.pid1, pid_start=hello["pid_start"], monitor_pid=hello["monitor_pid"],
                  monitor_start=hello["monitor_start"], started_at=st.now(), finished_at=None, exit_code=None,

@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from composer.errors import ConflictError, ContainerError, NotFoundError
-from composer.runtime import ipam, nft, rtnl
+from composer.runtime import ipam, nft, proxy, rtnl
 from composer.runtime.nft import Published
 from composer.runtime.spec import NetworkAttachment, PortMapping
 
@@ -108,7 +108,7 @@ class NetworkManager:
             return []
         out = []
         for path in sorted(self.dir.glob("*.json")):
-            if path.name != "ports.json":
+            if path.name not in ("ports.json", "proxies.json"):
                 rec = self._load(path.stem)
                 if rec:
                     out.append(rec)
@@ -123,9 +123,21 @@ class NetworkManager:
     def _save_ports(self, ports: list[Published]) -> None:
         self._write(self.dir / "ports.json", [p.to_dict() for p in ports])
 
+    def _proxies(self) -> dict[str, proxy.ProxyProcess]:
+        """container id -> its userspace port proxy (ports published by the proxy driver)."""
+        try:
+            data = json.loads((self.dir / "proxies.json").read_text())
+        except FileNotFoundError:
+            return {}
+        return {cid: proxy.ProxyProcess.from_dict(d) for cid, d in data.items()}
+
+    def _save_proxies(self, procs: dict[str, proxy.ProxyProcess]) -> None:
+        self._write(self.dir / "proxies.json", {cid: p.to_dict() for cid, p in procs.items()})
+
     def _sync_firewall(self) -> None:
         networks = [info for info, _ in self._all()]
-        nft.apply(nft.ruleset(self._tag, networks, self._ports()))
+        proxied = self._proxies()  # their ports are the proxies' sockets, not DNAT rules
+        nft.apply(nft.ruleset(self._tag, networks, [p for p in self._ports() if p.container_id not in proxied]))
         if not networks:
             nft.drop_table_if_empty()
 
@@ -301,24 +313,34 @@ class NetworkManager:
         return [p for p in self._ports() if container_id is None or p.container_id == container_id]
 
     def check_ports(self, ports: Sequence[PortMapping], *, _exclude: str | None = None) -> None:
-        """ConflictError naming the first requested host port that is taken."""
-        taken = [p for p in self._ports() if p.container_id != _exclude]
+        """ConflictError naming the first requested host port that is taken. _exclude: a container
+        being (re)started, whose own earlier records (and proxy sockets) do not count."""
+        records = self._ports()
+        taken = [p for p in records if p.container_id != _exclude]
+        own = [p for p in records if p.container_id == _exclude]
         seen: list[PortMapping] = []
         for m in ports:
             _check_mapping(m)
             if m.host_port == 0:
                 continue
             if any(_clash(m.host_ip, m.host_port, m.protocol, o.host_ip, o.host_port, o.protocol)
-                   for o in [*taken, *seen]) or not _host_port_free(m.host_ip, m.host_port, m.protocol):
+                   for o in [*taken, *seen]) or not (
+                    _host_port_free(m.host_ip, m.host_port, m.protocol)
+                    or any(_clash(m.host_ip, m.host_port, m.protocol, o.host_ip, o.host_port, o.protocol) for o in own)):
                 raise ConflictError(f"port {m.host_port}/{m.protocol} on {m.host_ip or '0.0.0.0'} is already in use")
             seen.append(m)
 
     def publish(self, container_id: str, address: str, ports: Sequence[PortMapping]) -> tuple[PortMapping, ...]:
-        """DNAT host ports to address; host_port 0 gets a free port. Returns resolved mappings."""
+        """DNAT host ports to address (or forward them with a userspace proxy when nft cannot be
+        used, see runtime.proxy); host_port 0 gets a free port. Returns resolved mappings."""
         if not ipam.is_ipv4(address):
             raise ContainerError(f"cannot publish ports to {address!r}: not an IPv4 address")
+        use_proxy = proxy.port_driver() == "proxy"
         with self._locked():
+            self._stop_proxy(container_id)  # an earlier start's proxy still holds this container's ports
             self.check_ports(ports, _exclude=container_id)
+            if use_proxy:
+                return self._publish_proxied(container_id, address, ports)
             others = [p for p in self._ports() if p.container_id != container_id]
             resolved: list[PortMapping] = []
             for m in ports:
@@ -338,17 +360,54 @@ class NetworkManager:
     def _as_published(cid: str, address: str, ports: Sequence[PortMapping]) -> list[Published]:
         return [Published(cid, address, m.container_port, m.host_port, m.host_ip, m.protocol) for m in ports]
 
+    def _publish_proxied(self, container_id: str, address: str, ports: Sequence[PortMapping]) -> tuple[PortMapping, ...]:
+        """Under the lock: bind every host port here (a taken one is a ConflictError now), then
+        hand the sockets to one cmp-proxy process, recorded by pid and start time."""
+        others = [p for p in self._ports() if p.container_id != container_id]
+        resolved: list[PortMapping] = []
+        forwards: list[proxy.Forward] = []
+        try:
+            for m in ports:
+                sock = _bind_published(m, [*others, *self._as_published(container_id, address, resolved)])
+                forwards.append(proxy.Forward(sock, m.protocol, address, m.container_port))
+                resolved.append(replace(m, host_port=sock.getsockname()[1]))
+            try:
+                proc = proxy.spawn(container_id, forwards)
+            except OSError as err:
+                raise ContainerError(f"cannot start the port proxy of container {container_id[:12]}: "
+                                     f"{err.strerror}") from None
+        finally:
+            for f in forwards:
+                f.sock.close()  # the proxy has its own copies
+        self._save_proxies({**self._proxies(), container_id: proc})
+        self._save_ports(others + self._as_published(container_id, address, resolved))
+        return tuple(resolved)
+
+    def _stop_proxy(self, container_id: str) -> bool:
+        """Under the lock: kill the container's proxy (verified pid) and forget it. True if it had one."""
+        procs = self._proxies()
+        proc = procs.pop(container_id, None)
+        if proc is None:
+            return False
+        if not proxy.stop(proc):
+            raise ContainerError(f"the port proxy (pid {proc.pid}) of container {container_id[:12]} did not exit")
+        self._save_proxies(procs)
+        return True
+
     def unpublish(self, container_id: str) -> None:
         with self._locked():
+            proxied = self._stop_proxy(container_id)
             ports = self._ports()
             keep = [p for p in ports if p.container_id != container_id]
             if len(keep) != len(ports):
                 self._save_ports(keep)
-                self._sync_firewall()
+                if not proxied:  # a proxied container's ports never were nft rules
+                    self._sync_firewall()
 
     def gc(self, live_container_ids: set[str]) -> None:
         """Forget endpoints and ports of containers that no longer exist (crash, reboot)."""
-        dead = {cid for _, eps in self._all() for cid in eps} | {p.container_id for p in self._ports()}
+        dead = ({cid for _, eps in self._all() for cid in eps} | {p.container_id for p in self._ports()}
+                | set(self._proxies()))
         for cid in dead - set(live_container_ids):
             self._release(cid)
             self.unpublish(cid)
@@ -389,6 +448,24 @@ def _host_port_free(host_ip: str, port: int, protocol: str) -> bool:
             raise ContainerError(f"cannot publish port {port}: {host_ip} is not an address of this host") from None
         raise
     return True
+
+
+def _bind_published(m: PortMapping, taken: Sequence[Published]) -> socket.socket:
+    """The proxy driver's socket for m: its host port, or a free one not in `taken`."""
+    for _ in range(50):
+        try:
+            sock = proxy.bind(m.host_ip, m.host_port, m.protocol)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise ConflictError(f"port {m.host_port}/{m.protocol} on {m.host_ip or '0.0.0.0'} is already in use") from None
+            if err.errno == errno.EADDRNOTAVAIL:
+                raise ContainerError(f"cannot publish port {m.host_port}: {m.host_ip} is not an address of this host") from None
+            raise ContainerError(f"cannot publish port {m.host_port}/{m.protocol}: {err.strerror}") from None
+        port = sock.getsockname()[1]
+        if m.host_port or not any(_clash(m.host_ip, port, m.protocol, o.host_ip, o.host_port, o.protocol) for o in taken):
+            return sock
+        sock.close()
+    raise ConflictError(f"no free host port for {m.container_port}/{m.protocol}")
 
 
 def _free_port(m: PortMapping, taken: Sequence[Published]) -> int:

@@ -190,9 +190,10 @@ def test_replicas_and_port_ranges(project):
 def test_network_mode(project):
     from dataclasses import replace
 
-    s = replace(project.services["db"], network_mode="service:web")
+    s = replace(project.services["db"], network_mode="slirp4netns")
     with pytest.raises(ConfigError, match="service db: network_mode"):
         S.check_network_mode(s)
+    assert S.check_network_mode(replace(s, network_mode="service:web")) == "service:web"
     assert S.check_network_mode(replace(s, network_mode="host")) == "host"
 
 

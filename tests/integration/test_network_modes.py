@@ -1,0 +1,187 @@
+"""On the real host: the userspace port proxy (forced with COMPOSER_PORT_DRIVER=proxy), a
+container joining another's network namespace (network_mode container:x / service:x), and
+extra_hosts host-gateway. Traffic goes to loopback and to our own bridges only."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from composer.errors import ConflictError, ContainerError
+from composer.runtime import proxy
+from composer.runtime.spec import Mount, NetworkAttachment, PortMapping
+from tests import hostobjects
+from tests.integration.network_helpers import holders, manager, nft_table, request, serve  # noqa: F401
+
+pytestmark = pytest.mark.root
+CID = "c" * 64
+
+
+def comm(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+
+
+def listening(port: int, proto: str = "tcp") -> bool:
+    """Whether some socket is bound to `port` (as ss would show it), read from /proc/net."""
+    state_ok = ("0A",) if proto == "tcp" else ("07",)  # LISTEN / UNCONN
+    with open(f"/proc/net/{proto}") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port and fields[3] in state_ok:
+                return True
+    return False
+
+
+def proxies(manager) -> dict:
+    return manager._proxies()
+
+
+@pytest.fixture
+def proxied(monkeypatch):
+    monkeypatch.setenv(proxy.ENV_DRIVER, "proxy")
+
+
+# ---------------------------------------------------------------- the proxy, on a bare netns
+
+
+@pytest.fixture
+def web(manager, holders, proxied):
+    info = manager.ensure("p_default")
+    pid = holders.new()
+    ep = manager.connect("p_default", CID, pid, NetworkAttachment("p_default"), "eth0")
+    serve(holders, pid, 80, "web")
+    serve(holders, pid, 80, "webudp", "udp")
+    return info, ep
+
+
+def test_proxy_forwards_tcp_and_udp_and_leaves_nothing(manager, web):
+    info, ep = web
+    tcp, udp, lo = manager.publish(CID, ep.ipv4_address, [PortMapping(80), PortMapping(80, 0, "", "udp"),
+                                                           PortMapping(80, 0, "127.0.0.1")])
+    (proc,) = proxies(manager).values()
+    assert comm(proc.pid) == "cmp-proxy" and os.getsid(proc.pid) == proc.pid  # own session
+    assert request("127.0.0.1", tcp.host_port).startswith("web sees")
+    assert request(info.gateway, tcp.host_port).startswith("web sees")
+    assert request("127.0.0.1", udp.host_port, "udp").startswith("webudp sees")
+    assert request("127.0.0.1", lo.host_port).startswith("web sees")
+    assert request(info.gateway, lo.host_port, timeout=0.5).startswith("FAILED")  # bound to 127.0.0.1 only
+    assert f"dport {tcp.host_port} " not in nft_table()  # no DNAT rule: the proxy does it
+    assert [p.host_port for p in manager.published(CID)] == [tcp.host_port, udp.host_port, lo.host_port]
+    manager.unpublish(CID)
+    assert not os.path.exists(f"/proc/{proc.pid}") or proxy._start_time(proc.pid) is None
+    assert not listening(tcp.host_port) and not listening(udp.host_port, "udp")
+    assert proxies(manager) == {} and manager.published(CID) == []
+    manager.unpublish(CID)  # idempotent
+
+
+def test_proxy_finds_a_taken_port_and_leaves_nothing(manager, web):
+    _, ep = web
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConflictError, match=f"port {port}/tcp on 0.0.0.0 is already in use"):
+            manager.publish(CID, ep.ipv4_address, [PortMapping(81), PortMapping(80, port)])
+    assert proxies(manager) == {} and manager.published() == []
+    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+    with pytest.raises(ConflictError, match="already in use"):  # another container, same port
+        manager.publish("d" * 64, "10.89.0.9", [PortMapping(80, m.host_port)])
+
+
+def test_proxy_republish_of_the_same_container_replaces_its_proxy(manager, web):
+    _, ep = web
+    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+    (first,) = proxies(manager).values()
+    manager.check_ports([PortMapping(80, m.host_port)], _exclude=CID)  # a restart may take its own port back
+    (m2,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80, m.host_port)])
+    (second,) = proxies(manager).values()
+    assert m2.host_port == m.host_port and second.pid != first.pid
+    assert proxy._start_time(first.pid) is None
+    assert request("127.0.0.1", m.host_port).startswith("web sees")
+    manager.gc(set())  # a crashed container's proxy is killed too
+    assert proxy._start_time(second.pid) is None and not listening(m.host_port)
+
+
+# ---------------------------------------------------------------- containers
+
+
+def wait_http(url: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def httpd_spec(make_spec, tmp_path: Path, text: str, **kw):
+    www = tmp_path / "www"
+    www.mkdir(exist_ok=True)
+    (www / "index.html").write_text(text)
+    return make_spec("httpd", "-f", "-p", "80", "-h", "/www", mounts=(Mount("/www", "bind", str(www), True),), **kw)
+
+
+def test_container_port_through_the_proxy_then_removal_leaves_nothing(runtime, make_spec, tmp_path, proxied):
+    spec = httpd_spec(make_spec, tmp_path, "hello proxy", network_mode="bridge", ports=(PortMapping(80, 0, "127.0.0.1"),))
+    info = runtime.run(spec)
+    (port,) = info.ports
+    assert wait_http(f"http://127.0.0.1:{port.host_port}/") == "hello proxy"
+    (proc,) = runtime.network._proxies().values()
+    assert comm(proc.pid) == "cmp-proxy"
+    runtime.stop(spec.id, timeout=1)
+    runtime.start(spec.id)  # the stopped container's proxy still holds the port: the restart takes it over
+    port2 = runtime.get(spec.id).ports[0]
+    assert wait_http(f"http://127.0.0.1:{port2.host_port}/") == "hello proxy"
+    (proc2,) = runtime.network._proxies().values()
+    runtime.remove(spec.id, force=True)
+    assert proxy._start_time(proc.pid) is None and proxy._start_time(proc2.pid) is None
+    assert not listening(port.host_port) and not listening(port2.host_port)
+
+
+def test_join_another_containers_network(runtime, make_spec, tmp_path):
+    target = httpd_spec(make_spec, tmp_path, "served by the target", network_mode="bridge", hostname="owner",
+                        hosts=(("host-gateway", ("host.docker.internal",)),))
+    runtime.run(target)
+    out = tmp_path / "out"
+    out.mkdir()
+    joiner = make_spec("sleep", "60", network_mode=f"container:{target.name}",
+                       mounts=(Mount("/out", "bind", str(out)),))
+    runtime.run(joiner)
+    tpid, jpid = runtime.get(target.id).pid, runtime.get(joiner.id).pid
+    assert os.readlink(f"/proc/{jpid}/ns/net") == os.readlink(f"/proc/{tpid}/ns/net")
+    assert os.readlink(f"/proc/{jpid}/ns/uts") != os.readlink(f"/proc/{tpid}/ns/uts")  # only the netns is shared
+    script = "wget -qO- http://127.0.0.1:80/; echo; hostname; cat /etc/hosts"
+    deadline = time.monotonic() + 10
+    while runtime.exec(joiner.id, ["sh", "-c", f"({script}) > /out/r"]) != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # httpd may not listen yet
+    text = (out / "r").read_text()
+    assert "served by the target" in text and "owner" in text
+    gw = runtime.network.get("bridge").gateway
+    assert f"{gw}\thost.docker.internal" in text  # host-gateway = the first network's bridge address
+    assert runtime.get(joiner.id).endpoints == () and runtime.get(joiner.id).ports == ()
+
+
+def test_joining_a_container_that_does_not_run_is_a_clear_error(runtime, make_spec):
+    target = make_spec("sleep", "60", network_mode="bridge", name="netowner")
+    runtime.create(target)
+    joiner = make_spec("sleep", "60", network_mode="container:netowner")
+    runtime.create(joiner)
+    before = hostobjects.cgroups()
+    with pytest.raises(ContainerError, match="cannot join the network of container netowner: it is not running"):
+        runtime.start(joiner.id)
+    assert runtime.get(joiner.id).status == "created" and hostobjects.cgroups() == before
+    ghost = make_spec("sleep", "60", network_mode="container:nosuch")
+    runtime.create(ghost)
+    with pytest.raises(ContainerError, match="container nosuch: no such container"):
+        runtime.start(ghost.id)
+    with pytest.raises(ContainerError, match="conflicting options: port publishing"):
+        runtime.create(make_spec("true", network_mode="container:netowner", ports=(PortMapping(80),)))
