@@ -5,6 +5,7 @@ destroy), printed in docker compose's text or JSON shape. `diff` is pure (unit t
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ class Facts:
     finished_at: float | None
     exit_code: int | None
     health: str | None
+    created_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def rfc3339(t: float) -> str:
 
 def facts_of(info: Any) -> Facts:
     return Facts(info.name, info.label(L_SERVICE) or "", info.spec.image, info.status, info.started_at,
-                 info.finished_at, info.exit_code, info.health)
+                 info.finished_at, info.exit_code, info.health, info.created_at)
 
 
 def diff(before: dict[str, Facts], after: dict[str, Facts], now: float) -> list[ContainerEvent]:
@@ -90,6 +92,25 @@ def diff(before: dict[str, Facts], after: dict[str, Facts], now: float) -> list[
     return out
 
 
+def history(facts: dict[str, Facts]) -> list[ContainerEvent]:
+    """The past that the state files still tell, in time order: each container's create, its
+    last start and, if it has exited since, its die. (Earlier starts, and containers already
+    removed, left no trace: there is no daemon keeping an event log.)"""
+    out: list[ContainerEvent] = []
+    for cid, f in facts.items():
+        attrs = (("image", f.image), ("name", f.name))
+        if f.created_at is not None:
+            out.append(ContainerEvent(f.created_at, "create", cid, f.service, attrs))
+        if f.started_at is not None:
+            out.append(ContainerEvent(f.started_at, "start", cid, f.service, attrs))
+        if f.finished_at is not None and f.status in ("exited", "dead") and \
+                (f.started_at is None or f.finished_at >= f.started_at):
+            out.append(ContainerEvent(f.finished_at, "die", cid, f.service,
+                                      (*attrs, ("exitCode", str(f.exit_code)))))
+    order = {"create": 0, "start": 1, "die": 2}
+    return sorted(out, key=lambda e: (e.time, order[e.action], e.attributes))
+
+
 def look(runtime: Any, project: str, services: Sequence[str] = ()) -> dict[str, Facts]:
     out = {}
     for info in runtime.list(all=True, labels={L_PROJECT: project}):
@@ -100,14 +121,48 @@ def look(runtime: Any, project: str, services: Sequence[str] = ()) -> dict[str, 
 
 
 def follow(runtime: Any, project: str, services: Sequence[str] = (), *, poll: float = 0.2,
-           stop: Callable[[], bool] | None = None) -> Iterator[ContainerEvent]:
-    """Events from now on (what exists when it starts is the baseline, not reported)."""
+           stop: Callable[[], bool] | None = None, since: float | None = None,
+           until: float | None = None, clock: Callable[[], float] = time.time) -> Iterator[ContainerEvent]:
+    """Events from now on (what exists when it starts is the baseline, not reported), as
+    `docker events`: since: first the recorded past from that time on; until: end there (at
+    once, after the past, when it is not in the future)."""
     before = look(runtime, project, services)
-    while stop is None or not stop():
-        time.sleep(poll)
+    if since is not None:
+        yield from (e for e in history(before) if e.time >= since and (until is None or e.time <= until))
+    while (stop is None or not stop()) and (until is None or clock() < until):
+        time.sleep(poll if until is None else max(0.0, min(poll, until - clock())))
         after = look(runtime, project, services)
-        yield from diff(before, after, time.time())
+        now = clock()
+        if until is not None and now > until:
+            return  # what changed after `until` is not reported
+        yield from diff(before, after, now)
         before = after
 
 
-__all__ = ["ContainerEvent", "Facts", "diff", "facts_of", "follow", "look"]
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_time(text: str, now: float | None = None) -> float:
+    """docker's --since/--until values: a Go duration (`10m`, `1h30m`: that long before now), a
+    Unix timestamp (`1700000000`, `1700000000.5`) or an RFC 3339 date-time (`2024-01-02`,
+    `2024-01-02T15:04:05Z`, an offset; local time without one). ValueError otherwise."""
+    now = time.time() if now is None else now
+    text = text.strip()
+    m = _DURATION.match(text)
+    if m:
+        seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+        return now - seconds if m.group(1) != "-" else now + seconds
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a timestamp (2024-01-02T15:04:05Z, 1700000000) "
+                         "nor a duration (10m, 1h30m)") from None
+
+
+__all__ = ["ContainerEvent", "Facts", "diff", "facts_of", "follow", "history", "look", "parse_time"]

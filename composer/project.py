@@ -26,7 +26,7 @@ from composer.errors import ComposerError, ConflictError, ContainerError, NotFou
 from composer.links import L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer, peer_from_info
 from composer.mounts import L_VOLUME, MountMaker, anonymous_volumes, requests_for
 from composer.parallel import Dag, DependencyFailed, Once, map_parallel, run_graph
-from composer.project_ops import ProjectSummary, list_projects, top_rows
+from composer.project_ops import ProjectSummary, list_projects, restart_set, top_rows
 from composer.oneoff import OneOffMixin
 from composer.readiness import DependencyError, ReadinessMixin
 from composer.runtime import ContainerInfo, Runtime
@@ -633,7 +633,11 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
             self._run_services(self.containers(services), lambda c: self._stop(c, timeout), reverse=True)
             self._refresh_hosts()
 
-    def restart(self, services: Sequence[str] = (), timeout: float | None = None) -> list[ContainerInfo]:
+    def restart(self, services: Sequence[str] = (), timeout: float | None = None, *,
+                no_deps: bool = False) -> list[ContainerInfo]:
+        """Stop dependents first, start dependencies first; takes along the services that declare
+        `depends_on: {x: {restart: true}}` on a restarted x (unless no_deps)."""
+        services = restart_set(self.model, services, no_deps=no_deps)
         with self._locked():
             self.stop(services, timeout)
             return self.start(services)

@@ -1,12 +1,15 @@
-"""Read-only helpers around projects: `composer ls` (projects on this host, from container
-labels) and `top` (a container's processes, read from /proc: no subprocess per container)."""
+"""Helpers around projects: `composer ls` (projects on this host, from container labels), `top`
+(a container's processes, read from /proc: no subprocess per container) and which services a
+`restart` takes along (restart_set, pure)."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from composer.links import L_PROJECT
 from composer.runtime import Runtime
@@ -40,6 +43,23 @@ def list_projects(runtime: Runtime | None = None, *, all: bool = True) -> list[P
         status = ", ".join(f"{s}({n})" for s, n in sorted(by.items(), key=lambda kv: (kv[0] != "running", kv[0])))
         out.append(ProjectSummary(name, status, files[name]))
     return out
+
+
+def restart_set(model: Any, services: Sequence[str], *, no_deps: bool = False) -> tuple[str, ...]:
+    """What `restart SERVICE...` restarts, as docker compose v2: the services named, and every
+    service that declares `depends_on: {x: {restart: true}}` on one of them, transitively (its
+    dependency goes down under it). No services named means all of them: nothing to add."""
+    if not services or model is None or no_deps:
+        return tuple(services)
+    chosen, todo = set(services), list(services)
+    while todo:
+        target = todo.pop()
+        for name, s in model.services.items():
+            dep = s.depends_on.get(target)
+            if dep is not None and dep.restart and name not in chosen:
+                chosen.add(name)
+                todo.append(name)
+    return tuple(sorted(chosen))
 
 
 def _ns(pid: int) -> str | None:

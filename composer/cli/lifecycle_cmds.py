@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("events", help="stream the containers' events")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--since", metavar="TIME", help="also the recorded events since TIME (timestamp or duration: 10m)")
+    p.add_argument("--until", metavar="TIME", help="stop at TIME (timestamp or duration: 10m before now)")
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_events)
 
@@ -139,13 +141,21 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     from composer.cli.project_common import name_only
-    from composer.container_events import follow
+    from composer.container_events import follow, parse_time
+    from composer.errors import UsageError
     from composer.runtime import Runtime
 
+    bounds = {}
+    for flag in ("since", "until"):
+        if getattr(args, flag) is not None:
+            try:
+                bounds[flag] = parse_time(getattr(args, flag))
+            except ValueError as err:
+                raise UsageError(f"invalid --{flag} value: {err}") from None
     model, name = name_only(args)
     check_services(model, args.services)
     try:
-        for ev in follow(Runtime(), name, tuple(args.services)):
+        for ev in follow(Runtime(), name, tuple(args.services), **bounds):
             sys.stdout.write((json.dumps(ev.to_json()) if args.json else ev.to_text()) + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:

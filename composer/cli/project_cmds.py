@@ -76,6 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(verb, help=helptext)
         if verb != "start":
             _timeout(p)
+        if verb == "restart":
+            p.add_argument("--no-deps", action="store_true", help="don't restart dependent services")
         p.add_argument("services", nargs="*", metavar="SERVICE")
         p.set_defaults(func=func)
 
@@ -192,7 +194,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    return _simple(args, lambda ctx: ctx.runner.restart(tuple(args.services), args.timeout), prepare=True)
+    return _simple(args, lambda ctx: ctx.runner.restart(tuple(args.services), args.timeout, no_deps=args.no_deps),
+                   prepare=True)
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
