@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from composer.errors import ConflictError, ContainerError
-from composer.runtime import proxy
+from composer.runtime import Runtime, proxy
 from composer.runtime.spec import Mount, NetworkAttachment, PortMapping
 from tests import hostobjects
 from tests.integration.network_helpers import holders, manager, nft_table, request, serve  # noqa: F401
+from tests.integration.test_project_stack import busybox_in_store  # noqa: F401
 
 pytestmark = pytest.mark.root
 CID = "c" * 64
@@ -185,3 +186,55 @@ def test_joining_a_container_that_does_not_run_is_a_clear_error(runtime, make_sp
         runtime.start(ghost.id)
     with pytest.raises(ContainerError, match="conflicting options: port publishing"):
         runtime.create(make_spec("true", network_mode="container:netowner", ports=(PortMapping(80),)))
+
+
+# ---------------------------------------------------------------- a stack: network_mode service:x
+
+STACK = """
+name: {name}
+services:
+  web:
+    image: busybox
+    init: true
+    command: httpd -f -p 80 -h /var/www
+    environment: {{GEN: "{gen}"}}
+    extra_hosts: ["host.docker.internal=host-gateway"]
+  side:
+    image: busybox
+    init: true
+    command: sleep 600
+    network_mode: service:web
+"""
+
+
+def load_stack(tmp_path: Path, name: str, gen: int):
+    from composer.config import LoadOptions, load_project
+
+    (tmp_path / "compose.yaml").write_text(STACK.format(name=name, gen=gen))
+    return load_project(LoadOptions(cwd=str(tmp_path), environ={}))
+
+
+def test_stack_service_network_mode_follows_a_recreated_target(composer_env, busybox_in_store, tmp_path):
+    from composer.project import DownOptions, ProjectRunner, UpOptions
+
+    name = "cmpnm" + tmp_path.name[-6:].replace("_", "").lower()
+    events: list = []
+    runner = ProjectRunner(load_stack(tmp_path, name, 1), on_event=events.append)
+    try:
+        runner.up(UpOptions(services=("side",)))  # web comes first: it is side's dependency
+        web, side = runner.container_for("web"), runner.container_for("side")
+        assert side.spec.network_mode == f"container:{web.id}"
+        assert os.readlink(f"/proc/{side.pid}/ns/net") == os.readlink(f"/proc/{web.pid}/ns/net")
+        assert runner.exec("side", ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do "
+                                    "wget -qO- http://127.0.0.1:80/ >/dev/null && exit 0; sleep 0.2; done; exit 1"]) == 0
+        gw = [n for n in Runtime().network.list() if n.name == f"{name}_default"][0].gateway
+        assert runner.exec("side", ["grep", "-q", f"^{gw}\thost.docker.internal", "/etc/hosts"]) == 0
+        events.clear()
+        moved = ProjectRunner(load_stack(tmp_path, name, 2), on_event=events.append)
+        moved.up(UpOptions())
+        assert any(e.action == "Recreated" and e.service == "side" for e in events)
+        web2, side2 = moved.container_for("web"), moved.container_for("side")
+        assert web2.id != web.id and side2.spec.network_mode == f"container:{web2.id}"
+        assert os.readlink(f"/proc/{side2.pid}/ns/net") == os.readlink(f"/proc/{web2.pid}/ns/net")
+    finally:
+        ProjectRunner(None, name=name).down(DownOptions(remove_orphans=True))
