@@ -21,6 +21,7 @@ import resource
 
 from composer.runtime import caps
 from composer.runtime import rootfs
+from composer.runtime import seccomp
 from composer.runtime import syscalls as sc
 from composer.runtime.rootfs import SetupError
 
@@ -97,6 +98,14 @@ def _set_rlimits(ulimits: list) -> None:
         resource.setrlimit(res, (min(u["soft"], hard), hard))  # lower only: we lack CAP_SYS_RESOURCE
 
 
+def load_seccomp(program: bytes) -> None:
+    """Never start unconfined: a filter that cannot be loaded fails the start (exit 125)."""
+    try:
+        seccomp.install(program)
+    except OSError as e:
+        raise SetupError(f"cannot install the seccomp filter: {e.strerror}", 125) from None
+
+
 def prepare(cfg: dict) -> tuple[str, list[str], dict[str, str]]:
     """Everything up to exec. Returns (path, argv, env)."""
     rootfs.setup(cfg)
@@ -123,14 +132,20 @@ def prepare(cfg: dict) -> tuple[str, list[str], dict[str, str]]:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(cfg["oom_score_adj"]))
     keep = cfg["caps"]
+    program = bytes.fromhex(cfg["seccomp"]) if cfg.get("seccomp") else b""
+    nnp = cfg.get("no_new_privileges")
+    if program and not nnp:
+        load_seccomp(program)  # without no_new_privs this needs CAP_SYS_ADMIN: before the drop (as runc)
     caps.drop_bounding(keep, cfg["last_cap"])
     os.setgroups(groups)
     os.setgid(gid)
     os.setuid(uid)  # a non-root uid loses every capability here
     if uid == 0:
         caps.set_process_caps(keep)
-    if cfg.get("no_new_privileges"):
+    if nnp:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        if program:
+            load_seccomp(program)  # as late as possible: fewer of our own calls pass the filter
     try:
         os.chdir(cwd)
     except OSError as e:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from composer.errors import ContainerError
 from composer.runtime import caps
 from composer.runtime import syscalls as sc
-from composer.runtime.child import DEFAULT_PATH, SetupError, _find_exec, _reset_signals, resolve_user
+from composer.runtime.child import (DEFAULT_PATH, SetupError, _find_exec, _reset_signals, _set_rlimits,
+                                     load_seccomp, resolve_user)
 
 if TYPE_CHECKING:
     from composer.runtime.containers import ContainerInfo
@@ -46,6 +47,15 @@ def _enter(pid: int, state: dict) -> None:
         os.close(fd)
 
 
+def _seccomp_program(spec) -> bytes | None:
+    from composer.runtime import seccomp_profile
+
+    try:
+        return seccomp_profile.for_container(spec.seccomp, spec.cap_add, spec.cap_drop, spec.privileged)
+    except ValueError as e:
+        raise SetupError(f"invalid seccomp profile: {e}", 125) from None
+
+
 def _process(info: "ContainerInfo", argv: list[str], env: tuple, cwd: str | None, user: str | None) -> None:
     spec = info.spec
     uid, gid, groups, home = resolve_user(user if user is not None else spec.user)
@@ -55,6 +65,11 @@ def _process(info: "ContainerInfo", argv: list[str], env: tuple, cwd: str | None
     environ.setdefault("HOME", home)
     environ.update(dict(env))
     keep = caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
+    # PID 1's confinement, in the same order as child.prepare: rlimits, seccomp, capabilities.
+    _set_rlimits([{"name": u.name, "soft": u.soft, "hard": u.hard} for u in spec.ulimits])
+    program = _seccomp_program(spec)
+    if program and not spec.no_new_privileges:
+        load_seccomp(program)  # still holding CAP_SYS_ADMIN, which the drop below removes
     caps.drop_bounding(keep, caps.last_cap())
     os.setgroups(groups)
     os.setgid(gid)
@@ -63,6 +78,8 @@ def _process(info: "ContainerInfo", argv: list[str], env: tuple, cwd: str | None
         caps.set_process_caps(keep)
     if spec.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        if program:
+            load_seccomp(program)
     workdir = cwd or spec.cwd or "/"
     try:
         os.chdir(workdir)
@@ -110,6 +127,7 @@ def run(info: "ContainerInfo", state: dict, argv: list[str], *, env: tuple = (),
         raise ContainerError("no command specified")
     if state.get("cgroup"):
         from composer.runtime import cgroups  # noqa: F401  imported before fork, not in the child
+    from composer.runtime import seccomp_profile  # noqa: F401  X cannot import: it sees the container's files
     pid = os.fork()
     if pid == 0:
         if detach:

@@ -121,6 +121,7 @@ class ContainerSpec:
     privileged: bool = False
     read_only: bool = False
     no_new_privileges: bool = False
+    seccomp: str = ""  # "" docker's default profile, "unconfined", or a docker-format profile's JSON
     init: bool = False
     tty: bool = False
     stdin_open: bool = False
