@@ -60,11 +60,7 @@ def tag_bridge(bridge: str, tag: BridgeTag, sys_net: str = SYS_NET) -> None:
 def tagged_bridges(sys_net: str = SYS_NET) -> dict[str, BridgeTag]:
     """link name -> tag, for every `cmp*` link with a composer alias."""
     out = {}
-    try:
-        names = os.listdir(sys_net)
-    except OSError:
-        return {}
-    for name in names:
+    for name in _links(sys_net):
         if not name.startswith("cmp"):
             continue
         try:
@@ -75,6 +71,13 @@ def tagged_bridges(sys_net: str = SYS_NET) -> dict[str, BridgeTag]:
         if tag is not None:
             out[name] = tag
     return out
+
+
+def _links(sys_net: str = SYS_NET) -> list[str]:
+    try:
+        return os.listdir(sys_net)
+    except OSError:
+        return []
 
 
 def enslaved(bridge: str, sys_net: str = SYS_NET) -> list[str]:
@@ -117,6 +120,8 @@ def reclaim_networks(runtime: Runtime, project: str, declared: Iterable[str] = (
         # the state dir lost every record while our chains stayed: nothing of ours they name lives
         nft.apply(nft.ruleset(scope_of(runtime), [], []))
         nft.drop_table_if_empty()
+        if not any(n.startswith("cmp") for n in _links()):
+            nft.docker_user(False)  # present only while some composer network exists
     return sorted(lost)
 
 

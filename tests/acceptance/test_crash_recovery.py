@@ -311,3 +311,41 @@ def test_lost_state_dir_with_host_objects_then_down(tstack):
     keep.look()
     other("down", "-t", "0")
     assert keep.left() == {}
+
+
+def test_state_dir_wiped_while_running_then_down_without_stack_file(tstack, tmp_path):
+    """rm -rf of the whole state dir under a running project; `down -p NAME` from elsewhere (no
+    stack file, so the networks are known only by their tags) still removes all of it."""
+    s = tstack(SIMPLE)
+    s("up", "-d")
+    owned = Owned(s)
+    owned.look()
+    assert owned.pids and all(_alive(p) for p in owned.pids)
+    shutil.rmtree(s.env["COMPOSER_STATE_DIR"])
+    os.makedirs(s.env["COMPOSER_STATE_DIR"])
+    elsewhere = Stack(tmp_path, s.name, s.env)
+    out = elsewhere("down", "-t", "0")
+    assert f"{s.name}_default" in out.stderr + out.stdout
+    wait_for(lambda: not any(_alive(p) for p in owned.pids), timeout=5)  # monitors follow their PID 1
+    assert owned.left() == {}
+    assert volume_file(s, "runs") == "run\n"
+
+
+@pytest.mark.parametrize("point", ["container", "cgroup", "started"])
+def test_kill_up_then_up_again_converges(tstack, point):
+    s = tstack(SIMPLE)
+    owned = Owned(s)
+    up = start_up(s)
+    try:
+        wait_for(lambda: POINTS[point](s) or up.poll() is not None)
+        assert up.poll() is None, "up ended before the kill point"
+        kill9(up)
+    finally:
+        if up.poll() is None:
+            kill9(up)
+    s("up", "-d")
+    assert ps(s) == {"db": "running", "web": "running"}
+    assert s("exec", "-T", "web", "ping", "-c1", "-W2", "db").returncode == 0
+    owned.look()
+    s("down", "-t", "0")
+    assert owned.left() == {}
