@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from composer.errors import ConflictError, ContainerError, NotFoundError
+from composer.errors import ConflictError, ContainerError, HostError, NotFoundError
 from composer.runtime import ipam, nft, proxy, rtnl
 from composer.runtime.nft import Published
 from composer.runtime.spec import NetworkAttachment, PortMapping
@@ -352,6 +352,12 @@ class NetworkManager:
             self._save_ports(others + new)
             try:
                 self._sync_firewall()
+            except HostError:
+                self._save_ports(others)
+                if proxy.forced_driver():
+                    raise
+                # nft runs but refuses the port rules (e.g. a kernel without nat expressions)
+                return self._publish_proxied(container_id, address, ports)
             except BaseException:
                 self._save_ports(others)
                 raise

@@ -73,8 +73,8 @@ def nft_usable() -> bool:
     return _NFT_USABLE
 
 
-def port_driver() -> str:
-    """'nft' or 'proxy': $COMPOSER_PORT_DRIVER when set, else nft when usable."""
+def forced_driver() -> str | None:
+    """$COMPOSER_PORT_DRIVER (nft | proxy), None when unset (automatic choice)."""
     forced = os.environ.get(ENV_DRIVER, "")
     if forced in ("nft", "proxy"):
         return forced
@@ -82,7 +82,13 @@ def port_driver() -> str:
         from composer.errors import HostError
 
         raise HostError(f"{ENV_DRIVER}={forced!r} is not a port driver: use nft or proxy")
-    return "nft" if nft_usable() else "proxy"
+    return None
+
+
+def port_driver() -> str:
+    """'nft' or 'proxy': $COMPOSER_PORT_DRIVER when set, else nft when usable (the caller also
+    falls back to the proxy when nft refuses the port rules)."""
+    return forced_driver() or ("nft" if nft_usable() else "proxy")
 
 
 def bind(host_ip: str, host_port: int, protocol: str) -> socket.socket:

@@ -109,6 +109,32 @@ def test_proxy_republish_of_the_same_container_replaces_its_proxy(manager, web):
     assert proxy._start_time(second.pid) is None and not listening(m.host_port)
 
 
+def test_automatic_fallback_when_nft_refuses_the_port_rules(manager, holders, monkeypatch):
+    from composer.errors import HostError
+    from composer.runtime import nft
+
+    monkeypatch.delenv(proxy.ENV_DRIVER, raising=False)
+    monkeypatch.setattr(proxy, "_NFT_USABLE", True)
+    manager.ensure("p_default")
+    pid = holders.new()
+    ep = manager.connect("p_default", CID, pid, NetworkAttachment("p_default"), "eth0")
+    serve(holders, pid, 80, "web")
+    real = nft.apply
+
+    def picky(script: str) -> None:
+        if "dnat to" in script:
+            raise HostError("nft refused composer's rules: Error: Could not process rule")
+        real(script)
+
+    monkeypatch.setattr(nft, "apply", picky)
+    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80, 0, "127.0.0.1")])
+    assert CID in proxies(manager) and request("127.0.0.1", m.host_port).startswith("web sees")
+    monkeypatch.setenv(proxy.ENV_DRIVER, "nft")  # forced: the error is the user's
+    with pytest.raises(HostError, match="nft refused"):
+        manager.publish(CID, ep.ipv4_address, [PortMapping(80, 0, "127.0.0.1")])
+    assert manager.published(CID) == [] and proxies(manager) == {}
+
+
 # ---------------------------------------------------------------- containers
 
 
