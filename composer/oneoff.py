@@ -34,6 +34,8 @@ class OneOffOptions:
     no_deps: bool = False
     rm: bool = False
     no_tty: bool = False
+    tty: bool | None = None  # None: the service's `tty:`; compose run decides (stdin a terminal, no -T)
+    stdin_open: bool | None = None  # None: the service's `stdin_open:`; compose run: True (-i default)
 
 
 def oneoff_service(s: Service, opts: OneOffOptions) -> Service:
@@ -65,8 +67,12 @@ def oneoff_service(s: Service, opts: OneOffOptions) -> Service:
         changes["ports"] = ()
     if not opts.use_aliases:
         changes["networks"] = FrozenMap((k, dataclasses.replace(n, aliases=())) for k, n in s.networks.items())
+    if opts.tty is not None:
+        changes["tty"] = opts.tty
     if opts.no_tty:
         changes["tty"] = False
+    if opts.stdin_open is not None:
+        changes["stdin_open"] = opts.stdin_open
     return dataclasses.replace(s, **changes)
 
 

@@ -37,6 +37,7 @@ class RunOptions:
     read_only: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,29 @@ def build(opts: RunOptions, image: ImageInfo, host: HostContext, *, id: str | No
         networks=(NetworkAttachment("bridge"),) if opts.network == "bridge" else (),
         ports=ports, labels=labels, stop_signal=parse_signal(config.stop_signal), init=opts.init,
         auto_remove=opts.rm, read_only=opts.read_only, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
+        **security(opts.security_opt, host.cwd),
     )
+
+
+def security(options: tuple[str, ...], cwd: str) -> dict:
+    """--security-opt values -> the spec's no_new_privileges and seccomp (a profile file is read now,
+    relative to the caller's directory, so that the spec carries its content)."""
+    from composer.runtime import seccomp_profile
+
+    nnp, seccomp = False, ""
+    for opt in options:
+        key, _, value = opt.replace("=", ":", 1).partition(":")
+        if key == "no-new-privileges" and value in ("", "true", "false"):
+            nnp = value != "false"
+        elif key == "seccomp":
+            try:
+                seccomp = seccomp_profile.load_option(value, cwd)
+            except ValueError as e:
+                raise UsageError(f"invalid --security-opt {opt!r}: {e}") from None
+        else:
+            raise UsageError(f"invalid --security-opt {opt!r}: composer knows seccomp=unconfined|PROFILE.json "
+                             "and no-new-privileges")
+    return {"no_new_privileges": nnp, "seccomp": seccomp}
 
 
 def parse_publish(text: str):
@@ -196,3 +219,56 @@ def parse_publish(text: str):
         return PortMapping(int(parts[2]), int(parts[1] or 0), parts[0].strip("[]"), proto)
     except ValueError:
         raise UsageError(f"invalid port mapping {text!r}: expected [[IP:]HOST:]CONTAINER[/PROTO]") from None
+
+
+def policies(*, restart: str | None = None, health_cmd: str | None = None, health_interval: str | None = None,
+             health_timeout: str | None = None, health_retries: int | None = None,
+             health_start_period: str | None = None, no_healthcheck: bool = False, log_driver: str | None = None,
+             log_opts: tuple[str, ...] = (), image_health=None) -> dict:
+    """docker run's --restart, --health-*, --log-driver/--log-opt as ContainerSpec fields (for
+    dataclasses.replace). The image's HEALTHCHECK applies unless --no-healthcheck or --health-cmd."""
+    from composer.runtime.spec import Healthcheck, LogConfig, RestartPolicy
+    from composer.units import parse_duration
+
+    out: dict = {}
+    if restart:
+        name, _, count = restart.partition(":")
+        if name not in ("no", "always", "on-failure", "unless-stopped") or (count and name != "on-failure") \
+                or (count and not count.isdigit()):
+            raise UsageError(f"invalid restart policy {restart!r}: use no, always, unless-stopped or on-failure[:N]")
+        out["restart"] = RestartPolicy(name, int(count or 0))
+    from composer.images.model import health_argv
+
+    base = None
+    argv = health_argv(getattr(image_health, "test", None))
+    if argv is not None:
+        base = Healthcheck(test=argv, interval=image_health.interval or 30.0, timeout=image_health.timeout or 30.0,
+                           retries=image_health.retries or 3, start_period=image_health.start_period or 0.0,
+                           start_interval=image_health.start_interval or 5.0)
+    if health_cmd:
+        base = Healthcheck(test=("/bin/sh", "-c", health_cmd))
+    if base is not None and not no_healthcheck:
+        kw: dict = {}
+        for key, value in (("interval", health_interval), ("timeout", health_timeout),
+                           ("start_period", health_start_period)):
+            if value:
+                kw[key] = parse_duration(value, what=f"--health-{key.replace('_', '-')}")
+        if health_retries is not None:
+            kw["retries"] = int(health_retries)
+        from dataclasses import replace
+
+        out["healthcheck"] = replace(base, **kw)
+    if no_healthcheck:
+        out["healthcheck"] = None
+    if log_driver or log_opts:
+        driver = log_driver or "json-file"
+        if driver not in ("json-file", "none", "local"):
+            raise UsageError(f"logging driver {driver!r} is not supported: use json-file or none")
+        opts = dict(o.partition("=")[::2] for o in log_opts)
+        unknown = set(opts) - {"max-size", "max-file"}
+        if unknown:
+            raise UsageError(f"unknown log opt {sorted(unknown)[0]!r}: json-file takes max-size and max-file")
+        out["log"] = LogConfig(driver="none" if driver == "none" else "json-file",
+                               max_size=parse_size(opts["max-size"], what="max-size") if "max-size" in opts else None,
+                               max_file=int(opts.get("max-file") or 1))
+    return out

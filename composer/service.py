@@ -283,7 +283,7 @@ def _security(service: Service, warn: list[str]) -> bool:
 
 # Spec fields the runtime does not act on yet: a service asking for them is warned. (Remove an entry
 # when the runtime learns it.) Healthchecks and restart policies are the monitor's, being added.
-RUNTIME_LACKS = ("tty", "stdin_open")
+RUNTIME_LACKS: tuple[str, ...] = ()  # every key the runtime takes is honoured now (tty, stdin_open: runtime.tty)
 
 
 def _warnings(service: Service) -> list[str]:

@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("-w", "--workdir")
     ex.add_argument("-u", "--user")
     ex.add_argument("-d", "--detach", action="store_true")
-    ex.add_argument("-i", "--interactive", action="store_true", help="accepted for docker compatibility")
-    ex.add_argument("-t", "--tty", action="store_true", help="accepted for docker compatibility")
+    ex.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
+    ex.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     ex.add_argument("container")
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.set_defaults(func=cmd_exec)
@@ -90,8 +90,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
-    p.add_argument("-i", "--interactive", action="store_true", help="accepted; stdin is not attached")
-    p.add_argument("-t", "--tty", action="store_true", help="accepted; no tty is allocated")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (attached: forwarded)")
+    p.add_argument("-t", "--tty", action="store_true", help="run the command on a pseudo-terminal")
     p.add_argument("--help", action="help", help="show this help message and exit")
     p.add_argument("image")
     p.add_argument("command", nargs=argparse.REMAINDER)
@@ -107,6 +107,7 @@ def _runtime(prepare: bool = False):
 
 
 def _spec(args, rt):
+    import dataclasses
     import os
 
     from composer import runspec
@@ -122,7 +123,8 @@ def _spec(args, rt):
         cap_drop=tuple(args.cap_drop))
     host = runspec.HostContext(cwd=os.getcwd(), environ=os.environ, ncpu=os.cpu_count() or 1)
     info = runspec.ImageInfo(ref=args.image, id=image.id, layers=image.layers, config=image.config)
-    return runspec.build(opts, info, host)
+    spec = runspec.build(opts, info, host)
+    return dataclasses.replace(spec, tty=args.tty, stdin_open=args.interactive)
 
 
 def cmd_create(args) -> int:
@@ -139,12 +141,25 @@ def cmd_run(args) -> int:
         info = rt.run(spec)
         print(info.id)
         return 0
-    return attach_and_wait(rt, lambda: rt.run(spec, attach_stdio=True))
+    return attach_and_wait(rt, lambda: rt.run(spec, attach_stdio=True), tty=spec.tty, interactive=spec.stdin_open)
 
 
-def attach_and_wait(rt, start) -> int:
+def attach_and_wait(rt, start, *, tty: bool = False, interactive: bool = False) -> int:
     """start() (a runtime start with attach_stdio=True), then wait for the exit: the container's
-    exit code (125 if none). Also `composer run`'s attached mode."""
+    exit code (125 if none). Also `composer run`'s attached mode. With a tty the container's
+    monitor copies between our terminal and the pty; we hold the terminal in raw mode (when
+    stdin is attached, as docker) and pass window size changes on (SIGWINCH to the monitor)."""
+    import contextlib
+    import os
+
+    from composer.runtime import tty as rtty
+
+    raw = tty and interactive and os.isatty(0)
+    with rtty.raw_mode(0) if raw else contextlib.nullcontext():
+        return _attach_and_wait(rt, start, tty)
+
+
+def _attach_and_wait(rt, start, tty: bool) -> int:
     import signal
 
     # A Ctrl-C during the start is held back until the container runs, then stops it (below).
@@ -154,6 +169,9 @@ def attach_and_wait(rt, start) -> int:
     except BaseException:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
         raise
+    if tty and info.monitor_pid:
+        monitor = info.monitor_pid
+        signal.signal(signal.SIGWINCH, lambda *_: _resize(monitor))
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # a pending Ctrl-C raises here
         final = rt.wait(info.id)
@@ -163,6 +181,16 @@ def attach_and_wait(rt, start) -> int:
     if final.oom_killed and final.error:
         sys.stderr.write(f"composer: {final.error}\n")
     return final.exit_code if final.exit_code is not None else 125
+
+
+def _resize(monitor_pid: int) -> None:
+    import os
+    import signal
+
+    try:
+        os.kill(monitor_pid, signal.SIGWINCH)  # it copies our terminal's size onto the pty
+    except ProcessLookupError:
+        pass
 
 
 def cmd_start(args) -> int:
@@ -297,7 +325,8 @@ def cmd_exec(args) -> int:
             value = os.environ[key]
         env.append((key, value))
     sys.stdout.flush()
-    return _runtime().exec(args.container, command, env=env, cwd=args.workdir, user=args.user, detach=args.detach)
+    return _runtime().exec(args.container, command, env=env, cwd=args.workdir, user=args.user, detach=args.detach,
+                           tty=args.tty, interactive=args.interactive)
 
 
 def cmd_inspect(args) -> int:

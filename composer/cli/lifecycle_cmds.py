@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-deps", action="store_true", help="don't start the service's dependencies")
     p.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true", help="no pseudo-terminal")
     p.add_argument("-i", "--interactive", action="store_true",
-                   help="accepted for compatibility: stdin is not attached")
+                   help="keep stdin attached (the default, as docker compose)")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:]HOST:CONTAINER")
     p.add_argument("-P", "--service-ports", action="store_true", help="publish the service's ports")
     p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]")
@@ -81,7 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         volumes=tuple(runspec.parse_volume(v, os.getcwd()) for v in args.volume),
         workdir=args.workdir, user=args.user, name=args.name, labels=tuple(runspec.parse_labels(tuple(args.label))),
         publish=tuple(runspec.parse_publish(p) for p in args.publish), service_ports=args.service_ports,
-        use_aliases=args.use_aliases, no_deps=args.no_deps, rm=args.rm, no_tty=args.no_tty)
+        use_aliases=args.use_aliases, no_deps=args.no_deps, rm=args.rm, no_tty=args.no_tty,
+        tty=not args.no_tty and sys.stdin.isatty(), stdin_open=True)  # compose: -i default, tty auto-detected
     ctx = context(args, model, model.name, prepare=True)
     _ensure_images(ctx, args, model)
     info = run_with_progress(ctx, args, lambda: ctx.runner.create_oneoff(opts))
@@ -90,7 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(info.name)
         return 0
     sys.stdout.flush()
-    return attach_and_wait(ctx.runtime, lambda: ctx.runner.start_oneoff(info, attach=True))
+    return attach_and_wait(ctx.runtime, lambda: ctx.runner.start_oneoff(info, attach=True), tty=info.spec.tty,
+                           interactive=info.spec.stdin_open)
 
 
 def cmd_scale(args: argparse.Namespace) -> int:

@@ -11,6 +11,19 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NS = 1_000_000_000  # OCI/docker healthcheck durations are nanoseconds
 
 
+def health_argv(test: tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
+    """A docker healthcheck test as the argv to exec: ("CMD", a, b) -> (a, b); ("CMD-SHELL", s)
+    -> /bin/sh -c s; ("NONE",) or empty -> None (no check)."""
+    test = tuple(test or ())
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] == "CMD":
+        return test[1:] or None
+    if test[0] == "CMD-SHELL":
+        return ("/bin/sh", "-c", " ".join(test[1:]))
+    return test
+
+
 @dataclass(frozen=True)
 class HealthConfig:
     """docker's Healthcheck extension. test as docker stores it: ("CMD", ...), ("CMD-SHELL", cmd)

@@ -22,6 +22,7 @@ import resource
 from composer.runtime import caps
 from composer.runtime import rootfs
 from composer.runtime import seccomp
+from composer.runtime import tty
 from composer.runtime import syscalls as sc
 from composer.runtime.rootfs import SetupError
 
@@ -226,6 +227,8 @@ def main(cfg: dict, sync_fd: int, err_fd: int) -> None:
         if go != b"g":  # the starter gave up: leave quietly
             os._exit(125)
         path, argv, env = prepare(cfg)
+        if cfg.get("console_fd") is not None:  # tty: the pty comes from the container's own devpts
+            tty.console(cfg["console_fd"], cfg.get("console_size"))
         # Only 0, 1, 2 and the error pipe (close-on-exec) may reach the command.
         target = 3
         if err_fd != target:

@@ -49,8 +49,11 @@ class ContainerInfo:
     restart_count: int = 0
     endpoints: tuple[Any, ...] = ()  # runtime.network.Endpoint
     ports: tuple[PortMapping, ...] = ()  # as published (host ports resolved)
-    health: str | None = None
+    health: str | None = None  # starting | healthy | unhealthy, while it runs with a healthcheck
     monitor_pid: int | None = None
+    # docker's State.Health.Log: the last probes (dicts: kept out of hash and equality)
+    health_log: tuple[dict, ...] = field(default=(), hash=False, compare=False)
+
 
     @property
     def running(self) -> bool:
@@ -150,6 +153,7 @@ class Runtime:
             finished_at=s.get("finished_at"), restart_count=int(s.get("restart_count", 0)),
             endpoints=endpoints, ports=tuple(PortMapping(**d) for d in s.get("ports", ())),
             monitor_pid=s.get("monitor_pid") if st.monitor_alive(s) else None,
+            health=_health(spec, s, status), health_log=tuple((s.get("health") or {}).get("log") or ()),
         )
 
     # ------------------------------------------------------------ queries
@@ -262,25 +266,36 @@ class Runtime:
             _wait_pid(*target, left)
 
     def exec(self, id: str, argv: list[str] | tuple[str, ...], *, env=(), cwd: str | None = None,
-             user: str | None = None, tty: bool = False, detach: bool = False) -> int:
+             user: str | None = None, tty: bool = False, detach: bool = False, interactive: bool = True) -> int:
         from composer.runtime import execute
 
         info = self.get(id)
         if info.status != "running":
             raise ConflictError(f"container {info.name} is not running")
         s = st.read(self.paths(info.id).state)
-        return execute.run(info, s, list(argv), env=tuple(env), cwd=cwd, user=user, detach=detach)
+        return execute.run(info, s, list(argv), env=tuple(env), cwd=cwd, user=user, detach=detach, tty_=tty,
+                           interactive=interactive)
 
     def logs(self, id: str, *, follow: bool = False, since: float | None = None,
              tail: int | None = None) -> Iterator[LogRecord]:
         info = self.get(id)
         path = self.paths(info.id).log
+        lines: list[bytes] = []
+        for n in range(max(1, info.spec.log.max_file) - 1, 0, -1):  # rotated files, oldest first
+            try:
+                with open(f"{path}.{n}", "rb") as old:
+                    lines += old.readlines()
+            except FileNotFoundError:
+                pass
         try:
             f = open(path, "rb")
         except FileNotFoundError:
+            f = None
+        if f is None:
+            yield from _records(lines[-tail:] if tail else ([] if tail == 0 else lines), since)
             return
-        with f:
-            lines = f.readlines()
+        try:
+            lines += f.readlines()
             if tail is not None:
                 lines = lines[-tail:] if tail > 0 else []
             yield from _records(lines, since)
@@ -291,12 +306,22 @@ class Runtime:
                     continue
                 if chunk:
                     f.seek(-len(chunk), os.SEEK_CUR)
+                elif _rotated(f, path):  # the monitor moved it to .1 (or truncated it): follow the new one
+                    yield from _records(f.readlines(), since)
+                    f.close()
+                    try:
+                        f = open(path, "rb")
+                    except FileNotFoundError:
+                        return
+                    continue
                 s = st.read(self.paths(info.id).state)
                 if not st.monitor_alive(s) and st.derive_status(s) not in ("running", "paused"):
                     rest = f.read()
                     yield from _records(rest.splitlines(keepends=True), since)
                     return
                 time.sleep(0.05)
+        finally:
+            f.close()
 
     def set_hosts(self, id: str, entries) -> None:
         """Rewrite /etc/hosts of a container in place (peers come and go)."""
@@ -314,6 +339,12 @@ class Runtime:
                                                            gateway=eps[0]["gateway"] if eps else None))
 
 
+def _health(spec: ContainerSpec, s: dict, status: str) -> str | None:
+    if spec.healthcheck is None or status not in ("running", "paused"):
+        return None
+    return (s.get("health") or {}).get("status") or "starting"
+
+
 def own_hosts(spec: ContainerSpec, endpoints) -> list[tuple[str, list[str]]]:
     """The container's own /etc/hosts lines: its address on each network with its names."""
     hostname = spec.hostname or spec.id[:12]
@@ -323,6 +354,15 @@ def own_hosts(spec: ContainerSpec, endpoints) -> list[tuple[str, list[str]]]:
         names = [hostname] if not spec.domainname else [f"{hostname}.{spec.domainname}", hostname]
         out.append((ep["ipv4_address"], names))
     return out
+
+
+def _rotated(f, path: str) -> bool:
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return True
+    mine = os.fstat(f.fileno())
+    return now.st_ino != mine.st_ino or now.st_size < f.tell()
 
 
 def _records(lines: list[bytes], since: float | None) -> Iterator[LogRecord]:

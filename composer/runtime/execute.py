@@ -9,13 +9,16 @@ straight to the caller's terminal or pipes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
 from typing import TYPE_CHECKING
 
 from composer.errors import ContainerError
 from composer.runtime import caps
 from composer.runtime import syscalls as sc
+from composer.runtime import tty
 from composer.runtime.child import (DEFAULT_PATH, SetupError, _find_exec, _reset_signals, _set_rlimits,
                                      load_seccomp, resolve_user)
 
@@ -103,17 +106,31 @@ def _report(err: BaseException) -> None:
         os._exit(code)
 
 
-def _enter_and_run(info, state, argv, env, cwd, user) -> None:
+def _stdio(slave: int | None, interactive: bool) -> None:
+    """In X: the pty slave as controlling terminal and 0/1/2 (exec -t), else the caller's stdio,
+    without its stdin unless interactive (docker exec without -i)."""
+    if slave is not None:
+        tty.make_controlling(slave)
+    elif not interactive:
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+
+
+def _enter_and_run(info, state, argv, env, cwd, user, slave: int | None = None, interactive: bool = True) -> None:
     """In E: never returns."""
     try:
         _enter(state["pid"], state)
         child = os.fork()
         if child == 0:
             try:
+                _stdio(slave, interactive)
                 _process(info, argv, env, cwd, user)
             except BaseException as e:  # noqa: BLE001
                 _report(e)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # X gets Ctrl-C itself (same process group)
+        if slave is not None:
+            os.close(slave)  # X's copies only: the caller sees the pty's end when X's session ends
         _, status = os.waitpid(child, 0)
         os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
     except BaseException as e:  # noqa: BLE001
@@ -121,15 +138,26 @@ def _enter_and_run(info, state, argv, env, cwd, user) -> None:
 
 
 def run(info: "ContainerInfo", state: dict, argv: list[str], *, env: tuple = (), cwd: str | None = None,
-        user: str | None = None, detach: bool = False) -> int:
-    """Run argv in the container; returns its exit code (0 at once when detached)."""
+        user: str | None = None, detach: bool = False, tty_: bool = False, interactive: bool = True) -> int:
+    """Run argv in the container; returns its exit code (0 at once when detached). tty_: on a new
+    pty from the container's devpts, relayed to our stdin/stdout (raw when stdin is a terminal)."""
     if not argv:
         raise ContainerError("no command specified")
     if state.get("cgroup"):
         from composer.runtime import cgroups  # noqa: F401  imported before fork, not in the child
     from composer.runtime import seccomp_profile  # noqa: F401  X cannot import: it sees the container's files
+    master = slave = None
+    if tty_ and not detach:
+        try:
+            master, slave = tty.open_in_container(state["pid"])
+        except OSError as e:
+            raise ContainerError(str(e.strerror or e)) from None
+        tty.set_size(master, tty.get_size(0) or tty.get_size(1))
+    sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
+        if master is not None:
+            os.close(master)
         if detach:
             os.setsid()
             null = os.open("/dev/null", os.O_RDWR)
@@ -137,7 +165,14 @@ def run(info: "ContainerInfo", state: dict, argv: list[str], *, env: tuple = (),
                 os.dup2(null, fd)
             if os.fork() != 0:
                 os._exit(0)
-        _enter_and_run(info, state, argv, env, cwd, user)
+        _enter_and_run(info, state, argv, env, cwd, user, slave, interactive)
+    if master is not None:
+        os.close(slave)
+        try:
+            with tty.raw_mode(0) if interactive and os.isatty(0) else contextlib.nullcontext():
+                tty.relay(master, pid, interactive)
+        finally:
+            os.close(master)
     while True:
         try:
             _, status = os.waitpid(pid, 0)

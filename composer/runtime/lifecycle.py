@@ -229,12 +229,15 @@ class _Starter:
             "ns_flags": _ns_flags(spec), "join_netns": target.netns if target else None,
             "state_dir": self.p.state, "log": self.p.log if spec.log.driver != "none" else None,
             "cgroup": self.cgroup.to_dict(), "auto_remove": spec.auto_remove,
+            "tty": spec.tty, "stdin_open": spec.stdin_open,  # PID 1's stdio (runtime.tty)
             "runtime_state_dir": self.rt.state_dir, "runtime_data_dir": self.rt.data_dir,
         }
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
         ours.settimeout(HANDSHAKE_TIMEOUT)
         fds = [theirs.fileno()] + ([sys.stdout.fileno(), sys.stderr.fileno()] if self.attach else [])
+        if self.attach and spec.stdin_open and _valid_fd(0):
+            fds.append(0)  # the monitor forwards it to PID 1
         if self.attach:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -296,6 +299,14 @@ class _Starter:
             _quiet(self.rt.network.disconnect_all, self.spec.id)
         if self.cgroup is not None and self.driver is not None:
             _quiet(self.driver.remove, self.cgroup)
+
+
+def _valid_fd(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
 
 
 def start(rt: "Runtime", info: "ContainerInfo", attach_stdio: bool = False) -> "ContainerInfo":

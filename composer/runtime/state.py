@@ -72,7 +72,7 @@ def now() -> float:
 
 
 def derive_status(state: dict[str, Any], alive: Callable[[int | None, int | None], bool] = is_alive) -> str:
-    """created | running | paused | exited, from facts only.
+    """created | running | paused | restarting | exited, from facts only.
 
     - no state at all: the state dir is gone (reboot) -> exited
     - never given a pid -> created
@@ -86,6 +86,8 @@ def derive_status(state: dict[str, Any], alive: Callable[[int | None, int | None
         return "exited" if state.get("finished_at") else "created"
     if alive(pid, state.get("pid_start")):
         return "paused" if state.get("paused") else "running"
+    if state.get("restarting") and not state.get("stop_requested") and monitor_alive(state, alive):
+        return "restarting"  # the monitor waits out the backoff, then starts it again
     return "exited"
 
 

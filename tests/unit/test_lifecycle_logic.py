@@ -151,10 +151,11 @@ def test_unhonoured_keys_warn_once_each():
                               restart_policy=RestartPolicy(condition="any", delay=5.0)),
                 configs=(FileRef(source="c", mode=0o400),))
     text = "\n".join(_warnings(s))
-    for key in ("'ipc'", "'tty'", "'deploy.placement'", "'deploy.mode'", "'deploy.labels'",
+    for key in ("'ipc'", "'deploy.placement'", "'deploy.mode'", "'deploy.labels'",
                 "'deploy.resources.reservations.cpus'", "'deploy.restart_policy.delay'", "'configs.mode'"):
         assert f"service w: key {key}" in text, key
     assert "reservations.memory" not in text  # honoured (memory reservation)
+    assert "'tty'" not in text  # honoured (runtime.tty)
     warn: list[str] = []
     logging_for(Service(name="w", logging=Logging(driver="json-file", options=FrozenMap({"max-size": "1m",
                                                                                         "compress": "true"}))), warn)
