@@ -268,17 +268,27 @@ def logging_for(service: Service, warn: list[str]) -> LogConfig:
     return LogConfig("none" if driver == "none" else "json-file", max_size, max_file)
 
 
-def _security(service: Service, warn: list[str]) -> bool:
-    nnp = False
+def _security(service: Service, warn: list[str], base_dir: str = ".") -> tuple[bool, str]:
+    """security_opt -> (no_new_privileges, the spec's seccomp value); a profile file is read here,
+    relative to the project directory, so the spec carries its content."""
+    from composer.runtime import seccomp_profile
+
+    nnp, seccomp = False, ""
     for opt in service.security_opt:
         key, _, value = opt.replace("=", ":", 1).partition(":")
         if key == "no-new-privileges" and value in ("", "true"):
             nnp = True
         elif key == "no-new-privileges" and value == "false":
             nnp = False
+        elif key == "seccomp":
+            try:
+                seccomp = seccomp_profile.load_option(value, base_dir or ".")
+            except ValueError as e:
+                raise ConfigError(f"service {service.name}: security_opt {opt!r}: {e}",
+                                  service=service.name, key="security_opt") from None
         else:
             warn.append(f"service {service.name}: security_opt {opt!r} is not supported, ignored")
-    return nnp
+    return nnp, seccomp
 
 
 # Spec fields the runtime does not act on yet: a service asking for them is warned. (Remove an entry
@@ -338,6 +348,7 @@ def build_spec(service: Service, ctx: ProjectContext, image, *, number: int, id:
     link variables); `external` the resolved external_links (peer, alias)."""
     config = image.config
     warn = _warnings(service)
+    nnp, seccomp = _security(service, warn, ctx.working_dir)
     mode = runtime_network_mode(service, peers)
     nets = network_names(service, ctx) if mode == "bridge" else []
     attachments = tuple(NetworkAttachment(network=real, ipv4_address=n.ipv4_address, mac_address=n.mac_address,
@@ -369,7 +380,7 @@ def build_spec(service: Service, ctx: ProjectContext, image, *, number: int, id:
         stop_signal=parse_signal(service.stop_signal or config.stop_signal, service.name),
         stop_timeout=service.stop_grace_period if service.stop_grace_period is not None else 10.0,
         cap_add=tuple(service.cap_add), cap_drop=tuple(service.cap_drop), privileged=service.privileged,
-        read_only=service.read_only, no_new_privileges=_security(service, warn), init=bool(service.init),
+        read_only=service.read_only, no_new_privileges=nnp, seccomp=seccomp, init=bool(service.init),
         tty=service.tty, stdin_open=service.stdin_open,
         ulimits=tuple(Ulimit(k, u.soft, u.hard) for k, u in service.ulimits.items()),
         sysctls=tuple(service.sysctls.items()), shm_size=service.shm_size, restart=restart_for(service),

@@ -154,19 +154,19 @@ def _child_config(rt: "Runtime", spec: ContainerSpec, etc_files: dict[str, str],
         "cwd": spec.cwd or "/", "ulimits": [asdict(u) for u in spec.ulimits],
         "oom_score_adj": spec.resources.oom_score_adj, "no_new_privileges": spec.no_new_privileges,
         "caps": caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged), "last_cap": caps.last_cap(),
-        "argv": list(spec.argv), "init": spec.init, "seccomp": _seccomp_hex(spec),
+        "argv": list(spec.argv), "init": spec.init, "seccomp": _seccomp_hex(rt, spec),
     }
 
 
-def _seccomp_hex(spec: ContainerSpec) -> str | None:
+def _seccomp_hex(rt: "Runtime", spec: ContainerSpec) -> str | None:
     """The container's BPF program, built here (cached per profile and capabilities) so that the
     lean launcher's child only loads bytes; None = unconfined."""
-    from composer.runtime import seccomp_profile
+    from composer.runtime import seccomp
 
     try:
-        prog = seccomp_profile.for_container(spec.seccomp, spec.cap_add, spec.cap_drop, spec.privileged)
+        prog = seccomp.program_for(rt.state_dir, spec.seccomp, spec.cap_add, spec.cap_drop, spec.privileged)
     except ValueError as e:
-        raise _err(f"invalid seccomp profile: {e}", 125) from None
+        raise _err(f"cannot build the seccomp filter: {e}", 125) from None
     return prog.hex() if prog else None
 
 

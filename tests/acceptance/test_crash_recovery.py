@@ -349,3 +349,33 @@ def test_kill_up_then_up_again_converges(tstack, point):
     owned.look()
     s("down", "-t", "0")
     assert owned.left() == {}
+
+
+@pytest.mark.parametrize("point", ["stopping", "removing"])
+def test_kill_down_then_down_again(tstack, point):
+    s = tstack(SIMPLE)
+    s("up", "-d")
+    owned = Owned(s)
+    owned.look()
+    down = subprocess.Popen([*CLI, "-p", s.name, "down", "-t", "0"], cwd=s.dir, env=s.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if point == "stopping":  # web (the dependent) goes first
+            wait_for(lambda: not any(_alive(p) for p in owned.pids if p in _pids_of(s, "web")) or down.poll() is not None)
+        else:
+            wait_for(lambda: len(specs(s)) < 2 or down.poll() is not None)
+        assert down.poll() is None, "down ended before the kill point"
+    finally:
+        kill9(down)
+    s("down", "-t", "0")
+    assert owned.left() == {} and not specs(s)
+    assert volume_file(s, "runs") == "run\n"
+
+
+def _pids_of(s: Stack, service: str) -> set[int]:
+    out: set[int] = set()
+    for spec in specs(s):
+        if dict(map(tuple, spec["labels"])).get("composer.service") == service:
+            st = _read(os.path.join(s.env["COMPOSER_STATE_DIR"], "containers", spec["id"], "state.json"))
+            out |= {json.loads(st)["pid"]} if st else set()
+    return out
