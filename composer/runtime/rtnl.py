@@ -16,9 +16,12 @@ import ctypes
 import errno
 import ipaddress
 import os
+import shutil
 import socket
 import struct
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -160,6 +163,20 @@ class Rtnl:
         except OSError:
             return None
 
+    def links(self) -> list[tuple[int, str, str]]:
+        """(index, name, kind) of every link in this socket's namespace; kind "" for plain devices."""
+        found = []
+        for payload in self.dump(RTM_GETLINK, _ifinfo()):
+            index = _IFINFO.unpack_from(payload)[2]
+            name = kind = ""
+            for attr, value in _attrs(payload[_IFINFO.size:]):
+                if attr == IFLA_IFNAME:
+                    name = value.rstrip(b"\0").decode()
+                elif attr == IFLA_LINKINFO:
+                    kind = next((v.rstrip(b"\0").decode() for a, v in _attrs(value) if a == IFLA_INFO_KIND), "")
+            found.append((index, name, kind))
+        return found
+
     def set_up(self, index: int) -> None:
         self.request(RTM_NEWLINK, _ifinfo(index, up=True))
 
@@ -190,6 +207,54 @@ class Rtnl:
             net = ipaddress.IPv4Network((ipaddress.IPv4Address(dst), dst_len), strict=False)
             found.append((net, table))
         return found
+
+
+def link_exists(name: str) -> bool:
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+def wait_gone(names: Sequence[str], timeout: float) -> list[str]:
+    """Poll until no link of `names` exists (or timeout); returns those still there.
+    A veth goes with its container's network namespace ~1 ms after the last process in it dies
+    (the kernel unregisters a dying namespace's devices in one batch), while deleting it over
+    netlink costs 16-40 ms (synchronize_net and the netdev refcount wait, per request)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        left = [n for n in names if link_exists(n)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(delay)
+        delay = min(delay * 2, 0.008)
+
+
+def delete_links_detached(names: Sequence[str], timeout: float = 1.0) -> None:
+    """Delete links, returning as soon as their names are gone from this namespace.
+
+    A RTM_DELLINK is answered only after the kernel's teardown (rcu barrier, refcount wait: 35-50 ms
+    for a bridge), but the device leaves the namespace ~1 ms after the request: from then on no
+    listing shows it and the name can be reused. The request is sent by `ip link delete` started
+    in its own session with no descriptor of ours, so neither we nor a caller reading our output wait
+    for that teardown. Whatever is still listed after `timeout` (or when `ip` is missing) is deleted
+    here, synchronously, so that a kernel error still surfaces as OSError."""
+    present = [n for n in names if link_exists(n)]
+    ip = shutil.which("ip") if present else None
+    if ip:
+        for name in present:
+            try:
+                subprocess.Popen([ip, "link", "delete", "dev", name], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            except OSError:
+                break
+        present = wait_gone(present, timeout)
+    if present:
+        with Rtnl() as nl:
+            for name in present:
+                nl.delete_link(name)
 
 
 def setns(fd: int) -> None:
