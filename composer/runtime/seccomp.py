@@ -27,3 +27,45 @@ def install(program: bytes) -> None:
                   ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"seccomp: cannot install the filter: {os.strerror(err)}")
+
+
+# ------------------------------------------------------------------ cached programs (in the CLI)
+
+_BUILDERS = ("seccomp_bpf.py", "seccomp_profile.py", "seccomp_tables.py")
+
+
+def program_for(state_dir: str, profile: str, cap_add: tuple[str, ...], cap_drop: tuple[str, ...],
+                privileged: bool) -> bytes | None:
+    """A container's BPF program, None when unconfined (privileged too, as docker). Built once per
+    (profile, capabilities, arch, kernel, builder code) and kept in the state dir: a cache hit costs
+    a stat and a read instead of importing the builder (~6 ms) and building (~2 ms)."""
+    if privileged or profile == "unconfined":
+        return None
+    import hashlib
+
+    from composer.runtime import caps
+
+    mask = caps.resolve(cap_add, cap_drop, privileged)
+    here = os.path.dirname(__file__)
+    stamps = [os.stat(os.path.join(here, name)) for name in _BUILDERS]
+    key = hashlib.sha256("\0".join([os.uname().machine, os.uname().release, str(mask), profile]
+                                   + [f"{s.st_mtime_ns}:{s.st_size}" for s in stamps]).encode()).hexdigest()[:32]
+    path = os.path.join(state_dir, "seccomp", key + ".bpf")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        pass
+    from composer.runtime import seccomp_profile
+
+    program = seccomp_profile.program(profile, mask)
+    assert program is not None
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(program)
+        os.replace(tmp, path)  # readers see a whole program or none
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return program

@@ -223,3 +223,53 @@ def test_build_once_then_cached():
     t2 = time.perf_counter()
     assert first == again
     assert t1 - t0 < 0.05 and t2 - t1 < 0.001
+
+
+def test_compose_security_opt(tmp_path):
+    from types import SimpleNamespace
+
+    from composer import service as S
+    from composer.errors import ConfigError
+
+    (tmp_path / "prof.json").write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW"}))
+    svc = lambda *opts: SimpleNamespace(name="web", security_opt=list(opts))  # noqa: E731
+    warn: list[str] = []
+    assert S._security(svc("seccomp:unconfined", "no-new-privileges"), warn, str(tmp_path)) == (True, "unconfined")
+    assert S._security(svc("seccomp=./prof.json"), warn, str(tmp_path))[1] == '{"defaultAction":"SCMP_ACT_ALLOW"}'
+    assert S._security(svc("apparmor=unconfined"), warn, str(tmp_path)) == (False, "")
+    assert warn == ["service web: security_opt 'apparmor=unconfined' is not supported, ignored"]
+    with pytest.raises(ConfigError, match="cannot read seccomp profile nope.json"):
+        S._security(svc("seccomp=nope.json"), warn, str(tmp_path))
+
+
+def test_run_security_opt(tmp_path):
+    from composer import runspec
+    from composer.errors import UsageError
+
+    assert runspec.security(("seccomp=unconfined",), "/") == {"no_new_privileges": False, "seccomp": "unconfined"}
+    assert runspec.security(("no-new-privileges",), "/") == {"no_new_privileges": True, "seccomp": ""}
+    with pytest.raises(UsageError, match="invalid --security-opt 'label=disable'"):
+        runspec.security(("label=disable",), "/")
+    with pytest.raises(UsageError, match="not valid JSON"):
+        (tmp_path / "x.json").write_text("{")
+        runspec.security(("seccomp=x.json",), str(tmp_path))
+
+
+def test_programs_are_cached_in_the_state_dir(tmp_path, monkeypatch):
+    from composer.runtime import seccomp
+
+    assert seccomp.program_for(str(tmp_path), "unconfined", (), (), False) is None
+    assert seccomp.program_for(str(tmp_path), "", (), (), True) is None
+    first = seccomp.program_for(str(tmp_path), "", (), (), False)
+    assert first == sp.program("", caps.resolve())
+    assert len(list((tmp_path / "seccomp").iterdir())) == 1
+
+    def boom(*a):
+        raise AssertionError("rebuilt despite the cache")
+
+    monkeypatch.setattr(sp, "program", boom)
+    t = time.perf_counter()
+    assert seccomp.program_for(str(tmp_path), "", (), (), False) == first
+    assert time.perf_counter() - t < 0.005
+    with pytest.raises(AssertionError):  # other capabilities: another program
+        seccomp.program_for(str(tmp_path), "", ("SYS_ADMIN",), (), False)
