@@ -175,3 +175,10 @@ def test_compose_exec_run_and_tty_services(ccli, tmp_path):
         assert "running" in ps.stdout, ps.stdout + ps.stderr
     finally:
         compose("down", "-t", "0")
+
+
+def test_ctrl_c_goes_to_the_container_on_a_tty(ccli):
+    code, out = on_pty(ccli.env, "container", "run", "-it", "--rm", "--network", "none", ccli.image, "sh",
+                       send=[b"sleep 30\r", b"\x03", b"echo after-$((1+1))\r", b"exit 6\r"], timeout=15)
+    assert code == 6, out
+    assert "after-2" in out
