@@ -81,6 +81,16 @@ BASE = Service(name="tool", image="busybox", command=("echo", "hi"), container_n
                deploy=Deploy(replicas=3, restart_policy=RestartPolicy(condition="any")), scale=None)
 
 
+def test_oneoff_tty_and_stdin():
+    import dataclasses
+
+    tty_service = dataclasses.replace(BASE, tty=True)
+    assert oneoff_service(tty_service, OneOffOptions(service="tool")).tty  # the file's value by default
+    assert not oneoff_service(tty_service, OneOffOptions(service="tool", tty=False)).tty  # stdin not a terminal
+    assert not oneoff_service(tty_service, OneOffOptions(service="tool", tty=True, no_tty=True)).tty  # -T wins
+    assert oneoff_service(BASE, OneOffOptions(service="tool", tty=True, stdin_open=True)).stdin_open
+
+
 def test_oneoff_service_overrides():
     s = oneoff_service(BASE, OneOffOptions(service="tool"))
     assert s.container_name is None and s.restart is None and s.deploy.restart_policy is None
