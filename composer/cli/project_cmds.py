@@ -103,6 +103,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("exec", help="run a command in a running container")
     p.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true", help="no pseudo-terminal")
+    # compose's defaults, accepted so that docker habits (`exec -it`) work: a tty when stdin is one
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached (the default)")
+    p.add_argument("-t", "--tty", action="store_true", help="a pseudo-terminal (the default when stdin is one)")
     p.add_argument("-d", "--detach", action="store_true", help="run in the background")
     p.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VAL")
     p.add_argument("-w", "--workdir", metavar="DIR")
