@@ -231,15 +231,11 @@ def healthcheck_for(service: Service, image_hc) -> Healthcheck | None:
     hc: ModelHealthcheck | None = service.healthcheck
     if hc is not None and hc.disable:
         return None
-    test = tuple(hc.test) if hc and hc.test else tuple(getattr(image_hc, "test", ()) or ())
-    if not test or test[0] == "NONE":
+    from composer.images.model import health_argv
+
+    argv = health_argv(tuple(hc.test) if hc and hc.test else getattr(image_hc, "test", ()))
+    if argv is None:
         return None
-    if test[0] == "CMD":
-        argv = test[1:]
-    elif test[0] == "CMD-SHELL":
-        argv = ("/bin/sh", "-c", " ".join(test[1:]))
-    else:
-        argv = test
 
     def pick(key: str, default):
         mine = getattr(hc, key, None) if hc else None
@@ -292,7 +288,7 @@ def _security(service: Service, warn: list[str], base_dir: str = ".") -> tuple[b
 
 
 # Spec fields the runtime does not act on yet: a service asking for them is warned. (Remove an entry
-# when the runtime learns it.) Healthchecks and restart policies are the monitor's, being added.
+# when the runtime learns it.) Healthchecks, restart policies and log rotation are the monitor's.
 RUNTIME_LACKS: tuple[str, ...] = ()  # every key the runtime takes is honoured now (tty, stdin_open: runtime.tty)
 
 

@@ -91,6 +91,15 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[], metavar="seccomp=unconfined|PROFILE.json")
+    p.add_argument("--restart", metavar="no|always|on-failure[:N]|unless-stopped")
+    p.add_argument("--health-cmd", metavar="CMD")
+    p.add_argument("--health-interval", metavar="DURATION")
+    p.add_argument("--health-timeout", metavar="DURATION")
+    p.add_argument("--health-retries", type=int, metavar="N")
+    p.add_argument("--health-start-period", metavar="DURATION")
+    p.add_argument("--no-healthcheck", action="store_true")
+    p.add_argument("--log-driver", metavar="json-file|none")
+    p.add_argument("--log-opt", action="append", default=[], metavar="max-size=S|max-file=N")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (attached: forwarded)")
     p.add_argument("-t", "--tty", action="store_true", help="run the command on a pseudo-terminal")
     p.add_argument("--help", action="help", help="show this help message and exit")
@@ -125,6 +134,15 @@ def _spec(args, rt):
     host = runspec.HostContext(cwd=os.getcwd(), environ=os.environ, ncpu=os.cpu_count() or 1)
     info = runspec.ImageInfo(ref=args.image, id=image.id, layers=image.layers, config=image.config)
     spec = runspec.build(opts, info, host)
+    spec = dataclasses.replace(spec, **runspec.policies(
+        restart=args.restart, health_cmd=args.health_cmd, health_interval=args.health_interval,
+        health_timeout=args.health_timeout, health_retries=args.health_retries,
+        health_start_period=args.health_start_period, no_healthcheck=args.no_healthcheck,
+        log_driver=args.log_driver, log_opts=tuple(args.log_opt), image_health=image.config.healthcheck))
+    if args.rm and spec.restart.name != "no":
+        from composer.errors import UsageError
+
+        raise UsageError("conflicting options: --restart and --rm")
     return dataclasses.replace(spec, tty=args.tty, stdin_open=args.interactive)
 
 
@@ -211,20 +229,9 @@ def _ago(t: float | None) -> str:
 
 
 def _status(info) -> str:
-    import time
+    from composer.ui import status_text  # one wording for `ps` and `container ls`
 
-    from composer.units import format_duration
-
-    if info.status == "running":
-        return f"Up {format_duration(time.time() - (info.started_at or time.time()))}"
-    if info.status == "paused":
-        return f"Up {format_duration(time.time() - (info.started_at or time.time()))} (Paused)"
-    if info.status == "exited" and info.finished_at:
-        code = "?" if info.exit_code is None else info.exit_code
-        return f"Exited ({code}) {_ago(info.finished_at)}"
-    if info.status == "exited":
-        return "Exited"
-    return info.status.capitalize()
+    return status_text(info)
 
 
 def _ports(info) -> str:

@@ -176,6 +176,10 @@ def _probe(pid1: int, w: int, test: list[str], req: dict) -> None:
 
         with open(req["spec_path"]) as f:
             spec = ContainerSpec.from_json(f.read())
+        # everything X needs is imported and built now: after setns it sees the container's files
+        from composer.runtime import cgroups  # noqa: F401
+
+        execute._seccomp_program(spec)
         execute._enter(pid1, {"cgroup": req.get("cgroup")})
         x = os.fork()
         if x == 0:

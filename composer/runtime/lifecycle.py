@@ -231,6 +231,10 @@ class _Starter:
             "cgroup": self.cgroup.to_dict(), "auto_remove": spec.auto_remove,
             "tty": spec.tty, "stdin_open": spec.stdin_open,  # PID 1's stdio (runtime.tty)
             "runtime_state_dir": self.rt.state_dir, "runtime_data_dir": self.rt.data_dir,
+            # the monitor's own work: restarts, healthchecks, log rotation
+            "restart": asdict(spec.restart), "spec_path": self.p.spec,
+            "healthcheck": asdict(spec.healthcheck) if spec.healthcheck else None,
+            "log_max_size": spec.log.max_size, "log_max_file": spec.log.max_file,
         }
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
@@ -267,6 +271,7 @@ class _Starter:
         s.update(pid=self.pid1, pid_start=hello["pid_start"], monitor_pid=hello["monitor_pid"],
                  monitor_start=hello["monitor_start"], started_at=st.now(), finished_at=None, exit_code=None,
                  oom_killed=False, error=None, paused=False, cgroup=self.cgroup.to_dict(),
+                 stop_requested=False, restarting=False, restart_count=0, health=None,
                  endpoints=[e.to_dict() for e in endpoints], ports=ports)
         st.write(self.p.state, s)
         ours.send(b'{"go": true}')
@@ -384,7 +389,10 @@ def stop(rt: "Runtime", info: "ContainerInfo", timeout: float | None) -> "Contai
     grace = info.spec.stop_timeout if timeout is None else timeout
     with st.Lock(p.state):
         s = st.read(p.state)
-        if st.derive_status(s) not in ("running", "paused"):
+        status = st.derive_status(s)
+        if status in ("running", "paused", "restarting"):
+            s = st.update(p.state, stop_requested=True)  # the restart policy must not undo this
+        if status not in ("running", "paused"):
             return rt._info(info.spec, s)
         if s.get("paused"):
             _thaw(s)
@@ -417,6 +425,8 @@ def kill(rt: "Runtime", info: "ContainerInfo", sig: int) -> None:
         s = st.read(p.state)
         if s.get("paused") and sig == signal.SIGKILL:
             _thaw(s)
+        if st.derive_status(s) in ("running", "paused") and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            st.update(p.state, stop_requested=True)  # as docker: a kill counts as a manual stop
         if not _signal(s, sig):
             raise ConflictError(f"container {info.name} is not running")
 

@@ -25,7 +25,7 @@ import os
 import select
 import time
 
-from composer.runtime import child
+from composer.runtime import child, health, tty
 from composer.runtime import syscalls as sc
 
 PARTIAL_MAX = 16 * 1024  # docker's json-file splits lines longer than 16 KiB
@@ -71,7 +71,7 @@ class _Pump:
 
     buffer: bytearray | None = None  # one per monitor, shared by its pumps (one reads at a time)
 
-    def __init__(self, fd: int, stream: str, log_fd: int | None, out_fd: int | None) -> None:
+    def __init__(self, fd: int, stream: str, log_fd: "_LogFile | None", out_fd: int | None) -> None:
         self.fd, self.stream, self.log_fd, self.out_fd = fd, stream, log_fd, out_fd
         self.buf = b""
 
@@ -82,6 +82,8 @@ class _Pump:
             n = os.readv(self.fd, [_Pump.buffer])
         except BlockingIOError:
             return True
+        except OSError:  # EIO: a pty master once every slave is closed
+            n = 0
         if not n:
             self.flush(final=True)
             return False
@@ -112,7 +114,65 @@ class _Pump:
             if not self.buf:
                 break
         if records:
-            os.write(self.log_fd, ("\n".join(records) + "\n").encode())
+            self.log_fd.write(("\n".join(records) + "\n").encode())
+
+
+class _LogFile:
+    """container.log with docker json-file's rotation: past max_size it becomes .1 (.1 becomes .2,
+    ... up to max_file - 1 kept); with max_file 1 it is truncated. Shared by a monitor's pumps."""
+
+    def __init__(self, path: str, max_size: int | None, max_file: int) -> None:
+        self.path, self.max_size, self.max_file = path, max_size, max(1, int(max_file))
+        self.fd: int | None = None
+        self.size = 0
+        self._open()
+
+    def _open(self) -> None:
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, data: bytes) -> None:
+        """data: whole json lines. Rotation happens between lines, never inside one."""
+        if self.fd is None:
+            return
+        if self.max_size and self.size + len(data) > self.max_size:
+            start = 0
+            while start < len(data):  # as many whole lines as fit, then rotate
+                end = start
+                while True:
+                    nl = data.find(b"\n", end) + 1 or len(data)
+                    if end > start and self.size + nl - start > self.max_size:
+                        break
+                    end = nl
+                    if end >= len(data):
+                        break
+                if self.size and self.size + end - start > self.max_size:
+                    self._rotate()
+                os.write(self.fd, data[start:end])
+                self.size += end - start
+                start = end
+            return
+        os.write(self.fd, data)
+        self.size += len(data)
+
+    def _rotate(self) -> None:
+        if self.max_file == 1:
+            os.ftruncate(self.fd, 0)
+            self.size = 0
+            return
+        os.close(self.fd)
+        for n in range(self.max_file - 1, 0, -1):
+            src = self.path if n == 1 else f"{self.path}.{n - 1}"
+            try:
+                os.rename(src, f"{self.path}.{n}")
+            except FileNotFoundError:
+                pass
+        self._open()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class Monitor:
@@ -120,9 +180,19 @@ class Monitor:
         self.req = req
         self.cfg = req["cfg"]
         self.ctl: int | None = fds[0]  # SOCK_SEQPACKET to the starter
-        self.attach = fds[1:3] if len(fds) >= 3 else []
+        self.attach = fds[1:4] if len(fds) >= 3 else []  # the client's stdout, stderr[, stdin]
+        self.stdio: tty.PidOneStdio | None = None  # PID 1's fds 0/1/2 of the current launch
         self.state_dir = req["state_dir"]
         self.pid1 = 0
+        self.netns_fd: int | None = None  # held across restarts: veths, addresses and DNAT stay valid
+        self.reaped: dict[int, int] = {}  # wait statuses of other children collected by _reap
+        self.delay = 0.0  # restart backoff, docker's: 100 ms doubling to 1 min, reset after 10 s up
+        self.oom_seen = 0  # the cgroup's oom_kill count at the last exit (it survives restarts)
+        self.prober = None
+        self.log: _LogFile | None = None
+        self.lock_fd: int | None = None
+        if req.get("healthcheck"):
+            self.prober = health.Prober(req["healthcheck"], req)
 
     # ------------------------------------------------------------ messages to the starter
 
@@ -157,20 +227,45 @@ class Monitor:
                 pass
         self.attach = []
 
+    def record_health(self, health_state: dict) -> None:
+        _record(self.state_dir, self.pid1, {"health": health_state})
+
     # ------------------------------------------------------------ the life of a container
 
     def run(self) -> None:
+        """Launch, pump, record; again while the restart policy says so."""
+        first = True
+        while True:
+            launched = self._launch(first)
+            if launched is None:
+                if first:
+                    return  # the starter was told why
+                status, failure = 125, b"125\tcontainer setup failed on restart"
+            else:
+                pid1, pidfd, out_r, err_r, failure = launched
+                started = time.monotonic()
+                status = self.pump(pid1, pidfd, out_r, err_r)
+            if not self.finish(status, failure, started if launched else time.monotonic()):
+                return
+            first = False
+
+    def _launch(self, first: bool):
         """The start handshake runs in C1, not here: C1 exits once the container runs, taking the
-        pages that work touched with it (measured: ~120 kB less per idle monitor)."""
+        pages that work touched with it (measured: ~120 kB less per idle monitor). Returns
+        (pid1, pidfd, out_r, err_r, exec failure) or None when nothing runs."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        if self.stdio is not None:
+            self.stdio.close()
+        self.stdio = tty.PidOneStdio(self.req, self.attach)
         c1 = os.fork()
         if c1 == 0:
             os.close(rep_r)
-            self._c1(out_w, err_w, rep_w)  # never returns
+            self._c1(out_w, err_w, rep_w, first)  # never returns
         for fd in (out_w, err_w, rep_w):
             os.close(fd)
+        self.stdio.parent()
         report = b""
         while True:  # until C1 exits: "P<pid1>\n" then S (started) | F<code>\t<message> | N (gave up)
             chunk = os.read(rep_r, 4096)
@@ -182,39 +277,58 @@ class Monitor:
         head, _, outcome = report.partition(b"\n")
         outcome = outcome.lstrip(b"\n")
         if not head.startswith(b"P") or outcome[:1] not in (b"S", b"F"):
-            if outcome[:1] != b"N":  # C1 died without a word to the starter
+            if first and outcome[:1] != b"N":  # C1 died without a word to the starter
                 self.send(error="container setup failed: the start helper died", code=125)
             os.close(out_r)
             os.close(err_r)
+            self.stdio.close()
             self._reap(0)
-            return
+            return None
         self.pid1 = pid1 = int(head[1:])
         try:
             pidfd = os.pidfd_open(pid1)
         except ProcessLookupError:  # reaped already? we are its only reaper: cannot happen
             pidfd = None
-        status = self.pump(pid1, pidfd, out_r, err_r)
-        self.finish(status, outcome[1:])
+        if self.netns_fd is None and self.req.get("restart", {}).get("name", "no") != "no" \
+                and self.req["ns_flags"] & sc.CLONE_NEWNET:
+            try:
+                self.netns_fd = os.open(f"/proc/{pid1}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
+        if not first:
+            self._record_start(pid1)
+        if self.prober is not None:
+            self.prober.reset()
+        out_r = self.stdio.started(out_r, self.ctl)  # a tty: the pty master instead of the pipe
+        return pid1, pidfd, out_r, err_r, outcome[1:]
 
-    def _c1(self, out_w: int, err_w: int, rep_w: int) -> None:
-        """C1: unshare, fork PID 1, then the whole handshake with the starter. Never returns."""
+    def _c1(self, out_w: int, err_w: int, rep_w: int, first: bool = True) -> None:
+        """C1: unshare, fork PID 1, then the whole handshake with the starter (on a restart, with
+        nobody: C1 puts PID 1 into the cgroup itself). Never returns."""
         try:
-            sc.unshare(self.req["ns_flags"])
+            flags = self.req["ns_flags"]
+            join = self.netns_fd
+            if join is None and self.req.get("join_netns"):  # network_mode container:x
+                join = os.open(self.req["join_netns"], os.O_RDONLY | os.O_CLOEXEC)
+            if join is not None:
+                sc.setns(join, sc.CLONE_NEWNET)
+                flags &= ~sc.CLONE_NEWNET
+            sc.unshare(flags)
             sync_r, sync_w = os.pipe()
             perr_r, perr_w = os.pipe2(os.O_CLOEXEC)
             pid1 = os.fork()
             if pid1 == 0:
-                null = os.open("/dev/null", os.O_RDWR)
-                os.dup2(null, 0)
-                os.dup2(out_w, 1)
-                os.dup2(err_w, 2)
+                self.stdio.child(self.cfg, out_w, err_w)
                 child.main(self.cfg, sync_r, perr_w)
             for fd in (out_w, err_w, sync_r, perr_w):
                 os.close(fd)
             os.write(rep_w, b"P%d\n" % pid1)
-            me = os.getppid()
-            self.send(pid=pid1, pid_start=_start_time(pid1), monitor_pid=me, monitor_start=_start_time(me))
-            go = self.recv()
+            if first:
+                me = os.getppid()
+                self.send(pid=pid1, pid_start=_start_time(pid1), monitor_pid=me, monitor_start=_start_time(me))
+                go = self.recv()
+            else:
+                go = {"go": _join_cgroup(self.req.get("cgroup"), pid1)}
             if not go or not go.get("go"):
                 os.close(sync_w)  # PID 1 reads EOF and leaves
                 os.write(rep_w, b"N")
@@ -229,10 +343,12 @@ class Monitor:
                 failure += chunk
             if failure:
                 code, _, message = failure.decode("utf-8", "replace").partition("\t")
-                self.send(error=message, code=int(code))
+                if first:
+                    self.send(error=message, code=int(code))
                 os.write(rep_w, b"F" + failure)
             else:
-                self.send(started=True)
+                if first:
+                    self.send(started=True)
                 os.write(rep_w, b"S")
             os._exit(0)
         except BaseException as e:  # noqa: BLE001
@@ -243,12 +359,11 @@ class Monitor:
                 os._exit(1)
 
     def pump(self, pid1: int, pidfd: int | None, out_r: int, err_r: int) -> int:
-        log_fd = None
-        if self.req.get("log"):
-            log_fd = os.open(self.req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        if self.req.get("log") and self.log is None:
+            self.log = _LogFile(self.req["log"], self.req.get("log_max_size"), self.req.get("log_max_file") or 1)
         pumps = {
-            out_r: _Pump(out_r, "stdout", log_fd, self.attach[0] if self.attach else None),
-            err_r: _Pump(err_r, "stderr", log_fd, self.attach[1] if self.attach else None),
+            out_r: _Pump(out_r, "stdout", self.log, self.attach[0] if self.attach else None),
+            err_r: _Pump(err_r, "stderr", self.log, self.attach[1] if self.attach else None),
         }
         poller = select.poll()
         for fd in pumps:
@@ -257,13 +372,19 @@ class Monitor:
             poller.register(pidfd, select.POLLIN)
         if self.ctl is not None:
             poller.register(self.ctl, select.POLLIN)
+        prober = self.prober
         status = None
         deadline = None
         while pumps:
-            timeout = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            wake = deadline
+            if prober is not None and status is None:
+                wake = prober.wake_at()
+            timeout = None if wake is None else max(0, int((wake - time.monotonic()) * 1000) + 1)
             events = poller.poll(timeout)
-            if not events and deadline is not None:
+            if not events and deadline is not None and time.monotonic() >= deadline:
                 break  # pipes still held open by someone outside: stop waiting for them
+            if prober is not None and status is None:
+                prober.tick(pid1, self, poller)  # start or time out a probe
             for fd, _ in events:
                 if fd in pumps:
                     if not pumps[fd].read():
@@ -272,6 +393,8 @@ class Monitor:
                         del pumps[fd]
                 elif fd == pidfd:
                     poller.unregister(pidfd)
+                    if prober is not None:
+                        prober.abort(self, poller)
                     status = self._reap(pid1)
                     deadline = time.monotonic() + 2.0
                 elif self.ctl is not None and fd == self.ctl:
@@ -279,16 +402,19 @@ class Monitor:
                     self.recv()  # the starter only ever closes here (or asks nothing)
                     for p in pumps.values():
                         p.out_fd = None
-        if log_fd is not None:
-            os.close(log_fd)
+                elif prober is not None:
+                    prober.handle(fd, self, poller)
         if status is None:
+            if prober is not None:
+                prober.abort(self, poller)
             status = self._reap(pid1)
         if pidfd is not None:
             os.close(pidfd)
         return status
 
     def _reap(self, pid1: int) -> int:
-        """Wait for PID 1, then every orphan the subreaper inherited. Returns docker's exit code."""
+        """Wait for PID 1, then every orphan the subreaper inherited. Returns docker's exit code.
+        Other children's statuses (a healthcheck probe) are kept for their owners."""
         code, found = 255, False
         while True:
             try:
@@ -302,31 +428,107 @@ class Monitor:
             if pid == pid1:
                 found = True
                 code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+            else:
+                self.reaped[pid] = status
         return code
 
-    def finish(self, code: int, failure: bytes) -> None:
+    def finish(self, code: int, failure: bytes, started: float) -> bool:
+        """Record the exit; True when the restart policy asks for another run (after the backoff)."""
         oom, message = False, None
         if failure:
             message = failure.decode("utf-8", "replace").partition("\t")[2]
         cgroup = self.req.get("cgroup")
         if cgroup and code == 137:
-            oom, limit = _oom_check(cgroup)
+            count, limit = _oom_check(cgroup)
+            oom, self.oom_seen = count > self.oom_seen, max(count, self.oom_seen)
             if oom:
                 from composer.units import format_size
 
                 what = f" (limit {format_size(limit)})" if limit else ""
                 message = f"container {self.req['name']} was killed: out of memory{what}"
-        if cgroup:  # before the record: a start that follows a stop re-creates this same cgroup
+        decision = []
+
+        def changes(state: dict) -> dict:
+            again = _restart_wanted(self.req.get("restart") or {}, code, state)
+            decision.append(again)
+            if not again and cgroup:  # before the record: a start that follows a stop re-creates it
+                _remove_cgroup(cgroup)
+            out = dict(finished_at=time.time(), exit_code=code, oom_killed=oom, error=message, paused=False,
+                       restarting=again)
+            if not again:
+                out.update(monitor_pid=None, monitor_start=None)
+            return out
+
+        _record(self.state_dir, self.pid1, changes)
+        again = bool(decision and decision[0])
+        if not decision and cgroup:  # no state left (removed meanwhile): still leave no cgroup
             _remove_cgroup(cgroup)
-        _record(self.state_dir, self.pid1, finished_at=time.time(), exit_code=code, oom_killed=oom,
-                error=message, paused=False, monitor_pid=None, monitor_start=None)
         self.send(exit=code, oom=oom, error=message)
+        if again:
+            self._lost_starter()  # as docker run: the attached client leaves at the first exit
+            return self._backoff(time.monotonic() - started)
+        if self.log is not None:
+            self.log.close()
+        if self.netns_fd is not None:
+            os.close(self.netns_fd)
+            self.netns_fd = None
         if self.req.get("auto_remove"):
             if self.ctl is not None:  # the starter removes it itself: it waits for this
                 ack = self.recv()
                 if ack and ack.get("removing"):
-                    return
+                    return False
             self._auto_remove()
+        return False
+
+    def _backoff(self, ran_for: float) -> bool:
+        """Sleep docker's restart delay; False (and the record says so) when stopped meanwhile."""
+        self.delay = 0.1 if ran_for >= 10 or not self.delay else min(60.0, self.delay * 2)
+        until = time.monotonic() + self.delay
+        path = os.path.join(self.state_dir, STATE_FILE)
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.5))
+            try:
+                with open(path) as f:
+                    if loads(f.read()).get("stop_requested"):
+                        break
+            except (OSError, ValueError):
+                return False  # removed
+        return self._claim_restart()
+
+    def _claim_restart(self) -> bool:
+        """Under the container's lock: still ours to restart? (stop or rm may have come.) The lock
+        is held until the new PID 1 runs, so a stop sees either the old exit or the new pid."""
+        try:
+            self.lock_fd = os.open(os.path.join(self.state_dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        state = _read_state(self.state_dir)
+        if state.get("pid") == self.pid1 and state.get("restarting") and not state.get("stop_requested"):
+            return True  # _record_start releases the lock
+        if state.get("pid") == self.pid1:
+            _write_state(self.state_dir, dict(state, restarting=False, monitor_pid=None, monitor_start=None))
+        if self.req.get("cgroup") and state.get("pid") == self.pid1:
+            _remove_cgroup(self.req["cgroup"])
+        os.close(self.lock_fd)
+        self.lock_fd = None
+        return False
+
+    def _record_start(self, pid1: int) -> None:
+        """After a restart: the new PID 1 in the state, then the claim's lock goes."""
+        try:
+            state = _read_state(self.state_dir)
+            n = int(state.get("restart_count") or 0) + 1
+            state.update(pid=pid1, pid_start=_start_time(pid1), started_at=time.time(), finished_at=None,
+                         restarting=False, restart_count=n, health=None, paused=False)
+            _write_state(self.state_dir, state)
+        finally:
+            if self.lock_fd is not None:
+                os.close(self.lock_fd)
+                self.lock_fd = None
 
     def _auto_remove(self) -> None:
         """--rm with nobody attached: a fresh interpreter does the removal (it needs the cgroup
@@ -345,15 +547,16 @@ class Monitor:
         os.execv(sys.executable, args)
 
 
-def _oom_check(cgroup: dict) -> tuple[bool, int | None]:
+def _oom_check(cgroup: dict) -> tuple[int, int | None]:
+    """(the cgroup's oom_kill count, its memory limit)."""
     try:
         from composer.runtime import cgroups
 
         paths = cgroups.CgroupPaths.from_dict(cgroup)
         driver = cgroups.driver_for(paths)
-        return driver.oom_kill_count(paths) > 0, driver.memory_limit(paths)
+        return driver.oom_kill_count(paths), driver.memory_limit(paths)
     except Exception:  # noqa: BLE001 - a missing cgroup must not lose the exit code
-        return False, None
+        return 0, None
 
 
 def _start_time(pid: int) -> int | None:
@@ -369,29 +572,66 @@ def _start_time(pid: int) -> int | None:
     return int(raw[raw.rfind(b")") + 2:].split()[19])
 
 
-def _record(state_dir: str, pid1: int, **changes: object) -> None:
-    """runtime.state's locked read-modify-write (same files), unless a newer start owns the state."""
+def _read_state(state_dir: str) -> dict:
+    try:
+        with open(os.path.join(state_dir, STATE_FILE)) as f:
+            return loads(f.read())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(state_dir: str, state: dict) -> None:
+    tmp = os.path.join(state_dir, f".{STATE_FILE}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(dumps(state))
+    os.rename(tmp, os.path.join(state_dir, STATE_FILE))
+
+
+def _record(state_dir: str, pid1: int, changes) -> None:
+    """runtime.state's locked read-modify-write (same files), unless a newer start owns the state.
+    changes: a dict, or a function of the current state returning one."""
     try:
         lock = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return  # removed meanwhile (rm -f): nothing to record
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        path = os.path.join(state_dir, STATE_FILE)
-        try:
-            with open(path) as f:
-                state = loads(f.read())
-        except (OSError, ValueError):
+        state = _read_state(state_dir)
+        if not state or state.get("pid") != pid1:  # not a newer start's state
             return
-        if state.get("pid") != pid1:  # not a newer start's state
-            return
-        state.update(changes)
-        tmp = os.path.join(state_dir, f".{STATE_FILE}.{os.getpid()}")
-        with open(tmp, "w") as f:
-            f.write(dumps(state))
-        os.rename(tmp, path)
+        state.update(changes(state) if callable(changes) else changes)
+        _write_state(state_dir, state)
     finally:
         os.close(lock)
+
+
+def _restart_wanted(policy: dict, code: int, state: dict) -> bool:
+    """docker's rules; a stop or kill by the user (stop_requested) always wins."""
+    name = policy.get("name") or "no"
+    if name == "no" or state.get("stop_requested"):
+        return False
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        limit = int(policy.get("max_retries") or 0)
+        return code != 0 and (limit <= 0 or int(state.get("restart_count") or 0) < limit)
+    return False
+
+
+def _join_cgroup(cgroup: dict | None, pid: int) -> bool:
+    """runtime.cgroups' attach for a restart (no import: plain writes to cgroup.procs)."""
+    for _, d in (cgroup or {}).get("dirs", ()):
+        try:
+            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            os.write(fd, b"%d" % pid)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+    return True
 
 
 def _remove_cgroup(cgroup: dict) -> None:
