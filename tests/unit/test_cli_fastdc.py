@@ -54,11 +54,20 @@ def test_cache_round_trip_and_reuse(cache_file, monkeypatch):
 
 
 def test_foreign_or_broken_files_are_ignored(cache_file):
-    cache_file.write_bytes(marshal.dumps({"x": 1}))
+    cache_file.write_bytes(marshal.dumps({"x": b"1"}))
     os.chmod(cache_file, 0o666)
     assert fastdc._load(str(cache_file)) == {}
     os.chmod(cache_file, 0o644)
-    assert fastdc._load(str(cache_file)) == {"x": 1}
+    assert fastdc._load(str(cache_file)) == {"x": b"1"}
     cache_file.write_bytes(b"\x00garbage")
     assert fastdc._load(str(cache_file)) == {}
     assert fastdc._load(str(cache_file) + ".missing") == {}
+
+
+def test_a_corrupt_entry_is_compiled_again(cache_file, monkeypatch):
+    monkeypatch.setattr(dataclasses, "exec", fastdc._exec, raising=False)
+    src = "def __create_fn__():\n def f(self):\n  return 7\n return f"
+    monkeypatch.setattr(fastdc, "_cache", {src: b"\x00not marshal"})
+    ns: dict = {}
+    fastdc._exec(src, {}, ns)
+    assert ns["__create_fn__"]()(None) == 7 and src in fastdc._new
