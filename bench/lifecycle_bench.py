@@ -69,11 +69,13 @@ def health_gap(env: dict, work: Path, runs: int) -> list[float]:
     (d / "compose.yaml").write_text(HEALTH_STACK)
     gaps = []
     for _ in range(runs):
-        composer(env, d, "up", "-d")
-        db, app = inspect(env, d, "health-db-1"), inspect(env, d, "health-app-1")
-        passed = [e for e in db["health_log"] if e["ExitCode"] == 0]
-        gaps.append(app["started_at"] - iso(passed[0]["End"]))
-        composer(env, d, "down", "-t", "1")
+        try:
+            composer(env, d, "up", "-d")
+            db, app = inspect(env, d, "health-db-1"), inspect(env, d, "health-app-1")
+            passed = [e for e in db["health_log"] if e["ExitCode"] == 0]
+            gaps.append(app["started_at"] - iso(passed[0]["End"]))
+        finally:
+            composer(env, d, "down", "-t", "1")
     return gaps
 
 
@@ -87,8 +89,8 @@ def crash_loop(env: dict, work: Path, seconds: float) -> tuple[float, int]:
     d = work / "loop"
     d.mkdir()
     (d / "compose.yaml").write_text(LOOP_STACK)
-    composer(env, d, "up", "-d")
     try:
+        composer(env, d, "up", "-d")
         monitor = inspect(env, d, "loop-crash-1")["monitor_pid"]
         t0, c0 = time.monotonic(), cpu_seconds(monitor)
         time.sleep(seconds)
@@ -103,9 +105,9 @@ def noop_up(env: dict, work: Path, runs: int) -> list[float]:
     d = work / "many"
     d.mkdir()
     (d / "compose.yaml").write_text(stacks.many(30))
-    composer(env, d, "up", "-d")
     times = []
     try:
+        composer(env, d, "up", "-d")
         for _ in range(runs):
             t = time.perf_counter()
             composer(env, d, "up", "-d")

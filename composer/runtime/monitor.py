@@ -318,6 +318,8 @@ class Monitor:
             perr_r, perr_w = os.pipe2(os.O_CLOEXEC)
             pid1 = os.fork()
             if pid1 == 0:
+                for fd in (sync_w, perr_r, rep_w):  # else a starter that dies leaves PID 1 waiting forever
+                    os.close(fd)
                 self.stdio.child(self.cfg, out_w, err_w)
                 child.main(self.cfg, sync_r, perr_w)
             for fd in (out_w, err_w, sync_r, perr_w):

@@ -127,3 +127,39 @@ def test_state_says_restarting_during_backoff(runtime, make_spec):
     s = st.read(runtime.paths(spec.id).state)
     assert s.get("restarting") is True
     runtime.remove(spec.id, force=True)
+
+
+def test_starter_killed_before_go_leaves_no_process(runtime, make_spec, tmp_path):
+    """kill -9 of the CLI in the middle of the start handshake: PID 1 never runs, and neither it nor
+    the monitor waits forever (PID 1 used to hold its own end of the sync pipe)."""
+    import subprocess
+    import sys
+
+    spec = make_spec("sleep", "60")
+    runtime.create(spec)
+    script = tmp_path / "die.py"
+    script.write_text(
+        "import os, sys\n"
+        "from composer.runtime import Runtime, cgroups\n"
+        "cgroups.CgroupDriver.attach = lambda *a: os._exit(9)  # dies right after the monitor's hello\n"
+        "Runtime(sys.argv[1], sys.argv[2]).start(sys.argv[3])\n")
+    proc = subprocess.run([sys.executable, str(script), runtime.state_dir, runtime.data_dir, spec.id],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 9, proc.stderr
+
+    def ours() -> list[int]:
+        out = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "cmp-mon-" + spec.id[:7]:
+                            with open(f"/proc/{pid}/stat") as g:
+                                if g.read().rsplit(")", 1)[1].split()[0] != "Z":
+                                    out.append(int(pid))
+                except OSError:
+                    pass
+        return out
+
+    wait_for(lambda: not ours(), 5)
+    runtime.remove(spec.id, force=True)
