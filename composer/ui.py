@@ -29,7 +29,10 @@ def status_text(info: Any, now: float | None = None) -> str:
     """'Up 3 seconds (healthy)', 'Exited (0) 2 minutes ago', 'Created', as `docker ps` says."""
     now = time.time() if now is None else now
     status = info.status
-    health = f" ({info.health})" if getattr(info, "health", None) else ""
+    notes = [n for n in (getattr(info, "health", None),) if n]
+    if getattr(info, "restart_count", 0):  # the restart policy at work: docker hides it, users ask
+        notes.append(f"restarts: {info.restart_count}")
+    health = f" ({', '.join(notes)})" if notes else ""
     if status in ("running", "paused"):
         up = f"Up {format_duration(max(0.0, now - (info.started_at or now)))}"
         return up + (" (Paused)" if status == "paused" else health)
@@ -90,7 +93,7 @@ def ps_json(info: Any, project: str, now: float | None = None) -> dict:
         "Labels": ",".join(f"{k}={v}" for k, v in info.spec.labels), "Name": info.name, "Names": info.name,
         "Project": project, "Publishers": pubs, "RunningFor": ago(info.created_at, now),
         "Service": info.label("composer.service", "") or "", "State": info.status,
-        "Status": status_text(info, now),
+        "Status": status_text(info, now), "RestartCount": getattr(info, "restart_count", 0),
     }
 
 
