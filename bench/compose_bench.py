@@ -54,21 +54,36 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
-def bench(name: str, cmd: list[str], env: dict[str, str], dirs: dict[str, Path], runs: int) -> dict[str, float]:
-    results: dict[str, float] = {}
-    project = ["-p", f"cmpbench{name.split('-')[0][:6]}"]
+def bench(tools_: dict[str, tuple[list[str], dict[str, str]]], dirs: dict[str, Path],
+          runs: int) -> dict[str, dict[str, float]]:
+    """Runs interleaved (tool A, tool B, ... then again): a shared machine's load changes by the
+    second, and ratios are only fair when both sides ran under the same load."""
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in tools_}
+    failed: set[str] = set()
     for label, d in dirs.items():
-        ups, pss, downs = [], [], []
         for _ in range(runs):
-            try:
-                ups.append(timed([*cmd, *project, "up", "-d"], d, env))
-                pss.append(timed([*cmd, *project, "ps"], d, env))
-            finally:
-                downs.append(timed([*cmd, *project, "down", "-t", "1"], d, env))
-        results[f"{label} up"] = statistics.median(ups)
-        results[f"{label} down"] = statistics.median(downs)
-        results[f"{label} ps"] = statistics.median(pss)
-    return results
+            for name, (cmd, env) in tools_.items():
+                if name in failed:
+                    continue
+                project = ["-p", f"cmpbench{name.split('-')[0][:6]}"]
+                rows = samples[name]
+                try:
+                    try:
+                        rows.setdefault(f"{label} up", []).append(timed([*cmd, *project, "up", "-d"], d, env))
+                        rows.setdefault(f"{label} ps", []).append(timed([*cmd, *project, "ps"], d, env))
+                    finally:
+                        rows.setdefault(f"{label} down", []).append(
+                            timed([*cmd, *project, "down", "-t", "1"], d, env))
+                except RuntimeError as err:
+                    print(f"{name}: skipped: {err}", file=sys.stderr)
+                    failed.add(name)
+    return {name: {row: statistics.median(v) for row, v in sorted(rows.items(), key=_order)}
+            for name, rows in samples.items() if name not in failed}
+
+
+def _order(item: tuple[str, list[float]]) -> tuple[int, int]:
+    label, verb = item[0].rsplit(" ", 1)
+    return int(label.split()[0]), ("up", "down", "ps").index(verb)
 
 
 def main() -> int:
@@ -85,17 +100,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="composer-bench-", dir="/var/tmp"))
     try:
         dirs = stacks.write(work / "stacks")
-        table: dict[str, dict[str, float]] = {}
-        for name, (cmd, env) in tools(work).items():
-            if args.only and name not in args.only:
-                continue
-            if name == "composer":
-                prepare_composer(cmd, env)
-            try:
-                table[name] = bench(name, cmd, env, dirs, args.runs)
-            except RuntimeError as err:
-                print(f"{name}: skipped: {err}", file=sys.stderr)
-        report(table)
+        chosen = {name: t for name, t in tools(work).items() if not args.only or name in args.only}
+        if "composer" in chosen:
+            prepare_composer(*chosen["composer"])
+        report(bench(chosen, dirs, args.runs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

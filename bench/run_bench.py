@@ -1,5 +1,7 @@
 """`composer container run --rm IMAGE true`, whole CLI, median of N (default 30); docker/podman
-side by side when present. Also the runtime part alone (create+start through exec, in-process).
+side by side when present (the `busybox:local` image of ../shared/anchors/setup.sh), runs
+interleaved so that every tool sees the same machine load. Also the runtime part alone
+(create+start through exec, in-process). Goal (issue 2): composer <= 1/5 of docker.
 
     sudo .venv/bin/python bench/run_bench.py [N]"""
 
@@ -17,15 +19,25 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 PY = os.path.join(ROOT, ".venv", "bin", "python")
+CLI = os.path.join(ROOT, ".venv", "bin", "composer")  # the entry script users run
+ANCHORS = os.environ.get("ANCHORS_DIR", "/var/tmp/composer-anchors")
+PEERS = {"docker": (["/usr/bin/docker", "run", "--rm", "busybox:local", "true"], None),
+         "podman": (["podman", "run", "--rm", "localhost/busybox:local", "true"],
+                    {"CONTAINERS_CONF": os.path.join(ANCHORS, "containers.conf")})}
 
 
-def median_ms(argv: list[str], n: int, env=None) -> float:
-    times = []
+def once_ms(argv: list[str], env=None) -> float:
+    t = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+
+
+def interleaved(cases: dict[str, tuple[list[str], dict | None]], n: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(n):
-        t = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+        for name, (argv, env) in cases.items():
+            times[name].append(once_ms(argv, env))
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def main() -> None:
@@ -41,17 +53,23 @@ def main() -> None:
     subprocess.run([PY, "-m", "composer", "image", "import", f"{base}/bb.tar", "bench-bb"], env=env, check=True,
                    capture_output=True)
     try:
-        for net in ("none", "bridge"):
-            ms = median_ms([PY, "-m", "composer", "container", "run", "--rm", "--network", net, "bench-bb", "true"], n, env)
-            print(f"composer container run --rm --network {net} IMAGE true: {ms:.1f} ms (median of {n})")
-        for tool in ("docker", "podman"):
-            if shutil.which(tool):
-                probe = subprocess.run([tool, "run", "--rm", "busybox", "true"], capture_output=True, text=True)
-                if probe.returncode != 0:  # e.g. no busybox image: start them with ../shared/anchors/setup.sh
-                    print(f"{tool}: skipped ({(probe.stderr.strip().splitlines() or ['failed'])[-1][:100]})")
-                    continue
-                ms = median_ms([tool, "run", "--rm", "busybox", "true"], n)
-                print(f"{tool} run --rm busybox true: {ms:.1f} ms (median of {n})")
+        cases = {f"composer container run --rm --network {net} IMAGE true":
+                 ([CLI, "container", "run", "--rm", "--network", net, "bench-bb", "true"], env)
+                 for net in ("none", "bridge")}
+        for tool, (argv, extra) in PEERS.items():
+            peer_env = dict(os.environ, **extra) if extra else None
+            if shutil.which(argv[0]) is None:
+                continue
+            probe = subprocess.run(argv, env=peer_env, capture_output=True, text=True)
+            if probe.returncode != 0:  # e.g. no busybox:local image: start them with ../shared/anchors/setup.sh
+                print(f"{tool}: skipped ({(probe.stderr.strip().splitlines() or ['failed'])[-1][:100]})")
+                continue
+            cases[f"{tool} run --rm busybox:local true"] = (argv, peer_env)
+        results = interleaved(cases, n)
+        docker = next((ms for name, ms in results.items() if name.startswith("docker")), None)
+        for name, ms in results.items():
+            ratio = f"   {ms / docker:.2f}x docker" if docker and name.startswith("composer") else ""
+            print(f"{name}: {ms:.1f} ms (median of {n}){ratio}")
         os.environ.update(COMPOSER_STATE_DIR=f"{base}/state", COMPOSER_DATA_DIR=f"{base}/data")
         from composer.runtime import Runtime
         from composer.runtime.spec import ContainerSpec

@@ -40,6 +40,19 @@ _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "ki
                      "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}
 
 
+# Commands that move new containers into cgroups: they start cli.warmup first, so that the kernel's
+# grace period for the first cgroup move passes while we import and parse. Not `exec`: it forks
+# to enter a container and wants a CLI without threads.
+_STARTING = {"up", "start", "restart", "run", "scale", "container run", "container start", "container restart"}
+
+
+def _starts_containers(argv: Sequence[str], command: str | None) -> bool:
+    if command == "container":
+        rest = list(argv)[list(argv).index("container") + 1:]
+        command = "container " + next((w for w in rest if not w.startswith("-")), "")
+    return command in _STARTING
+
+
 def command_word(argv: Sequence[str]) -> str | None:
     """The first positional word of argv, skipping global options and their values."""
     skip = False
@@ -90,6 +103,19 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_word(argv)
+    warming = None
+    if _starts_containers(argv, command):
+        from composer.cli import warmup
+
+        warming = warmup.start()
+    try:
+        return _run(argv, command)
+    finally:
+        if warming is not None:
+            warming.set()
+
+
+def _run(argv: list[str], command: str | None) -> int:
     known = command in _MODULE_OF or command in _PROJECT_COMMANDS
     parser = build_parser(command if known else None)
     args = parser.parse_args(argv)
