@@ -47,7 +47,7 @@ def pss_kb(pid: int) -> int:
 
 def composer_processes(state_dir: str) -> dict[int, str]:
     """pid -> comm of the cmp-* processes started for state_dir (it is on the launcher's command
-    line, which its monitors inherit)."""
+    line, which its monitors inherit; a monitor that became cmp-pump names its container's state dir)."""
     out = {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -57,8 +57,9 @@ def composer_processes(state_dir: str) -> dict[int, str]:
                 if not comm.startswith("cmp-"):
                     continue
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if state_dir.encode() in f.read().split(b"\0"):
-                        out[int(pid)] = comm
+                    args = f.read().split(b"\0")
+                if any(a == state_dir.encode() or a.startswith(state_dir.encode() + b"/") for a in args):
+                    out[int(pid)] = comm  # cmp-pump carries the container's state dir, below it
             except OSError:
                 pass
     return out

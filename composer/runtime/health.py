@@ -46,6 +46,16 @@ class Prober:
         self.status, self.streak, self.log = "starting", 0, []
         self.due = self.started + self._next_interval()
 
+    def restore(self, health: dict | None, started_wall: float) -> None:
+        """In a monitor resumed from cmp-pump: the state it recorded, and a probe due now."""
+        now = time.monotonic()
+        self.started = now - max(0.0, time.time() - started_wall)
+        h = health or {}
+        self.status = h.get("status") or "starting"
+        self.streak = int(h.get("failing_streak") or 0)
+        self.log = list(h.get("log") or [])
+        self.due = now
+
     def _next_interval(self) -> float:
         in_start = time.monotonic() - self.started < self.start_period
         return self.start_interval if self.status == "starting" and in_start else self.interval

@@ -21,8 +21,8 @@ Starting is race-safe across processes: a client holds an flock on launcher.lock
 the socket and, if nobody answers, spawns a launcher, handing it the locked file; the launcher
 unlocks once it listens, so the next client waits on the lock and then connects. A hello with
 another VERSION (older composer, edited code) gets the old launcher terminated and replaced; its
-monitors live on (own sessions). The launcher leaves by itself once it has had no monitor and no
-connection for COMPOSER_LAUNCHER_IDLE seconds (default 5), or at once when idle and its socket is
+monitors live on (own sessions). The launcher leaves by itself once it has had no
+connection for COMPOSER_LAUNCHER_IDLE seconds (default 5; monitors do not keep it), or at once when idle and its socket is
 gone (state dir removed, or replaced); it takes the lock to leave, so no client is dropped silently
 (a client whose connection breaks during the hello retries)."""
 
@@ -121,7 +121,7 @@ class _Server:
     def run(self) -> None:
         idle_since = time.monotonic()
         while True:
-            busy = bool(self.conns or self.monitors)
+            busy = bool(self.conns)  # monitors live on without us: not a daemon
             timeout = None if busy else max(0.0, min(1.0, idle_since + self.idle - time.monotonic()))
             try:
                 events = self.poller.poll(None if timeout is None else int(timeout * 1000) + 1)
@@ -139,7 +139,7 @@ class _Server:
             if self.broken:
                 self._leave(self._ours(), wait=True)
                 return
-            if self.conns or self.monitors:
+            if self.conns:
                 continue
             if busy:
                 idle_since = time.monotonic()

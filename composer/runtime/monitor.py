@@ -23,6 +23,7 @@ import fcntl
 import gc
 import os
 import select
+import sys as _sys
 import time
 
 from composer.runtime import child, health, tty
@@ -191,6 +192,9 @@ class Monitor:
         self.prober = None
         self.log: _LogFile | None = None
         self.lock_fd: int | None = None
+        self.held: list[int] = []  # fds kept open for PID 1 across a cmp-pump hand-off (idle stdin)
+        self.no_pump = False
+        self.started_wall = 0.0
         if req.get("healthcheck"):
             self.prober = health.Prober(req["healthcheck"], req)
 
@@ -232,20 +236,34 @@ class Monitor:
 
     # ------------------------------------------------------------ the life of a container
 
-    def run(self) -> None:
-        """Launch, pump, record; again while the restart policy says so."""
-        first = True
+    def run(self, resumed: tuple | None = None) -> None:
+        """Launch, pump, record; again while the restart policy says so. resumed: the run that
+        cmp-pump handed back (pid1, out, err, exit code or None, started at)."""
+        first = resumed is None
         while True:
-            launched = self._launch(first)
-            if launched is None:
-                if first:
-                    return  # the starter was told why
-                status, failure = 125, b"125\tcontainer setup failed on restart"
+            failure = b""
+            if resumed is not None:
+                pid1, out_r, err_r, exited, started_wall = resumed
+                resumed = None
+                pidfd = os.pidfd_open(pid1) if exited is None else None
+                started = time.monotonic() - max(0.0, time.time() - started_wall)
+                self.started_wall = started_wall
+                status = self.pump(pid1, pidfd, out_r, err_r, exited)
             else:
-                pid1, pidfd, out_r, err_r, failure = launched
+                launched = self._launch(first)
                 started = time.monotonic()
-                status = self.pump(pid1, pidfd, out_r, err_r)
-            if not self.finish(status, failure, started if launched else time.monotonic()):
+                self.started_wall = time.time()
+                if launched is None:
+                    if first:
+                        return  # the starter was told why
+                    status, failure = 125, b"125\tcontainer setup failed on restart"
+                else:
+                    pid1, pidfd, out_r, err_r, failure = launched
+                    status = self.pump(pid1, pidfd, out_r, err_r)
+            for fd in self.held:  # PID 1 is gone: nobody needs its idle stdin any more
+                _close(fd)
+            self.held = []
+            if not self.finish(status, failure, started):
                 return
             first = False
 
@@ -360,13 +378,11 @@ class Monitor:
             finally:
                 os._exit(1)
 
-    def pump(self, pid1: int, pidfd: int | None, out_r: int, err_r: int) -> int:
+    def pump(self, pid1: int, pidfd: int | None, out_r: int, err_r: int, exited: int | None = None) -> int:
         if self.req.get("log") and self.log is None:
             self.log = _LogFile(self.req["log"], self.req.get("log_max_size"), self.req.get("log_max_file") or 1)
-        pumps = {
-            out_r: _Pump(out_r, "stdout", self.log, self.attach[0] if self.attach else None),
-            err_r: _Pump(err_r, "stderr", self.log, self.attach[1] if self.attach else None),
-        }
+        pumps = {fd: _Pump(fd, name, self.log, self.attach[i] if self.attach else None)
+                 for i, (fd, name) in enumerate(((out_r, "stdout"), (err_r, "stderr"))) if fd >= 0}
         poller = select.poll()
         for fd in pumps:
             poller.register(fd, select.POLLIN)
@@ -375,9 +391,13 @@ class Monitor:
         if self.ctl is not None:
             poller.register(self.ctl, select.POLLIN)
         prober = self.prober
-        status = None
-        deadline = None
+        status = exited
+        deadline = None if exited is None else time.monotonic() + 2.0
         while pumps:
+            if prober is not None and status is None:
+                prober.tick(pid1, self, poller)  # start or time out a probe (before a hand-off: it waits for it)
+            if status is None and self._may_hand_off():
+                self._hand_off(pid1, pumps)  # never returns
             wake = deadline
             if prober is not None and status is None:
                 wake = prober.wake_at()
@@ -385,8 +405,6 @@ class Monitor:
             events = poller.poll(timeout)
             if not events and deadline is not None and time.monotonic() >= deadline:
                 break  # pipes still held open by someone outside: stop waiting for them
-            if prober is not None and status is None:
-                prober.tick(pid1, self, poller)  # start or time out a probe
             for fd, _ in events:
                 if fd in pumps:
                     if not pumps[fd].read():
@@ -410,14 +428,54 @@ class Monitor:
             if prober is not None:
                 prober.abort(self, poller)
             status = self._reap(pid1)
+        elif exited is not None:
+            self._reap(0, block=False)  # PID 1 was reaped by cmp-pump: only orphans are left
         if pidfd is not None:
             os.close(pidfd)
         return status
 
-    def _reap(self, pid1: int) -> int:
+    # ------------------------------------------------------------ cmp-pump, the compiled idle half
+
+    def _may_hand_off(self) -> bool:
+        """Idle means: nobody attached, no probe running, no restart being claimed."""
+        return (PUMP is not None and not self.no_pump and self.ctl is None and not self.attach
+                and self.lock_fd is None and (self.prober is None or self.prober.probe is None))
+
+    def _hand_off(self, pid1: int, pumps: dict) -> None:
+        """exec cmp-pump with this run's fds; it execs `resume` back when PID 1 exits or a
+        healthcheck is due. Same pid: still PID 1's parent and subreaper."""
+        for p in pumps.values():
+            p.flush(final=True)  # a partial line becomes its own record
+        fds = {p.stream: fd for fd, p in pumps.items()}
+        out, err = fds.get("stdout", -1), fds.get("stderr", -1)
+        hold = [fd for fd in ((self.stdio.in_w,) if self.stdio is not None else ()) if fd is not None]
+        hold += self.held
+        for fd in (out, err, self.netns_fd, *hold):
+            if fd is not None and fd >= 0:
+                os.set_inheritable(fd, True)
+        path = os.path.join(self.state_dir, "monitor.json")
+        if not os.path.exists(path):
+            tmp = path + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            os.write(fd, dumps(self.req).encode())
+            os.close(fd)
+            os.rename(tmp, path)
+        wake = 0
+        if self.prober is not None:
+            wake = int((time.time() + max(0.0, self.prober.due - time.monotonic())) * 1000)
+        info = {"pid1": pid1, "out": out, "err": err, "netns": self.netns_fd, "hold": hold, "delay": self.delay,
+                "oom_seen": self.oom_seen, "started": self.started_wall, "id": self.req["id"]}
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        log = self.req.get("log") or "-"
+        argv = [PUMP, "cmp-mon-" + self.req["id"][:7], str(pid1), str(out), str(err), log,
+                str(self.req.get("log_max_size") or 0), str(self.req.get("log_max_file") or 1), str(wake), "--",
+                _sys.executable, "-I", "-S", "-c", RESUME_BOOT, root, self.state_dir, dumps(info)]
+        os.execv(PUMP, argv)
+
+    def _reap(self, pid1: int, block: bool = True) -> int:
         """Wait for PID 1, then every orphan the subreaper inherited. Returns docker's exit code.
         Other children's statuses (a healthcheck probe) are kept for their owners."""
-        code, found = 255, False
+        code, found = 255, not block
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG if found else 0)
@@ -656,6 +714,67 @@ def _remove_cgroup(cgroup: dict) -> None:
         cgroups.driver_for(paths).remove(paths)
     except Exception:  # noqa: BLE001 - rm retries; the exit code matters more
         pass
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _find_pump() -> str | None:
+    """The compiled idle half (`./dev setup` builds it); COMPOSER_PUMP=none keeps monitors Python."""
+    path = os.environ.get("COMPOSER_PUMP") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "pump",
+                                                           "cmp-pump")
+    return path if path != "none" and os.access(path, os.X_OK) else None
+
+
+PUMP = _find_pump()
+
+# What cmp-pump execs to hand a decision back: `python -I -S -c RESUME_BOOT ROOT STATE_DIR INFO EVENT ARG OUT ERR`.
+RESUME_BOOT = """\
+import sys
+r = sys.argv[1]
+for n, p in (("composer", r + "/composer"), ("composer.runtime", r + "/composer/runtime")):
+    m = type(sys)(n)
+    m.__path__ = [p]
+    sys.modules[n] = m
+from composer.runtime.monitor import resume
+resume(sys.argv[2:])
+"""
+
+
+def resume(argv: list[str]) -> None:
+    """The Python monitor again, after cmp-pump: EVENT is `exit CODE` (PID 1 reaped), `wake` (a
+    healthcheck is due) or `nopump` (the pump could not run: stay Python). Never returns."""
+    code = 0
+    try:
+        state_dir, info, event = argv[0], loads(argv[1]), argv[2]
+        out, err = int(argv[4]), int(argv[5])  # as cmp-pump left them (-1: that stream ended)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        sc.set_name("cmp-mon-" + info["id"][:7])
+        with open(os.path.join(state_dir, "monitor.json")) as f:
+            req = loads(f.read())
+        mon = Monitor(req, [None])
+        mon.pid1, mon.netns_fd, mon.delay, mon.oom_seen = info["pid1"], info["netns"], info["delay"], info["oom_seen"]
+        mon.held = list(info["hold"])
+        mon.no_pump = event == "nopump"
+        for fd in (out, err, info["netns"], *mon.held):
+            if fd is not None and fd >= 0:
+                os.set_inheritable(fd, False)
+        if mon.prober is not None:
+            mon.prober.restore(_read_state(state_dir).get("health"), info["started"])
+        exited = int(argv[3]) if event == "exit" else None
+        mon.run((info["pid1"], out, err, exited, info["started"]))
+    except BaseException as e:  # noqa: BLE001 - the launcher's log is our stderr
+        code = 1
+        try:
+            os.write(2, f"cmp-mon: resume failed: {type(e).__name__}: {e}\n".encode())
+        except OSError:
+            pass
+    os._exit(code)
 
 
 def main(req: dict, fds: list[int]) -> None:
