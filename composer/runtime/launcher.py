@@ -46,7 +46,7 @@ SOCK_NAME, LOCK_NAME, LOG_NAME = "launcher.sock", "launcher.lock", "launcher.log
 IDLE_DEFAULT = 5.0
 # A launcher runs the code of these modules (in its monitors and PID 1s): changing any of them
 # makes a running launcher outdated.
-_CODE = ("launcher", "monitor", "health", "tty", "child", "rootfs", "caps", "syscalls")
+_CODE = ("launcher", "monitor", "monitor_facts", "logpump", "handoff", "health", "tty", "child", "rootfs", "caps", "seccomp", "syscalls")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _MAX_FDS = 8
 FORK_TIMEOUT = 10.0

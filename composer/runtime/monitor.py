@@ -7,174 +7,31 @@ Talks to the starter (the CLI's Runtime.start) over a SOCK_SEQPACKET socket (a p
 os.write is one message), one JSON object per message: -> {"pid", "pid_start", "monitor_pid",
 "monitor_start"}; <- {"go": true} once cgroup and network are in place; -> {"started": true} |
 {"error", "code"}; later -> {"exit", "oom", "error"}. Then it pumps stdout/stderr into the
-json-lines log (and to the starter's fds when attached), records the exit in state.json and
-leaves. It survives the starter: when the socket closes it just stops copying to the attached fds.
+json-lines log (and to the starter's fds when attached), runs healthchecks (runtime.health),
+records the exit in state.json and applies the restart policy (docker's backoff; the network
+namespace and the cgroup are kept across runs). It survives the starter: when the socket closes it
+just stops copying to the attached fds, and once nobody is attached it execs cmp-pump, its compiled
+idle half, which execs it back for every decision (runtime.handoff).
 
-Lean on purpose (30 of these must fit in a few MB together with their launcher): imported by the
-launcher before it forks, it uses only C modules (_json, not json, which imports re; no socket,
-no state module, which imports typing), one read buffer, and does little between fork and idling,
-because every page it touches after the fork becomes its own copy."""
+Lean on purpose: imported by the launcher before it forks, it uses only C modules (_json, not json,
+which imports re; no socket, no state module, which imports typing), one read buffer, and does
+little between fork and idling, because every page it touches after the fork becomes its own copy."""
 
 from __future__ import annotations
 
-import _json
 import _signal
 import fcntl
 import gc
 import os
 import select
-import sys as _sys
 import time
 
-from composer.runtime import child, health, tty
+from composer.runtime import child, handoff, health, tty
 from composer.runtime import syscalls as sc
-
-PARTIAL_MAX = 16 * 1024  # docker's json-file splits lines longer than 16 KiB
-READ_SIZE = 65536
-STATE_FILE, LOCK_FILE = "state.json", "lock"  # as runtime.state (not imported: typing, json)
-
-
-# ---------------------------------------------------------------- JSON through _json alone
-
-
-class _Ctx:
-    strict = True
-    object_hook = object_pairs_hook = None
-    parse_float, parse_int, parse_constant = float, int, float
-
-
-def _no_default(o: object) -> object:
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-_scan = _json.make_scanner(_Ctx())
-_encode = _json.make_encoder(None, _no_default, _json.encode_basestring_ascii, None, ": ", ", ", True, False, True)
-
-
-def loads(text: str) -> object:
-    try:
-        return _scan(text, 0)[0]
-    except StopIteration:
-        raise ValueError("invalid JSON") from None
-
-
-def dumps(obj: object) -> str:
-    return "".join(_encode(obj, 0))
-
-
-def _timestamp(t: float) -> str:
-    ns = int((t % 1) * 1e9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{ns:09d}Z"
-
-
-class _Pump:
-    """Copies one pipe to the log (json lines, as docker's json-file) and the attached fd."""
-
-    buffer: bytearray | None = None  # one per monitor, shared by its pumps (one reads at a time)
-
-    def __init__(self, fd: int, stream: str, log_fd: "_LogFile | None", out_fd: int | None) -> None:
-        self.fd, self.stream, self.log_fd, self.out_fd = fd, stream, log_fd, out_fd
-        self.buf = b""
-
-    def read(self) -> bool:
-        if _Pump.buffer is None:
-            _Pump.buffer = bytearray(READ_SIZE)
-        try:
-            n = os.readv(self.fd, [_Pump.buffer])
-        except BlockingIOError:
-            return True
-        except OSError:  # EIO: a pty master once every slave is closed
-            n = 0
-        if not n:
-            self.flush(final=True)
-            return False
-        data = bytes(memoryview(_Pump.buffer)[:n])
-        if self.out_fd is not None:
-            try:
-                os.write(self.out_fd, data)
-            except OSError:
-                self.out_fd = None
-        self.buf += data
-        self.flush()
-        return True
-
-    def flush(self, final: bool = False) -> None:
-        if self.log_fd is None:
-            self.buf = b""
-            return
-        records = []
-        t = _timestamp(time.time())
-        while True:
-            nl = self.buf.find(b"\n")
-            if nl < 0 and len(self.buf) < PARTIAL_MAX and not (final and self.buf):
-                break
-            cut = nl + 1 if nl >= 0 else min(len(self.buf), PARTIAL_MAX)
-            line, self.buf = self.buf[:cut], self.buf[cut:]
-            text = _json.encode_basestring_ascii(line.decode("utf-8", "replace"))
-            records.append(f'{{"log": {text}, "stream": "{self.stream}", "time": "{t}"}}')
-            if not self.buf:
-                break
-        if records:
-            self.log_fd.write(("\n".join(records) + "\n").encode())
-
-
-class _LogFile:
-    """container.log with docker json-file's rotation: past max_size it becomes .1 (.1 becomes .2,
-    ... up to max_file - 1 kept); with max_file 1 it is truncated. Shared by a monitor's pumps."""
-
-    def __init__(self, path: str, max_size: int | None, max_file: int) -> None:
-        self.path, self.max_size, self.max_file = path, max_size, max(1, int(max_file))
-        self.fd: int | None = None
-        self.size = 0
-        self._open()
-
-    def _open(self) -> None:
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self.size = os.fstat(self.fd).st_size
-
-    def write(self, data: bytes) -> None:
-        """data: whole json lines. Rotation happens between lines, never inside one."""
-        if self.fd is None:
-            return
-        if self.max_size and self.size + len(data) > self.max_size:
-            start = 0
-            while start < len(data):  # as many whole lines as fit, then rotate
-                end = start
-                while True:
-                    nl = data.find(b"\n", end) + 1 or len(data)
-                    if end > start and self.size + nl - start > self.max_size:
-                        break
-                    end = nl
-                    if end >= len(data):
-                        break
-                if self.size and self.size + end - start > self.max_size:
-                    self._rotate()
-                os.write(self.fd, data[start:end])
-                self.size += end - start
-                start = end
-            return
-        os.write(self.fd, data)
-        self.size += len(data)
-
-    def _rotate(self) -> None:
-        if self.max_file == 1:
-            os.ftruncate(self.fd, 0)
-            self.size = 0
-            return
-        os.close(self.fd)
-        for n in range(self.max_file - 1, 0, -1):
-            src = self.path if n == 1 else f"{self.path}.{n - 1}"
-            try:
-                os.rename(src, f"{self.path}.{n}")
-            except FileNotFoundError:
-                pass
-        self._open()
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
+from composer.runtime.handoff import _close
+from composer.runtime.logpump import _LogFile, _Pump, dumps, loads  # noqa: F401 - dumps/loads: the launcher's
+from composer.runtime.monitor_facts import (LOCK_FILE, STATE_FILE, _join_cgroup, _oom_check, _read_state, _record,
+                                            _remove_cgroup, _restart_wanted, _start_time, _write_state)
 
 class Monitor:
     def __init__(self, req: dict, fds: list[int]) -> None:
@@ -396,8 +253,8 @@ class Monitor:
         while pumps:
             if prober is not None and status is None:
                 prober.tick(pid1, self, poller)  # start or time out a probe (before a hand-off: it waits for it)
-            if status is None and self._may_hand_off():
-                self._hand_off(pid1, pumps)  # never returns
+            if status is None and handoff.may_hand_off(self):
+                handoff.hand_off(self, pid1, pumps)  # never returns
             wake = deadline
             if prober is not None and status is None:
                 wake = prober.wake_at()
@@ -433,44 +290,6 @@ class Monitor:
         if pidfd is not None:
             os.close(pidfd)
         return status
-
-    # ------------------------------------------------------------ cmp-pump, the compiled idle half
-
-    def _may_hand_off(self) -> bool:
-        """Idle means: nobody attached, no probe running, no restart being claimed."""
-        return (PUMP is not None and not self.no_pump and self.ctl is None and not self.attach
-                and self.lock_fd is None and (self.prober is None or self.prober.probe is None))
-
-    def _hand_off(self, pid1: int, pumps: dict) -> None:
-        """exec cmp-pump with this run's fds; it execs `resume` back when PID 1 exits or a
-        healthcheck is due. Same pid: still PID 1's parent and subreaper."""
-        for p in pumps.values():
-            p.flush(final=True)  # a partial line becomes its own record
-        fds = {p.stream: fd for fd, p in pumps.items()}
-        out, err = fds.get("stdout", -1), fds.get("stderr", -1)
-        hold = [fd for fd in ((self.stdio.in_w,) if self.stdio is not None else ()) if fd is not None]
-        hold += self.held
-        for fd in (out, err, self.netns_fd, *hold):
-            if fd is not None and fd >= 0:
-                os.set_inheritable(fd, True)
-        path = os.path.join(self.state_dir, "monitor.json")
-        if not os.path.exists(path):
-            tmp = path + ".tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            os.write(fd, dumps(self.req).encode())
-            os.close(fd)
-            os.rename(tmp, path)
-        wake = 0
-        if self.prober is not None:
-            wake = int((time.time() + max(0.0, self.prober.due - time.monotonic())) * 1000)
-        info = {"pid1": pid1, "out": out, "err": err, "netns": self.netns_fd, "hold": hold, "delay": self.delay,
-                "oom_seen": self.oom_seen, "started": self.started_wall, "id": self.req["id"]}
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        log = self.req.get("log") or "-"
-        argv = [PUMP, "cmp-mon-" + self.req["id"][:7], str(pid1), str(out), str(err), log,
-                str(self.req.get("log_max_size") or 0), str(self.req.get("log_max_file") or 1), str(wake), "--",
-                _sys.executable, "-I", "-S", "-c", RESUME_BOOT, root, self.state_dir, dumps(info)]
-        os.execv(PUMP, argv)
 
     def _reap(self, pid1: int, block: bool = True) -> int:
         """Wait for PID 1, then every orphan the subreaper inherited. Returns docker's exit code.
@@ -605,176 +424,6 @@ class Monitor:
             os.dup2(null, fd)
         sc.close_range(3)
         os.execv(sys.executable, args)
-
-
-def _oom_check(cgroup: dict) -> tuple[int, int | None]:
-    """(the cgroup's oom_kill count, its memory limit)."""
-    try:
-        from composer.runtime import cgroups
-
-        paths = cgroups.CgroupPaths.from_dict(cgroup)
-        driver = cgroups.driver_for(paths)
-        return driver.oom_kill_count(paths), driver.memory_limit(paths)
-    except Exception:  # noqa: BLE001 - a missing cgroup must not lose the exit code
-        return 0, None
-
-
-def _start_time(pid: int) -> int | None:
-    """syscalls.proc_start_time without open()'s io objects."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        raw = os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    return int(raw[raw.rfind(b")") + 2:].split()[19])
-
-
-def _read_state(state_dir: str) -> dict:
-    try:
-        with open(os.path.join(state_dir, STATE_FILE)) as f:
-            return loads(f.read())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_state(state_dir: str, state: dict) -> None:
-    tmp = os.path.join(state_dir, f".{STATE_FILE}.{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(dumps(state))
-    os.rename(tmp, os.path.join(state_dir, STATE_FILE))
-
-
-def _record(state_dir: str, pid1: int, changes) -> None:
-    """runtime.state's locked read-modify-write (same files), unless a newer start owns the state.
-    changes: a dict, or a function of the current state returning one."""
-    try:
-        lock = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return  # removed meanwhile (rm -f): nothing to record
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        state = _read_state(state_dir)
-        if not state or state.get("pid") != pid1:  # not a newer start's state
-            return
-        state.update(changes(state) if callable(changes) else changes)
-        _write_state(state_dir, state)
-    finally:
-        os.close(lock)
-
-
-def _restart_wanted(policy: dict, code: int, state: dict) -> bool:
-    """docker's rules; a stop or kill by the user (stop_requested) always wins."""
-    name = policy.get("name") or "no"
-    if name == "no" or state.get("stop_requested"):
-        return False
-    if name in ("always", "unless-stopped"):
-        return True
-    if name == "on-failure":
-        limit = int(policy.get("max_retries") or 0)
-        return code != 0 and (limit <= 0 or int(state.get("restart_count") or 0) < limit)
-    return False
-
-
-def _join_cgroup(cgroup: dict | None, pid: int) -> bool:
-    """runtime.cgroups' attach for a restart (no import: plain writes to cgroup.procs)."""
-    for _, d in (cgroup or {}).get("dirs", ()):
-        try:
-            fd = os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            os.write(fd, b"%d" % pid)
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
-    return True
-
-
-def _remove_cgroup(cgroup: dict) -> None:
-    """rmdir is enough once PID 1 and every orphan are reaped; the full driver (thaw, kill,
-    retry) is imported only when it is not."""
-    busy = False
-    for _, d in cgroup.get("dirs", ()):
-        try:
-            os.rmdir(d)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            busy = True
-    if not busy:
-        return
-    try:
-        from composer.runtime import cgroups
-
-        paths = cgroups.CgroupPaths.from_dict(cgroup)
-        cgroups.driver_for(paths).remove(paths)
-    except Exception:  # noqa: BLE001 - rm retries; the exit code matters more
-        pass
-
-
-def _close(fd: int | None) -> None:
-    if fd is not None and fd >= 0:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
-def _find_pump() -> str | None:
-    """The compiled idle half (`./dev setup` builds it); COMPOSER_PUMP=none keeps monitors Python."""
-    path = os.environ.get("COMPOSER_PUMP") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "pump",
-                                                           "cmp-pump")
-    return path if path != "none" and os.access(path, os.X_OK) else None
-
-
-PUMP = _find_pump()
-
-# What cmp-pump execs to hand a decision back: `python -I -S -c RESUME_BOOT ROOT STATE_DIR INFO EVENT ARG OUT ERR`.
-RESUME_BOOT = """\
-import sys
-r = sys.argv[1]
-for n, p in (("composer", r + "/composer"), ("composer.runtime", r + "/composer/runtime")):
-    m = type(sys)(n)
-    m.__path__ = [p]
-    sys.modules[n] = m
-from composer.runtime.monitor import resume
-resume(sys.argv[2:])
-"""
-
-
-def resume(argv: list[str]) -> None:
-    """The Python monitor again, after cmp-pump: EVENT is `exit CODE` (PID 1 reaped), `wake` (a
-    healthcheck is due) or `nopump` (the pump could not run: stay Python). Never returns."""
-    code = 0
-    try:
-        state_dir, info, event = argv[0], loads(argv[1]), argv[2]
-        out, err = int(argv[4]), int(argv[5])  # as cmp-pump left them (-1: that stream ended)
-        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
-        sc.set_name("cmp-mon-" + info["id"][:7])
-        with open(os.path.join(state_dir, "monitor.json")) as f:
-            req = loads(f.read())
-        mon = Monitor(req, [None])
-        mon.pid1, mon.netns_fd, mon.delay, mon.oom_seen = info["pid1"], info["netns"], info["delay"], info["oom_seen"]
-        mon.held = list(info["hold"])
-        mon.no_pump = event == "nopump"
-        for fd in (out, err, info["netns"], *mon.held):
-            if fd is not None and fd >= 0:
-                os.set_inheritable(fd, False)
-        if mon.prober is not None:
-            mon.prober.restore(_read_state(state_dir).get("health"), info["started"])
-        exited = int(argv[3]) if event == "exit" else None
-        mon.run((info["pid1"], out, err, exited, info["started"]))
-    except BaseException as e:  # noqa: BLE001 - the launcher's log is our stderr
-        code = 1
-        try:
-            os.write(2, f"cmp-mon: resume failed: {type(e).__name__}: {e}\n".encode())
-        except OSError:
-            pass
-    os._exit(code)
 
 
 def main(req: dict, fds: list[int]) -> None:

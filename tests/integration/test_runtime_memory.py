@@ -69,10 +69,10 @@ def test_ten_idle_containers_from_separate_clis(cli, runtime, busybox_image):
     comms = sorted(procs.values())
     assert "cmp-launcher" not in comms and "cmp-zygote" not in comms, comms
     assert sum(c.startswith("cmp-mon-") for c in comms) == 10, comms
-    from composer.runtime import monitor
+    from composer.runtime import handoff
 
-    assert monitor.PUMP is not None, "cmp-pump is not built: ./dev setup compiles it"
-    assert all(os.readlink(f"/proc/{p}/exe") == os.path.realpath(monitor.PUMP) for p in procs), procs
+    assert handoff.PUMP is not None, "cmp-pump is not built: ./dev setup compiles it"
+    assert all(os.readlink(f"/proc/{p}/exe") == os.path.realpath(handoff.PUMP) for p in procs), procs
     total_mb = sum(_pss_kb(p) for p in procs) / 1024
     # Python monitors: ~1 MB each (and 100 MB before the lean launcher); idle cmp-pumps: ~0.15 MB.
     assert total_mb < 4, f"{total_mb:.1f} MB PSS for 10 idle containers: {procs}"

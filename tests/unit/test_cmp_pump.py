@@ -12,15 +12,15 @@ import textwrap
 
 import pytest
 
-from composer.runtime import monitor
+from composer.runtime import handoff, monitor
 
 NASTY = (b"plain line\n" + "héllo wörld 🙂 \"quoted\" back\\slash\ttab\x01ctl\x7f\n".encode()
          + b"bad utf8 \xff\xfe \xc3 \xe2\x82 \xf0\x9f\x99 end\n" + b"x" * 40000 + b"\n" + b"no newline at the end")
 
 
 def pump_path() -> str:
-    assert monitor.PUMP is not None, "cmp-pump is not built: run ./dev setup (it compiles it)"
-    return monitor.PUMP
+    assert handoff.PUMP is not None, "cmp-pump is not built: run ./dev setup (it compiles it)"
+    return handoff.PUMP
 
 
 def run_pump(tmp_path, payload: bytes, code: int, *, max_size: int = 0, max_file: int = 1) -> tuple[str, list[str]]:
