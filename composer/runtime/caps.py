@@ -37,15 +37,34 @@ def last_cap() -> int:
         return len(NAMES) - 1
 
 
+def available() -> int:
+    """Our own bounding set: what we can hand on (a sandboxed host may lack some, e.g. SYS_RESOURCE)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return (1 << (last_cap() + 1)) - 1
+
+
 def resolve(cap_add: tuple[str, ...] = (), cap_drop: tuple[str, ...] = (), privileged: bool = False) -> int:
-    """The capability mask a container keeps, as docker computes it ("ALL" allowed in both)."""
+    """The capability mask a container keeps, as docker computes it ("ALL" allowed in both); "ALL"
+    and privileged mean all that this host lets us have."""
+    have = available()
     if privileged:
-        return (1 << (last_cap() + 1)) - 1
+        return ((1 << (last_cap() + 1)) - 1) & have
     keep = {_number(n) for n in DEFAULT}
     if any(n.upper() == "ALL" for n in cap_add):
-        keep = set(range(last_cap() + 1))
+        keep = {c for c in range(last_cap() + 1) if have & (1 << c)}
     else:
-        keep |= {_number(n) for n in cap_add}
+        for n in cap_add:
+            c = _number(n)
+            if not have & (1 << c):
+                raise ValueError(f"cannot add capability {NAMES[c]}: this host does not grant it to composer "
+                                 "(it is missing from our own bounding set)")
+            keep.add(c)
     if any(n.upper() == "ALL" for n in cap_drop):
         keep = {_number(n) for n in cap_add if n.upper() != "ALL"}
     else:
@@ -53,7 +72,7 @@ def resolve(cap_add: tuple[str, ...] = (), cap_drop: tuple[str, ...] = (), privi
     mask = 0
     for c in keep:
         mask |= 1 << c
-    return mask
+    return mask & have
 
 
 def drop_bounding(keep: int, last: int) -> None:

@@ -163,3 +163,23 @@ def test_starter_killed_before_go_leaves_no_process(runtime, make_spec, tmp_path
 
     wait_for(lambda: not ours(), 5)
     runtime.remove(spec.id, force=True)
+
+
+def test_privileged_gets_what_the_host_grants(runtime, make_spec):
+    """privileged: every capability this host lets composer have (a sandbox may withhold some),
+    no seccomp filter, and mounting works; asking for a withheld one by name is a clear error."""
+    from composer.errors import ContainerError
+    from composer.runtime import caps
+
+    spec = make_spec("sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status; mkdir -p /tmp/m; mount -t tmpfs x /tmp/m && echo mounted",
+                     privileged=True)
+    info = runtime.run(spec)
+    runtime.wait(info.id, 10)
+    out = "".join(r.line for r in runtime.logs(spec.id))
+    assert "mounted" in out and "Seccomp:\t0" in out, out
+    eff = int(out.split("CapEff:")[1].split()[0], 16)
+    assert eff == caps.resolve(privileged=True)
+    missing = [n for i, n in enumerate(caps.NAMES) if i <= caps.last_cap() and not caps.available() & (1 << i)]
+    if missing:
+        with pytest.raises(ContainerError, match=f"cannot add capability {missing[0]}"):
+            runtime.create(make_spec("true", cap_add=(missing[0],)))
