@@ -709,17 +709,40 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
                               f"found orphan containers ({names}) for this project; remove them with --remove-orphans")
                     containers = [c for c in containers if c not in orphans]
             # Stop everything first, then remove: by the time we remove, the kernel has torn down
-            # the dead containers' network namespaces (and their veths) in one batch, which is
-            # much cheaper than deleting each veth through netlink.
+            # the dead containers' network namespaces and their veths (the removal just checks
+            # they are gone), which is much cheaper than deleting each veth through netlink.
+            unpublishing = self._unpublish_in_background(containers)
             try:
                 self._run_services(containers, lambda c: self._stop(c, opts.timeout), reverse=True)
             except ComposerError as err:  # removal kills what did not stop: down must go on
                 self.emit("container", self.name, "Warning", None, str(err))
+            if unpublishing is not None:
+                unpublishing.join()
             out = map_parallel(containers, lambda c: self._remove_container(c, opts.timeout, opts.volumes, stop=False))
             out.raise_first()
             self._remove_networks()
             if opts.volumes:
                 self._remove_volumes()
+
+    def _unpublish_in_background(self, containers: list[ContainerInfo]) -> threading.Thread | None:
+        """Withdraw the published ports of containers that are going away, beside their stops (as
+        docker, a stopping container stops forwarding): the nft commit (13-30 ms) would otherwise
+        be on the critical path of the removals. Errors are left to the removal, which retries."""
+        if not os.path.isdir(os.path.join(self.runtime.state_dir, "networks")):
+            return None
+        nm = self.runtime.network
+        ids = {c.id for c in containers} & {p.container_id for p in nm.published()}
+        if not ids:
+            return None
+
+        def run() -> None:
+            for cid in sorted(ids):
+                with contextlib.suppress(Exception):
+                    nm.unpublish(cid)
+
+        thread = threading.Thread(target=run, name="composer-unpublish", daemon=True)
+        thread.start()
+        return thread
 
     def _remove_networks(self) -> None:
         names = set()
