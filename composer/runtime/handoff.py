@@ -78,10 +78,18 @@ def resume(argv: list[str]) -> None:
     os._exit(code)
 
 
+# A round trip through cmp-pump costs a Python start (~20 ms CPU): with a healthcheck due sooner than
+# this (start_interval, short intervals) the monitor stays Python until the probes space out.
+MIN_IDLE = 5.0
+
+
 def may_hand_off(mon) -> bool:
-    """Idle means: nobody attached, no probe running, no restart being claimed."""
-    return (PUMP is not None and not mon.no_pump and mon.ctl is None and not mon.attach
-            and mon.lock_fd is None and (mon.prober is None or mon.prober.probe is None))
+    """Idle means: nobody attached, no probe running or due soon, no restart being claimed."""
+    if PUMP is None or mon.no_pump or mon.ctl is not None or mon.attach or mon.lock_fd is not None:
+        return False
+    p = mon.prober
+    return p is None or (p.probe is None and p.due - time.monotonic() >= MIN_IDLE)
+
 
 def hand_off(mon, pid1: int, pumps: dict) -> None:
     """exec cmp-pump with this run's fds; it execs `resume` back when PID 1 exits or a

@@ -183,3 +183,25 @@ def test_privileged_gets_what_the_host_grants(runtime, make_spec):
     if missing:
         with pytest.raises(ContainerError, match=f"cannot add capability {missing[0]}"):
             runtime.create(make_spec("true", cap_add=(missing[0],)))
+
+
+def test_idle_monitor_is_cmp_pump_and_comes_back_for_probes(runtime, make_spec):
+    """Once probes are >= 5 s apart the monitor execs cmp-pump (same pid), which hands back to the
+    Python monitor when the next probe is due; the probe's result lands in the state as before."""
+    from composer.runtime import handoff
+
+    assert handoff.PUMP is not None, "cmp-pump is not built: ./dev setup compiles it"
+    spec = make_spec("sh", "-c", "echo hello; sleep 60",
+                     healthcheck=Healthcheck(test=("true",), interval=5.5, timeout=2, retries=1, start_period=1.0,
+                                             start_interval=0.2))
+    info = runtime.run(spec)
+    wait_for(lambda: runtime.get(spec.id).health == "healthy", 5)
+    exe = lambda: os.readlink(f"/proc/{info.monitor_pid}/exe")  # noqa: E731
+    wait_for(lambda: exe() == os.path.realpath(handoff.PUMP), 5)
+    probes = len(runtime.get(spec.id).health_log)
+    wait_for(lambda: len(runtime.get(spec.id).health_log) > probes, 10)  # the pump woke the monitor
+    wait_for(lambda: exe() == os.path.realpath(handoff.PUMP), 5)  # and it went back to sleep
+    assert runtime.get(spec.id).monitor_pid == info.monitor_pid
+    assert [r.line for r in runtime.logs(spec.id)] == ["hello\n"]
+    runtime.stop(spec.id, timeout=1)
+    assert runtime.get(spec.id).exit_code == 137 or runtime.get(spec.id).status == "exited"
