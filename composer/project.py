@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -713,7 +714,7 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
             # they are gone), which is much cheaper than deleting each veth through netlink.
             unpublishing = self._unpublish_in_background(containers)
             try:
-                self._run_services(containers, lambda c: self._stop(c, opts.timeout), reverse=True)
+                self._run_services(containers, lambda c: self._stop_for_removal(c, opts.timeout), reverse=True)
             except ComposerError as err:  # removal kills what did not stop: down must go on
                 self.emit("container", self.name, "Warning", None, str(err))
             if unpublishing is not None:
@@ -723,6 +724,39 @@ class ProjectRunner(ReadinessMixin, OneOffMixin):
             self._remove_networks()
             if opts.volumes:
                 self._remove_volumes()
+
+    def _stop_for_removal(self, c: ContainerInfo, timeout: float | None) -> None:
+        """down's stop: stop signal, grace period, SIGKILL, as runtime.stop, but without waiting for
+        the monitor to record the exit: the removal that follows kills the monitor and cleans up
+        after it. Measured with 30 services: the exit is recorded 80-200 ms after PID 1 is gone
+        (30 monitors at once on 2 cores), the process itself exits in 5-30 ms. Paused or
+        restarting containers, and stop signals that do not mark a manual stop (so the restart
+        policy could start the container again), take the full runtime.stop."""
+        sig = c.spec.stop_signal
+        if c.status != "running" or not c.pid or sig not in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+            self._stop(c, timeout)
+            return
+        try:
+            pidfd = os.pidfd_open(c.pid)
+        except OSError:
+            self._stop(c, timeout)  # gone already, or no pidfd: the runtime knows best
+            return
+        svc = c.label(L_SERVICE)
+        self.emit("container", c.name, "Stopping", svc)
+        try:
+            grace = c.spec.stop_timeout if timeout is None else timeout
+            try:
+                self.runtime.kill(c.id, sig)  # verifies pid and start time; marks a manual stop
+            except ConflictError:
+                grace = 0  # not running any more
+            if grace and not select.select([pidfd], [], [], grace)[0]:
+                with contextlib.suppress(ConflictError):
+                    self.runtime.kill(c.id, signal.SIGKILL)
+                select.select([pidfd], [], [], 10.0)
+        finally:
+            os.close(pidfd)
+        self._forget(c.id)
+        self.emit("container", c.name, "Stopped", svc)
 
     def _unpublish_in_background(self, containers: list[ContainerInfo]) -> threading.Thread | None:
         """Withdraw the published ports of containers that are going away, beside their stops (as
