@@ -11,6 +11,7 @@ import sys as _sys
 import time
 
 from composer.runtime import syscalls as sc
+from composer.runtime.bootcode import boot_code
 from composer.runtime.logpump import dumps, loads
 from composer.runtime.monitor_facts import _read_state
 
@@ -33,16 +34,7 @@ def _find_pump() -> str | None:
 PUMP = _find_pump()
 
 # What cmp-pump execs to hand a decision back: `python -I -S -c RESUME_BOOT ROOT STATE_DIR INFO EVENT ARG OUT ERR`.
-RESUME_BOOT = """\
-import sys
-r = sys.argv[1]
-for n, p in (("composer", r + "/composer"), ("composer.runtime", r + "/composer/runtime")):
-    m = type(sys)(n)
-    m.__path__ = [p]
-    sys.modules[n] = m
-from composer.runtime.handoff import resume
-resume(sys.argv[2:])
-"""
+RESUME_BOOT = boot_code("handoff", "resume")
 
 
 def resume(argv: list[str]) -> None:

@@ -40,6 +40,7 @@ import fcntl
 
 from composer.runtime import monitor
 from composer.runtime import syscalls as sc
+from composer.runtime.bootcode import boot_code
 
 PROTOCOL = 2
 SOCK_NAME, LOCK_NAME, LOG_NAME = "launcher.sock", "launcher.lock", "launcher.log"
@@ -295,20 +296,8 @@ def serve(argv: list[str]) -> None:
     server.run()
 
 
-# Run by `python -I -S -c BOOT ROOT STATE_DIR LOCK_FD`. The first fork lets the spawning CLI reap
-# its child at once (the launcher is then an orphan: no zombie under a long-lived CLI).
-BOOT = """\
-import os, sys
-if os.fork():
-    os._exit(0)
-r = sys.argv[1]
-for n, p in (("composer", r + "/composer"), ("composer.runtime", r + "/composer/runtime")):
-    m = type(sys)(n)
-    m.__path__ = [p]
-    sys.modules[n] = m
-from composer.runtime.launcher import serve
-serve(sys.argv[2:])
-"""
+# Run by `python -I -S -c BOOT ROOT STATE_DIR LOCK_FD`, detached from the spawning CLI.
+BOOT = boot_code("launcher", "serve", detach=True)
 
 
 # ---------------------------------------------------------------- the client side (any process)
