@@ -3,13 +3,14 @@ vanishes with the container and nothing is left on the host after a crash): over
 layers + a private upper, the spec's mounts, /proc, read-only /sys, a minimal /dev, the host-side
 hosts/hostname/resolv.conf, docker's masked and read-only paths, then pivot_root.
 
-Runs in a forked child: os and ctypes only, no imports beyond syscalls."""
+Runs in a forked child: os and ctypes only, no imports beyond syscalls and composer.paths."""
 
 from __future__ import annotations
 
 import os
 import stat
 
+from composer.paths import follow_links
 from composer.runtime import syscalls as sc
 
 # docker's defaults (moby oci/defaults.go)
@@ -35,28 +36,15 @@ class SetupError(Exception):
 
 def secure_join(root: str, path: str) -> str:
     """`path` inside `root`, following symlinks as if root were /: never leaves root."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
+
+    def readlink(rel: str) -> str | None:
         try:
-            target = os.readlink(candidate)
-        except OSError:  # not a link (or missing): take it as is
-            resolved.append(part)
-            continue
-        links += 1
-        if links > 40:
-            raise SetupError(f"too many levels of symbolic links in {path}")
-        if target.startswith("/"):
-            resolved = []
-        parts = [p for p in target.split("/") if p and p != "."] + parts
-    return os.path.join(root, *resolved)
+            return os.readlink(os.path.join(root, rel))
+        except OSError:  # not a link (or missing): taken as is
+            return None
+
+    parts = follow_links(path, readlink, too_many=lambda: SetupError(f"too many levels of symbolic links in {path}"))
+    return os.path.join(root, *parts)
 
 
 def overlay_options(layers: list[str], upper: str, work: str) -> tuple[str, str]:

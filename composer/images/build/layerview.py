@@ -9,6 +9,7 @@ import os
 import stat
 
 from composer.errors import ImageError
+from composer.paths import follow_links
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
@@ -62,28 +63,13 @@ class LayerView:
     def resolve(self, rel: str, *, follow_last: bool = True) -> str:
         """rel with symlinks followed as inside the image (absolute targets restart at its root,
         `..` stops at the root): never leaves the image. The result may not exist."""
-        todo = [p for p in rel.split("/") if p not in ("", ".")]
-        done: list[str] = []
-        links = 0
-        while todo:
-            part = todo.pop(0)
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = "/".join([*done, part])
+
+        def readlink(cand: str) -> str | None:
             hit = self.lookup(cand)
-            if hit and stat.S_ISLNK(hit[1].st_mode) and (todo or follow_last):
-                links += 1
-                if links > 40:
-                    raise ImageError(f"too many levels of symbolic links in {rel}")
-                target = os.readlink(hit[0])
-                if target.startswith("/"):
-                    done = []
-                todo = [p for p in target.split("/") if p not in ("", ".")] + todo
-                continue
-            done.append(part)
-        return "/".join(done)
+            return os.readlink(hit[0]) if hit and stat.S_ISLNK(hit[1].st_mode) else None
+
+        return "/".join(follow_links(rel, readlink, follow_last=follow_last,
+                                     too_many=lambda: ImageError(f"too many levels of symbolic links in {rel}")))
 
     def listdir(self, rel: str) -> list[str]:
         """Names in the merged directory rel (already resolved), sorted."""
