@@ -52,6 +52,8 @@ class ImageInfo:
 
 @dataclass(frozen=True)
 class HostContext:
+    """What a run's spec depends on beyond its options: cwd, environment, CPUs."""
+
     cwd: str = "/"
     environ: Mapping[str, str] = field(default_factory=dict)
     ncpu: int = 1

@@ -8,7 +8,26 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from composer.cli import fastdc
+
+class _LazyInspect(type(sys)):
+    """Stands in for `inspect` until an attribute is used. `dataclasses` imports inspect (6 ms:
+    ast, dis, tokenize...) only to write the docstring of a dataclass that has none, so a command
+    whose dataclasses all have docstrings never loads it; the first attribute used loads the real
+    module, which then replaces this one in sys.modules."""
+
+    def __getattr__(self, name: str):
+        sys.modules.pop("inspect", None)
+        import importlib
+
+        real = importlib.import_module("inspect")
+        self.__dict__.update(real.__dict__)
+        return getattr(real, name)
+
+
+if "inspect" not in sys.modules:
+    sys.modules["inspect"] = _LazyInspect("inspect")
+
+from composer.cli import fastdc  # noqa: E402
 
 fastdc.install()  # before any module that defines dataclasses (see fastdc: ~25 ms a run)
 

@@ -60,6 +60,8 @@ class HealthConfig:
 
 @dataclass(frozen=True)
 class ImageConfig:
+    """The parts of an OCI image config that decide how a container runs."""
+
     env: tuple[tuple[str, str], ...] = (("PATH", DEFAULT_PATH),)
     entrypoint: tuple[str, ...] | None = None
     cmd: tuple[str, ...] | None = None
@@ -129,6 +131,8 @@ class ImageConfig:
 
 @dataclass(frozen=True)
 class Image:
+    """An image in the store: id, references, layer dirs and config."""
+
     id: str  # "sha256:<hex>" of the config blob
     refs: tuple[str, ...]  # normalised: docker.io/library/busybox:latest
     layers: tuple[str, ...]  # extracted layer dirs, bottom-most first (overlay wants top-most first)

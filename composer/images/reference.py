@@ -27,6 +27,8 @@ NAME_MAX = 255
 
 @dataclass(frozen=True)
 class Reference:
+    """A parsed image reference: registry domain, path, tag, digest."""
+
     domain: str  # "docker.io", "localhost:5000"
     path: str  # "library/busybox"
     tag: str | None = None  # None only when a digest was given without a tag

@@ -62,6 +62,8 @@ class CgroupPaths:
 
 @dataclass(frozen=True)
 class CgroupStats:
+    """A container's resource usage, read from its cgroup."""
+
     memory_bytes: int | None
     memory_limit: int | None
     cpu_ns: int | None
@@ -73,6 +75,8 @@ class CgroupStats:
 
 @dataclass(frozen=True)
 class Mount:
+    """A mounted cgroup hierarchy."""
+
     root: str  # path inside the hierarchy that is mounted (not "/" in a cgroup namespace or bind)
     mountpoint: str
     fstype: str

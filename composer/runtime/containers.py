@@ -35,6 +35,8 @@ ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class ContainerInfo:
+    """A container as found on disk: its spec and the facts of its state."""
+
     id: str
     name: str
     spec: ContainerSpec
@@ -65,6 +67,8 @@ class ContainerInfo:
 
 @dataclass(frozen=True)
 class LogRecord:
+    """One line of a container's output."""
+
     time: str  # RFC 3339 with nanoseconds, as docker's json-file
     stream: str  # stdout | stderr
     line: str  # with its trailing newline (if it had one)
@@ -78,6 +82,8 @@ def _error(message: str, code: int) -> ContainerError:
 
 @dataclass
 class _Paths:
+    """A container's state dir (run-time facts) and data dir (spec, upper dir, log)."""
+
     state: str
     data: str
 

@@ -31,6 +31,8 @@ DEFAULT_STATE_DIR = "/run/composer"
 
 @dataclass(frozen=True)
 class NetworkInfo:
+    """A network as recorded in the state dir: bridge, subnet, gateway."""
+
     name: str
     bridge: str
     subnet: str
@@ -49,6 +51,8 @@ class NetworkInfo:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A container's attachment to a network: interface, address, gateway, host veth."""
+
     network: str
     container_id: str
     interface: str

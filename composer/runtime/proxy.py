@@ -45,6 +45,8 @@ class Forward:
 
 @dataclass(frozen=True)
 class ProxyProcess:
+    """A userspace port proxy process, named by pid and start time."""
+
     pid: int
     start: int  # /proc/<pid>/stat field 22: with pid, names the process uniquely
 

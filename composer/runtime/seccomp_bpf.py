@@ -62,12 +62,16 @@ class Arg:
 
 @dataclass(frozen=True)
 class Rule:
+    """An action taken when all its argument conditions hold."""
+
     action: int  # RET_* | data
     args: tuple[Arg, ...] = ()  # all must hold
 
 
 @dataclass(frozen=True)
 class Filter:
+    """A seccomp filter: per-syscall rules and a default action."""
+
     arch: str
     default: int
     syscalls: tuple[tuple[int, tuple[Rule, ...]], ...]  # (nr, rules); nr absent -> default

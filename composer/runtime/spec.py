@@ -61,6 +61,8 @@ class NetworkAttachment:
 
 @dataclass(frozen=True)
 class Ulimit:
+    """A resource limit (setrlimit) for the container's processes."""
+
     name: str  # "nofile", "nproc", ... (RLIMIT_ without prefix, lower case)
     soft: int
     hard: int
@@ -68,6 +70,8 @@ class Ulimit:
 
 @dataclass(frozen=True)
 class RestartPolicy:
+    """What the monitor does when PID 1 exits."""
+
     name: str = "no"  # no | always | on-failure | unless-stopped
     max_retries: int = 0  # on-failure:N; 0 = unlimited
 
@@ -86,6 +90,8 @@ class Healthcheck:
 
 @dataclass(frozen=True)
 class LogConfig:
+    """Where the container's output goes, and when its log file rotates."""
+
     driver: str = "json-file"  # json-file | none
     max_size: int | None = None  # bytes per file before rotation
     max_file: int = 1
@@ -93,6 +99,8 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class ContainerSpec:
+    """Everything the runtime needs to create and run one container."""
+
     id: str  # 64 hex chars, like docker
     name: str
     image: str  # the reference the user gave (for display)
