@@ -67,9 +67,20 @@ _STARTING = {"up", "start", "restart", "run", "scale", "container run", "contain
 
 def _starts_containers(argv: Sequence[str], command: str | None) -> bool:
     if command == "container":
-        rest = list(argv)[list(argv).index("container") + 1:]
-        command = "container " + next((w for w in rest if not w.startswith("-")), "")
+        command = f"container {container_verb(argv) or ''}"
     return command in _STARTING
+
+
+def container_verb(argv: Sequence[str]) -> str | None:
+    """The word after `container` (its only option is -h, which takes no value); None after -h,
+    whose help lists every verb."""
+    rest = list(argv)[list(argv).index("container") + 1:] if "container" in argv else []
+    for word in rest:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
 
 
 def command_word(argv: Sequence[str]) -> str | None:
@@ -88,7 +99,9 @@ def command_word(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for `command` alone when given (for `container`, only the verb argv names),
+    else for every command."""
     parser = argparse.ArgumentParser(
         prog="composer",
         description="Define and run multi-container applications, without a daemon.",
@@ -101,7 +114,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command is not None:
         wanted = (_MODULE_OF.get(command, "composer.cli.project_cmds"),)
     for name in wanted:
-        importlib.import_module(name).register(sub)
+        if command == "container":
+            importlib.import_module(name).register(sub, container_verb(argv))
+        else:
+            importlib.import_module(name).register(sub)
     return parser
 
 
@@ -136,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: list[str], command: str | None) -> int:
     known = command in _MODULE_OF or command in _PROJECT_COMMANDS
-    parser = build_parser(command if known else None)
+    parser = build_parser(command if known else None, argv)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
