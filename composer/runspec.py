@@ -188,14 +188,14 @@ def build(opts: RunOptions, image: ImageInfo, host: HostContext, *, id: str | No
 def security(options: tuple[str, ...], cwd: str) -> dict:
     """--security-opt values -> the spec's no_new_privileges and seccomp (a profile file is read now,
     relative to the caller's directory, so that the spec carries its content)."""
-    from composer.runtime import seccomp_profile
-
     nnp, seccomp = False, ""
     for opt in options:
         key, _, value = opt.replace("=", ":", 1).partition(":")
         if key == "no-new-privileges" and value in ("", "true", "false"):
             nnp = value != "false"
         elif key == "seccomp":
+            from composer.runtime import seccomp_profile  # only then: its import costs ~1.5 ms
+
             try:
                 seccomp = seccomp_profile.load_option(value, cwd)
             except ValueError as e:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import io
 import json
 import os
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
@@ -41,6 +39,8 @@ def default_data_dir() -> Path:
 
 
 def now_rfc3339() -> str:
+    from datetime import datetime, timezone  # lazily, as hashlib: `container run` only resolves (~4 ms)
+
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -268,6 +268,8 @@ class ImageStore:
             diff_ids = list((config_obj.get("rootfs") or {}).get("diff_ids") or [])
             if diff_ids != [layer.diff_id for layer in layers]:
                 raise ImageError("image config does not match its layers (rootfs.diff_ids)")
+            import hashlib
+
             image_id = "sha256:" + hashlib.sha256(config_blob).hexdigest()
             if manifest_blob is None:
                 manifest_blob = _manifest(image_id, len(config_blob), layers)
@@ -491,6 +493,8 @@ class _BlobTee(io.RawIOBase):
 
         self.src, self.out, self.progress = src, out, progress
         self.limit = max_layer_size()
+        import hashlib
+
         self.hash = hashlib.sha256()
         self.size = 0
 

@@ -15,19 +15,19 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from composer.errors import ConflictError, ContainerError, NotFoundError
 from composer.runtime import state as st
 from composer.runtime.spec import ContainerSpec, NetworkAttachment, PortMapping
 from composer.runtime.syscalls import is_alive
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 ID_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -120,6 +120,8 @@ class Runtime:
     @property
     def network(self):
         if self._network is None:
+            from pathlib import Path
+
             from composer.runtime.network import NetworkManager  # netlink only when networks are used
 
             self._network = NetworkManager(Path(self.state_dir))
@@ -280,7 +282,7 @@ class Runtime:
             raise ConflictError(f"container {info.name} is not running")
         s = st.read(self.paths(info.id).state)
         return execute.run(info, s, list(argv), env=tuple(env), cwd=cwd, user=user, detach=detach, tty_=tty,
-                           interactive=interactive)
+                           interactive=interactive, state_dir=self.state_dir)
 
     def logs(self, id: str, *, follow: bool = False, since: float | None = None,
              tail: int | None = None) -> Iterator[LogRecord]:

@@ -50,16 +50,25 @@ def _enter(pid: int, state: dict) -> None:
         os.close(fd)
 
 
-def _seccomp_program(spec) -> bytes | None:
-    from composer.runtime import seccomp_profile
-
+def _seccomp_program(spec, state_dir: str | None) -> bytes | None:
+    """The container's BPF program (None: unconfined), from the runtime's cache in state_dir as
+    PID 1 got it (runtime.seccomp.program_for: a read, not a ~8 ms build); built here without one.
+    Call it before setns: after, the state dir and the builder's code are out of sight."""
     try:
+        if state_dir is not None:
+            from composer.runtime import seccomp
+
+            return seccomp.program_for(state_dir, spec.seccomp, spec.cap_add, spec.cap_drop, spec.privileged)
+        from composer.runtime import seccomp_profile
+
         return seccomp_profile.for_container(spec.seccomp, spec.cap_add, spec.cap_drop, spec.privileged)
     except ValueError as e:
         raise SetupError(f"invalid seccomp profile: {e}", 125) from None
 
 
-def _process(info: "ContainerInfo", argv: list[str], env: tuple, cwd: str | None, user: str | None) -> None:
+def _process(info: "ContainerInfo", argv: list[str], env: tuple, cwd: str | None, user: str | None,
+             program: bytes | None) -> None:
+    """In X, after setns: become the exec'd process. program: from _seccomp_program, before setns."""
     spec = info.spec
     uid, gid, groups, home = resolve_user(user if user is not None else spec.user)
     environ = dict(spec.env)
@@ -70,7 +79,6 @@ def _process(info: "ContainerInfo", argv: list[str], env: tuple, cwd: str | None
     keep = caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
     # PID 1's confinement, in the same order as child.prepare: rlimits, seccomp, capabilities.
     _set_rlimits([{"name": u.name, "soft": u.soft, "hard": u.hard} for u in spec.ulimits])
-    program = _seccomp_program(spec)
     if program and not spec.no_new_privileges:
         load_seccomp(program)  # still holding CAP_SYS_ADMIN, which the drop below removes
     caps.drop_bounding(keep, caps.last_cap())
@@ -117,7 +125,8 @@ def _stdio(slave: int | None, interactive: bool) -> None:
         os.close(null)
 
 
-def _enter_and_run(info, state, argv, env, cwd, user, slave: int | None = None, interactive: bool = True) -> None:
+def _enter_and_run(info, state, argv, env, cwd, user, program: bytes | None, slave: int | None = None,
+                   interactive: bool = True) -> None:
     """In E: never returns."""
     try:
         _enter(state["pid"], state)
@@ -125,7 +134,7 @@ def _enter_and_run(info, state, argv, env, cwd, user, slave: int | None = None, 
         if child == 0:
             try:
                 _stdio(slave, interactive)
-                _process(info, argv, env, cwd, user)
+                _process(info, argv, env, cwd, user, program)
             except BaseException as e:  # noqa: BLE001
                 _report(e)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # X gets Ctrl-C itself (same process group)
@@ -138,14 +147,21 @@ def _enter_and_run(info, state, argv, env, cwd, user, slave: int | None = None, 
 
 
 def run(info: "ContainerInfo", state: dict, argv: list[str], *, env: tuple = (), cwd: str | None = None,
-        user: str | None = None, detach: bool = False, tty_: bool = False, interactive: bool = True) -> int:
+        user: str | None = None, detach: bool = False, tty_: bool = False, interactive: bool = True,
+        state_dir: str | None = None) -> int:
     """Run argv in the container; returns its exit code (0 at once when detached). tty_: on a new
-    pty from the container's devpts, relayed to our stdin/stdout (raw when stdin is a terminal)."""
+    pty from the container's devpts, relayed to our stdin/stdout (raw when stdin is a terminal).
+    state_dir: the runtime's, whose seccomp cache PID 1's program came from."""
     if not argv:
         raise ContainerError("no command specified")
     if state.get("cgroup"):
         from composer.runtime import cgroups  # noqa: F401  imported before fork, not in the child
-    from composer.runtime import seccomp_profile  # noqa: F401  X cannot import: it sees the container's files
+    try:  # now: X, in the container's mount namespace, can neither read the cache nor import
+        program = _seccomp_program(info.spec, state_dir)
+    except SetupError as e:
+        err = ContainerError(str(e))
+        err.exit_code = e.code
+        raise err from None
     master = slave = None
     if tty_ and not detach:
         try:
@@ -165,7 +181,7 @@ def run(info: "ContainerInfo", state: dict, argv: list[str], *, env: tuple = (),
                 os.dup2(null, fd)
             if os.fork() != 0:
                 os._exit(0)
-        _enter_and_run(info, state, argv, env, cwd, user, slave, interactive)
+        _enter_and_run(info, state, argv, env, cwd, user, program, slave, interactive)
     if master is not None:
         os.close(slave)
         try:

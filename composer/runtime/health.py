@@ -189,13 +189,13 @@ def _probe(pid1: int, w: int, test: list[str], req: dict) -> None:
         # everything X needs is imported and built now: after setns it sees the container's files
         from composer.runtime import cgroups  # noqa: F401
 
-        execute._seccomp_program(spec)
+        program = execute._seccomp_program(spec, req.get("runtime_state_dir"))
         execute._enter(pid1, {"cgroup": req.get("cgroup")})
         x = os.fork()
         if x == 0:
             sc.prctl(sc.PR_SET_PDEATHSIG, 9)  # a timed-out probe: E is killed, X with it
             try:
-                execute._process(SimpleNamespace(spec=spec), test, (), None, None)
+                execute._process(SimpleNamespace(spec=spec), test, (), None, None, program)
             except BaseException as e:  # noqa: BLE001
                 execute._report(e)
         _, status = os.waitpid(x, 0)

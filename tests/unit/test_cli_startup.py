@@ -1,0 +1,85 @@
+"""Start-up work that `container run` skips: only the named verb's parser, inspect loaded on use,
+seccomp programs from the state dir's cache (also for exec and healthcheck probes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from composer.cli import container_cmds
+from composer.cli.main import build_parser, container_verb
+from composer.runtime import caps, execute, seccomp
+from composer.runtime import seccomp_profile as sp
+from composer.runtime.rootfs import SetupError
+from composer.runtime.spec import ContainerSpec
+
+
+def _verbs(parser) -> set[str]:
+    container = parser._subparsers._group_actions[0].choices["container"]
+    return set(container._subparsers._group_actions[0].choices)
+
+
+@pytest.mark.parametrize("argv, verb", [
+    (["container", "run", "--rm", "img", "true"], "run"),
+    (["-p", "x", "container", "ps", "-a"], "ps"),
+    (["container", "--help", "run"], None),
+    (["container"], None),
+    (["ps"], None),
+])
+def test_container_verb(argv, verb):
+    assert container_verb(argv) == verb
+
+
+def test_only_the_named_verb_is_built_and_parses_the_same():
+    argv = ["container", "run", "--rm", "--network", "none", "-e", "A=1", "img", "sh", "-c", "x"]
+    lean = build_parser("container", argv)
+    assert _verbs(lean) == {"run"}
+    assert vars(lean.parse_args(argv)) == vars(build_parser().parse_args(argv))
+    assert _verbs(build_parser("container", ["container", "ls"])) == {"ls", "ps", "list"}
+
+
+@pytest.mark.parametrize("argv", [["container"], ["container", "bogus"], ["container", "-h", "run"]])
+def test_help_and_unknown_verbs_build_every_verb(argv):
+    every = {alias for aliases in container_cmds.VERBS.values() for alias in aliases}
+    assert _verbs(build_parser("container", argv)) == every
+
+
+def test_run_imports_neither_inspect_nor_hashlib():
+    code = ("import sys, composer.cli.main as m\n"
+            "m.build_parser('container', ['container', 'run', 'img', 'true'])\n"
+            "import composer.cli.container_cmds, composer.runtime.containers, composer.runtime.lifecycle\n"
+            "import composer.images.store, composer.runspec, composer.runtime.seccomp\n"
+            "print(type(sys.modules['inspect']).__name__, 'hashlib' in sys.modules)\n"
+            "import inspect\n"
+            "print(inspect.signature(len), type(sys.modules['inspect']).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["_LazyInspect False", "(obj, /) module"]
+
+
+def test_cache_file_carries_its_key(tmp_path, monkeypatch):
+    first = seccomp.program_for(str(tmp_path), "", (), (), False)
+    assert first == sp.program("", caps.resolve())
+    (path,) = (tmp_path / "seccomp").iterdir()
+    path.write_bytes(b"\0\0\0\3abc" + b"\0" * 8)  # another key under this name: a miss, rebuilt
+    monkeypatch.setattr(sp, "program", lambda *a: b"\1" * 8)
+    assert seccomp.program_for(str(tmp_path), "", (), (), False) == b"\1" * 8
+    monkeypatch.setattr(sp, "program", lambda *a: pytest.fail("rebuilt despite the cache"))
+    assert seccomp.program_for(str(tmp_path), "", (), (), False) == b"\1" * 8
+
+
+def test_exec_program_comes_from_the_cache(tmp_path, monkeypatch):
+    spec = ContainerSpec(id="a" * 64, name="x", image="i", image_id="i", layers=("/l",), argv=("true",))
+    built = execute._seccomp_program(spec, None)
+    assert execute._seccomp_program(spec, str(tmp_path)) == built
+    monkeypatch.setattr(sp, "program", lambda *a: pytest.fail("rebuilt despite the cache"))
+    assert execute._seccomp_program(spec, str(tmp_path)) == built
+    unconfined = ContainerSpec(id="b" * 64, name="y", image="i", image_id="i", layers=("/l",), argv=("true",),
+                               seccomp="unconfined")
+    assert execute._seccomp_program(unconfined, str(tmp_path)) is None
+    monkeypatch.undo()
+    bad = ContainerSpec(id="c" * 64, name="z", image="i", image_id="i", layers=("/l",), argv=("true",),
+                        seccomp='{"defaultAction": "SCMP_ACT_NOPE"}')
+    with pytest.raises(SetupError, match="invalid seccomp profile"):
+        execute._seccomp_program(bad, None)
