@@ -83,3 +83,27 @@ def test_exec_program_comes_from_the_cache(tmp_path, monkeypatch):
                         seccomp='{"defaultAction": "SCMP_ACT_NOPE"}')
     with pytest.raises(SetupError, match="invalid seccomp profile"):
         execute._seccomp_program(bad, None)
+
+
+def _entry(tmp_path, prelude: str) -> subprocess.CompletedProcess:
+    code = (f"import atexit, sys, threading, time\n{prelude}\n"
+            "sys.argv = ['composer', 'container', 'ls', '-a']\n"
+            "from composer.cli.main import main\nraise SystemExit(main())\n")
+    env = {"COMPOSER_STATE_DIR": str(tmp_path / "s"), "COMPOSER_DATA_DIR": str(tmp_path / "d"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_entry_exits_at_once_after_atexit_and_flush(tmp_path):
+    proc = _entry(tmp_path, "atexit.register(lambda: print('atexit ran'))\n"
+                            "import gc\nclass Late:\n    def __del__(self): print('teardown ran')\n"
+                            "keep = Late()")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("CONTAINER ID")
+    assert "atexit ran" in proc.stdout and "teardown ran" not in proc.stdout  # no interpreter teardown
+
+
+def test_entry_waits_for_running_threads_as_the_interpreter_does(tmp_path):
+    proc = _entry(tmp_path, "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start()\n"
+                            "class Late:\n    def __del__(self): print('teardown ran')\nkeep = Late()")
+    assert proc.returncode == 0, proc.stderr
+    assert "thread done" in proc.stdout and "teardown ran" in proc.stdout
