@@ -326,16 +326,17 @@ class Launcher:
     def spawn(self, req: dict, fds: list[int]) -> int:
         """Fork a monitor for req; returns its pid. fds are duplicated into it, the caller keeps its own."""
         import json
-        import socket
 
         sock = self._connect(wait=True)
         assert sock is not None
-        with sock:
-            try:
-                socket.send_fds(sock, [json.dumps({"spawn": req}).encode()], fds)
-                reply = sock.recv(4096)
-            except OSError as e:
-                raise LauncherError(f"the container launcher failed: {e}") from None
+        try:
+            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack(f"{len(fds)}i", *fds))] if fds else []
+            sock.sendmsg([json.dumps({"spawn": req}).encode()], anc)
+            reply = sock.recv(4096)
+        except OSError as e:
+            raise LauncherError(f"the container launcher failed: {e}") from None
+        finally:
+            sock.close()
         if not reply:
             raise LauncherError("the container launcher exited")
         answer = json.loads(reply)
@@ -364,15 +365,15 @@ class Launcher:
         """A connection to a current launcher, or None (absent, stale, leaving, or outdated and
         now terminated). The caller holds the lock."""
         import json
-        import socket
 
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        # _socket, as the launcher: socket.py costs a client (every `container run`) ~2 ms
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         sock.settimeout(self.HELLO_TIMEOUT)
         addr, dfd = _address(self.path)
         try:
             sock.connect(addr)
             data = sock.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             sock.close()
             raise LauncherError("the container launcher does not answer") from None
         except OSError:

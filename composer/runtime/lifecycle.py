@@ -3,11 +3,11 @@ container's lock; each leaves nothing behind when it fails (no upper dir, cgroup
 
 from __future__ import annotations
 
+import _socket  # socket.py (enums, selectors) costs `container run` ~2 ms; this is its C half
 import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -196,7 +196,7 @@ class _Starter:
         self.attach = attach_stdio
         self.cgroup = None
         self.driver = None
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None
         self.networked = False
         self.pid1 = 0
 
@@ -236,7 +236,7 @@ class _Starter:
             "healthcheck": asdict(spec.healthcheck) if spec.healthcheck else None,
             "log_max_size": spec.log.max_size, "log_max_file": spec.log.max_file,
         }
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         self.sock = ours
         ours.settimeout(HANDSHAKE_TIMEOUT)
         fds = [theirs.fileno()] + ([sys.stdout.fileno(), sys.stderr.fileno()] if self.attach else [])
@@ -331,7 +331,7 @@ def start(rt: "Runtime", info: "ContainerInfo", attach_stdio: bool = False) -> "
     return result
 
 
-_ATTACHED: dict[str, socket.socket] = {}
+_ATTACHED: dict[str, _socket.socket] = {}
 
 
 def wait_attached(id: str) -> dict | None:
