@@ -38,7 +38,6 @@ import _socket
 import _struct
 import fcntl
 
-from composer.runtime import monitor
 from composer.runtime import syscalls as sc
 from composer.runtime.bootcode import boot_code
 
@@ -85,6 +84,8 @@ class _Server:
         self.broken = False
         self.lock_fd = lock_fd
         self.idle = float(os.environ.get("COMPOSER_LAUNCHER_IDLE") or IDLE_DEFAULT)
+        from composer.runtime import monitor  # loaded by serve()
+
         self.hello = monitor.dumps({"v": code_version(), "pid": os.getpid()}).encode()
         self.conns: dict[int, object] = {}  # fd -> _socket.socket
         self.monitors: dict[int, int] = {}  # pidfd -> pid
@@ -197,6 +198,8 @@ class _Server:
                 reply = self._fork(data, fds)
             else:
                 reply = {"error": "unknown request"}
+            from composer.runtime import monitor
+
             try:
                 conn.send(monitor.dumps(reply).encode())
             except OSError:
@@ -262,6 +265,8 @@ def _template(token_r: int, chan) -> None:
 
 def _monitor(chan) -> None:
     """In a fresh child of the template: take one request from the launcher, become its monitor."""
+    from composer.runtime import monitor  # loaded by serve(), before the template's fork
+
     try:
         size = chan.recv_into(bytearray(1), 1, _socket.MSG_PEEK | _socket.MSG_TRUNC)
         data, anc, _, _ = chan.recvmsg(size, _socket.CMSG_LEN(_MAX_FDS * 4), _socket.MSG_CMSG_CLOEXEC)
@@ -276,6 +281,10 @@ def _monitor(chan) -> None:
 
 def serve(argv: list[str]) -> None:
     """Entry of the launcher process (BOOT): argv = [state_dir, lock_fd]. Returns when idle."""
+    # The monitor's code, before the template's fork (shared by every monitor); a module import, not
+    # a top-level one, so that clients (every CLI that starts a container) do not pay ~2 ms for it.
+    from composer.runtime import monitor  # noqa: F401
+
     state_dir, lock_fd = argv[0], int(argv[1])
     sc.close_range(lock_fd + 1)  # nothing of the starting CLI's
     sc.set_name("cmp-launcher")
