@@ -23,6 +23,7 @@ PY = os.path.join(ROOT, ".venv", "bin", "python")
 CLI = os.path.join(ROOT, ".venv", "bin", "composer")  # the entry script users run
 ANCHORS = os.environ.get("ANCHORS_DIR", "/var/tmp/composer-anchors")
 PEERS = {"docker": (["/usr/bin/docker", "run", "--rm", "busybox:local", "true"], None),
+         "docker --network none": (["/usr/bin/docker", "run", "--rm", "--network", "none", "busybox:local", "true"], None),
          "podman": (["podman", "run", "--rm", "localhost/busybox:local", "true"],
                     {"CONTAINERS_CONF": os.path.join(ANCHORS, "containers.conf")})}
 
@@ -76,9 +77,9 @@ def main() -> None:
             if probe.returncode != 0:  # e.g. no busybox:local image: start them with ../shared/anchors/setup.sh
                 print(f"{tool}: skipped ({(probe.stderr.strip().splitlines() or ['failed'])[-1][:100]})")
                 continue
-            cases[f"{tool} run --rm busybox:local true"] = (argv, peer_env)
+            cases[" ".join(argv[:-2]).replace("/usr/bin/", "") + " busybox:local true"] = (argv, peer_env)
         results = interleaved(cases, n)
-        docker = next((ms for name, ms in results.items() if name.startswith("docker")), None)
+        docker = next((ms for name, ms in results.items() if name.startswith("docker") and "none" not in name), None)
         for name, ms in results.items():
             ratio = f"   {ms / docker:.2f}x docker" if docker and name.startswith("composer") else ""
             print(f"{name}: {ms:.1f} ms (median of {n}){ratio}")
