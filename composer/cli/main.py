@@ -171,7 +171,7 @@ def _exit_now(code: int) -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: no stdout (fd 1 closed at start)
         return
     os._exit(code & 0xFF)
 
