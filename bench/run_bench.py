@@ -102,6 +102,9 @@ def main() -> None:
         print(f"runtime create+start to exec (in-process, --network none): {statistics.median(starts):.1f} ms")
     finally:
         subprocess.run([PY, "-m", "composer", "image", "rm", "bench-bb"], env=env, capture_output=True)
+        # the default network outlives its containers (as docker0): its bridge and firewall chains
+        # would outlive this temporary state dir too
+        subprocess.run([PY, "-m", "composer", "network", "rm", "bridge"], env=env, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
 
 
