@@ -7,7 +7,6 @@ import json
 import re
 import socket
 import time
-import urllib.request
 
 import pytest
 
@@ -24,15 +23,9 @@ def _nft_ruleset() -> str:
 
 
 def _get(url: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    from tests.integration.network_helpers import http_get
+
+    return http_get(url, timeout)
 
 
 def test_three_tier_stack_lifecycle(stack):

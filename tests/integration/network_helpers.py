@@ -141,3 +141,36 @@ def manager(tmp_path: Path):
     left = links() & made
     assert not left, f"links left behind: {left}"
     assert f"_{mgr._tag}" not in nft_table()
+
+
+CID = "c" * 64
+
+
+@pytest.fixture
+def web(manager, holders):
+    """One 'container' on a network with tcp and udp servers on port 80."""
+    from composer.runtime.spec import NetworkAttachment
+
+    info = manager.ensure("p_default")
+    pid = holders.new()
+    ep = manager.connect("p_default", CID, pid, NetworkAttachment("p_default"), "eth0")
+    serve(holders, pid, 80, "web")
+    serve(holders, pid, 80, "webudp", "udp")
+    return info, ep
+
+
+def http_get(url: str, timeout: float = 10.0) -> str:
+    """The body at url, retried until timeout (a server that is still starting)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,11 @@ from composer.errors import ConflictError, ContainerError
 from composer.runtime import Runtime, proxy
 from composer.runtime.spec import Mount, NetworkAttachment, PortMapping
 from tests import hostobjects
-from tests.integration.network_helpers import holders, manager, nft_table, request, serve  # noqa: F401
+from tests.integration.network_helpers import (CID, holders, http_get, manager, nft_table, request,  # noqa: F401
+                                                serve, web)
 from tests.integration.test_project_stack import busybox_in_store  # noqa: F401
 
 pytestmark = pytest.mark.root
-CID = "c" * 64
 
 
 def comm(pid: int) -> str:
@@ -51,17 +50,7 @@ def proxied(monkeypatch):
 # ---------------------------------------------------------------- the proxy, on a bare netns
 
 
-@pytest.fixture
-def web(manager, holders, proxied):
-    info = manager.ensure("p_default")
-    pid = holders.new()
-    ep = manager.connect("p_default", CID, pid, NetworkAttachment("p_default"), "eth0")
-    serve(holders, pid, 80, "web")
-    serve(holders, pid, 80, "webudp", "udp")
-    return info, ep
-
-
-def test_proxy_forwards_tcp_and_udp_and_leaves_nothing(manager, web):
+def test_proxy_forwards_tcp_and_udp_and_leaves_nothing(manager, proxied, web):
     info, ep = web
     tcp, udp, lo = manager.publish(CID, ep.ipv4_address, [PortMapping(80), PortMapping(80, 0, "", "udp"),
                                                            PortMapping(80, 0, "127.0.0.1")])
@@ -81,7 +70,7 @@ def test_proxy_forwards_tcp_and_udp_and_leaves_nothing(manager, web):
     manager.unpublish(CID)  # idempotent
 
 
-def test_proxy_finds_a_taken_port_and_leaves_nothing(manager, web):
+def test_proxy_finds_a_taken_port_and_leaves_nothing(manager, proxied, web):
     _, ep = web
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,7 +84,7 @@ def test_proxy_finds_a_taken_port_and_leaves_nothing(manager, web):
         manager.publish("d" * 64, "10.89.0.9", [PortMapping(80, m.host_port)])
 
 
-def test_proxy_republish_of_the_same_container_replaces_its_proxy(manager, web):
+def test_proxy_republish_of_the_same_container_replaces_its_proxy(manager, proxied, web):
     _, ep = web
     (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
     (first,) = proxies(manager).values()
@@ -138,16 +127,7 @@ def test_automatic_fallback_when_nft_refuses_the_port_rules(manager, holders, mo
 # ---------------------------------------------------------------- containers
 
 
-def wait_http(url: str, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+wait_http = http_get
 
 
 def httpd_spec(make_spec, tmp_path: Path, text: str, **kw):

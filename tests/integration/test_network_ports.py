@@ -9,21 +9,9 @@ import pytest
 
 from composer.errors import ConflictError, ContainerError
 from composer.runtime.spec import NetworkAttachment, PortMapping
-from tests.integration.network_helpers import holders, manager, nft_table, request, serve  # noqa: F401
+from tests.integration.network_helpers import CID, holders, manager, nft_table, request, serve, web  # noqa: F401
 
 pytestmark = pytest.mark.root
-CID = "c" * 64
-
-
-@pytest.fixture
-def web(manager, holders):
-    """One 'container' on a network with tcp and udp servers on port 80."""
-    info = manager.ensure("p_default")
-    pid = holders.new()
-    ep = manager.connect("p_default", CID, pid, NetworkAttachment("p_default"), "eth0")
-    serve(holders, pid, 80, "web")
-    serve(holders, pid, 80, "webudp", "udp")
-    return info, ep
 
 
 def test_publish_ephemeral_port_reached_from_loopback_and_bridge_address(manager, web):
