@@ -197,6 +197,7 @@ def cmd_create(args) -> int:
 
 def cmd_run(args) -> int:
     rt = _runtime(prepare=True)
+    rt.settle_links = False  # we exit right after: a --rm's veths go on their own (Runtime.remove)
     spec = _spec(args, rt)
     if args.detach:
         info = rt.run(spec)

@@ -101,6 +101,9 @@ class Runtime:
         self.state_dir = str(state_dir or os.environ.get("COMPOSER_STATE_DIR") or "/run/composer")
         self.data_dir = str(data_dir or os.environ.get("COMPOSER_DATA_DIR") or "/var/lib/composer")
         self._network = None
+        # False: an attached --rm run's removal (wait) returns before its host veths are gone
+        # (Runtime.remove); the CLI sets it, as it exits right after
+        self.settle_links = True
 
     # ------------------------------------------------------------ plumbing
 
@@ -226,10 +229,12 @@ class Runtime:
 
         lifecycle.kill(self, self.get(id), sig)
 
-    def remove(self, id: str, force: bool = False) -> None:
+    def remove(self, id: str, force: bool = False, *, settle_links: bool = True) -> None:
+        """settle_links=False: return before the container's host veths are gone (they go within
+        ms, a detached child makes sure): for a caller about to exit, as `run --rm`."""
         from composer.runtime import lifecycle
 
-        lifecycle.remove(self, self.get(id), force)
+        lifecycle.remove(self, self.get(id), force, settle_links=settle_links)
 
     def pause(self, id: str) -> None:
         from composer.runtime import lifecycle
@@ -251,7 +256,7 @@ class Runtime:
             self._wait_recorded(info, None)
             final = self._info(info.spec)
             if info.spec.auto_remove:  # we told the monitor that we remove it
-                self.remove(info.id, force=True)
+                self.remove(info.id, force=True, settle_links=self.settle_links)
             return final
         return self._wait_recorded(info, timeout)
 

@@ -477,9 +477,11 @@ def _cleanup_unrecorded_cgroups(id: str) -> None:
         drv.remove_dir(leftover)
 
 
-def remove(rt: "Runtime", info: "ContainerInfo", force: bool) -> None:
+def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: bool = True) -> None:
     """Kill (verified pids only) if forced, then remove cgroup, network, upper, log, state.
-    Idempotent, and works after kill -9 of the monitor or of the CLI that started it."""
+    Idempotent, and works after kill -9 of the monitor or of the CLI that started it.
+    settle_links=False: the host veths may outlive the return by a few ms (a detached child
+    makes sure they go, see NetworkManager.disconnect_all)."""
     p = rt.paths(info.id)
     with st.Lock(p.state):
         s = st.read(p.state)
@@ -502,7 +504,7 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool) -> None:
         if s.get("endpoints") or s.get("ports") or (attachments(info.spec) and _net_state_exists(rt)):
             try:
                 rt.network.unpublish(info.id)
-                rt.network.disconnect_all(info.id)
+                rt.network.disconnect_all(info.id, settle=settle_links)
             except ComposerError as e:
                 errors.append(str(e))
         if errors:
