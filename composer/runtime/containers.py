@@ -123,11 +123,9 @@ class Runtime:
     @property
     def network(self):
         if self._network is None:
-            from pathlib import Path
-
             from composer.runtime.network import NetworkManager  # netlink only when networks are used
 
-            self._network = NetworkManager(Path(self.state_dir))
+            self._network = NetworkManager(self.state_dir)
         return self._network
 
     def _specs(self) -> list[ContainerSpec]:

@@ -13,18 +13,23 @@ import errno
 import fcntl
 import json
 import os
-import socket
-import subprocess
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
+TYPE_CHECKING = False  # typing itself is not imported: ~2 ms of start-up
 
 from composer.errors import ConflictError, ContainerError, HostError, NotFoundError
-from composer.runtime import ipam, nft, proxy, rtnl
-from composer.runtime.nft import Published
+from composer.runtime import ipam, rtnl
 from composer.runtime.spec import NetworkAttachment, PortMapping
+
+if TYPE_CHECKING:
+    import socket
+
+    from composer.runtime import proxy
+    from composer.runtime.nft import Published
+
+# nft, proxy, socket, subprocess, threading and pathlib are imported where used: a container's
+# attach and detach need none of them, and they cost every `container run` on a bridge ~5 ms.
 
 DEFAULT_STATE_DIR = "/run/composer"
 
@@ -71,35 +76,47 @@ class Endpoint:
 
 
 class NetworkManager:
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = Path(state_dir)
-        self.dir = self.state_dir / "networks"
-        self._scope = str(self.state_dir.resolve())
-        self._tag = nft.scope_tag(self._scope)
+    def __init__(self, state_dir: str | os.PathLike) -> None:
+        self.state_dir = os.fspath(state_dir)
+        self.dir = os.path.join(self.state_dir, "networks")
+        self._scope = os.path.realpath(self.state_dir)
+
+    @property
+    def _tag(self) -> str:
+        from composer.runtime import nft
+
+        return nft.scope_tag(self._scope)
 
     # -- records ----------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self.dir, exist_ok=True)
         # a fresh open file description per call: flock then also excludes our own threads
-        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(os.path.join(self.dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)
 
-    def _path(self, name: str) -> Path:
-        return self.dir / f"{ipam.check_name(name)}.json"
+    def _path(self, name: str) -> str:
+        return os.path.join(self.dir, f"{ipam.check_name(name)}.json")
 
-    def _write(self, path: Path, data: object) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    def _write(self, path: str, data: object) -> None:
+        head, name = os.path.split(path)
+        tmp = os.path.join(head, f".{name}.tmp")
+        with open(tmp, "w") as f:
+            f.write(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, path)
+
+    def _read(self, name: str):
+        """The JSON file `name` in our dir; FileNotFoundError if absent."""
+        with open(os.path.join(self.dir, name)) as f:
+            return json.loads(f.read())
 
     def _load(self, name: str) -> tuple[NetworkInfo, dict[str, Endpoint]] | None:
         try:
-            data = json.loads(self._path(name).read_text())
+            data = self._read(f"{ipam.check_name(name)}.json")
         except FileNotFoundError:
             return None
         eps = {cid: Endpoint.from_dict(e) for cid, e in data.get("endpoints", {}).items()}
@@ -110,37 +127,46 @@ class NetworkManager:
                                             "endpoints": {c: e.to_dict() for c, e in eps.items()}})
 
     def _all(self) -> list[tuple[NetworkInfo, dict[str, Endpoint]]]:
-        if not self.dir.is_dir():
+        try:
+            names = sorted(os.listdir(self.dir))
+        except (FileNotFoundError, NotADirectoryError):
             return []
         out = []
-        for path in sorted(self.dir.glob("*.json")):
-            if path.name not in ("ports.json", "proxies.json"):
-                rec = self._load(path.stem)
+        for name in names:
+            if name.endswith(".json") and not name.startswith(".") and name not in ("ports.json", "proxies.json"):
+                rec = self._load(name[:-5])
                 if rec:
                     out.append(rec)
         return out
 
     def _ports(self) -> list[Published]:
         try:
-            return [Published.from_dict(p) for p in json.loads((self.dir / "ports.json").read_text())]
+            data = self._read("ports.json")
         except FileNotFoundError:
             return []
+        from composer.runtime.nft import Published
+
+        return [Published.from_dict(p) for p in data]
 
     def _save_ports(self, ports: list[Published]) -> None:
-        self._write(self.dir / "ports.json", [p.to_dict() for p in ports])
+        self._write(os.path.join(self.dir, "ports.json"), [p.to_dict() for p in ports])
 
     def _proxies(self) -> dict[str, proxy.ProxyProcess]:
         """container id -> its userspace port proxy (ports published by the proxy driver)."""
         try:
-            data = json.loads((self.dir / "proxies.json").read_text())
+            data = self._read("proxies.json")
         except FileNotFoundError:
             return {}
+        from composer.runtime import proxy
+
         return {cid: proxy.ProxyProcess.from_dict(d) for cid, d in data.items()}
 
     def _save_proxies(self, procs: dict[str, proxy.ProxyProcess]) -> None:
-        self._write(self.dir / "proxies.json", {cid: p.to_dict() for cid, p in procs.items()})
+        self._write(os.path.join(self.dir, "proxies.json"), {cid: p.to_dict() for cid, p in procs.items()})
 
     def _sync_firewall(self) -> None:
+        from composer.runtime import nft
+
         networks = [info for info, _ in self._all()]
         proxied = self._proxies()  # their ports are the proxies' sockets, not DNAT rules
         nft.apply(nft.ruleset(self._tag, networks, [p for p in self._ports() if p.container_id not in proxied]))
@@ -181,10 +207,13 @@ class NetworkManager:
                     self._create_bridge(nl, info)
                     self._save(info, {})
                     self._sync_firewall()
+                    from composer.runtime import nft
+
                     nft.docker_user(True)
                 except BaseException:
                     nl.delete_link(info.bridge)
-                    self._path(name).unlink(missing_ok=True)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self._path(name))
                     with contextlib.suppress(Exception):
                         self._sync_firewall()
                     raise
@@ -213,6 +242,8 @@ class NetworkManager:
             nl.add_address(index, info.gateway, IPv4Network(info.subnet).prefixlen)
         except OSError as err:
             raise ContainerError(f"cannot create bridge {info.bridge} for network {info.name}: {err.strerror}") from None
+        from composer.runtime import nft
+
         nft.set_route_localnet(info.bridge)
         if not info.internal:
             nft.enable_ip_forward()
@@ -229,7 +260,10 @@ class NetworkManager:
                 raise ConflictError(f"network {name} is in use by container(s) {ids}")
             bridge = rec[0].bridge if rec else self._bridge_name(name)
             rtnl.delete_links_detached([bridge])
-            self._path(name).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(name))
+            from composer.runtime import nft
+
             # The DOCKER-USER accepts match every `cmp+` link: they stay while any composer bridge
             # (of any state dir) is left on the host.
             cleanup = _Background(nft.docker_user, False) if not _bridges_left() else None
@@ -244,6 +278,10 @@ class NetworkManager:
         """The scope's last network went: when the shared table holds no other scope's chains,
         delete it in one nft commit, instead of deleting our chains and then the table (each
         deleting commit waits 13-30 ms in the kernel). False: other scopes' chains are there."""
+        import subprocess
+
+        from composer.runtime import nft
+
         text = nft.table_text()
         chains = [line.split()[1] for line in text.splitlines() if line.strip().startswith("chain ")]
         if any(not c.endswith(f"_{self._tag}") for c in chains):
@@ -378,6 +416,8 @@ class NetworkManager:
         used, see runtime.proxy); host_port 0 gets a free port. Returns resolved mappings."""
         if not ipam.is_ipv4(address):
             raise ContainerError(f"cannot publish ports to {address!r}: not an IPv4 address")
+        from composer.runtime import proxy
+
         use_proxy = proxy.port_driver() == "proxy"
         with self._locked():
             self._stop_proxy(container_id)  # an earlier start's proxy still holds this container's ports
@@ -407,11 +447,15 @@ class NetworkManager:
 
     @staticmethod
     def _as_published(cid: str, address: str, ports: Sequence[PortMapping]) -> list[Published]:
+        from composer.runtime.nft import Published
+
         return [Published(cid, address, m.container_port, m.host_port, m.host_ip, m.protocol) for m in ports]
 
     def _publish_proxied(self, container_id: str, address: str, ports: Sequence[PortMapping]) -> tuple[PortMapping, ...]:
         """Under the lock: bind every host port here (a taken one is a ConflictError now), then
         hand the sockets to one cmp-proxy process, recorded by pid and start time."""
+        from composer.runtime import proxy
+
         others = [p for p in self._ports() if p.container_id != container_id]
         resolved: list[PortMapping] = []
         forwards: list[proxy.Forward] = []
@@ -438,6 +482,8 @@ class NetworkManager:
         proc = procs.pop(container_id, None)
         if proc is None:
             return False
+        from composer.runtime import proxy
+
         if not proxy.stop(proc):
             raise ContainerError(f"the port proxy (pid {proc.pid}) of container {container_id[:12]} did not exit")
         self._save_proxies(procs)
@@ -484,6 +530,8 @@ class _Background:
     """fn(*args) in a thread; join() re-raises its exception in the caller."""
 
     def __init__(self, fn, *args) -> None:
+        import threading
+
         self._error: BaseException | None = None
 
         def run() -> None:
@@ -518,6 +566,8 @@ def _clash(ip1: str, port1: int, proto1: str, ip2: str, port2: int, proto2: str)
 
 def _bind(host_ip: str, port: int, protocol: str) -> int:
     """Bind a throwaway socket; returns the port bound. Raises OSError."""
+    import socket
+
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
         if kind == socket.SOCK_STREAM:
@@ -540,6 +590,8 @@ def _host_port_free(host_ip: str, port: int, protocol: str) -> bool:
 
 def _bind_published(m: PortMapping, taken: Sequence[Published]) -> socket.socket:
     """The proxy driver's socket for m: its host port, or a free one not in `taken`."""
+    from composer.runtime import proxy
+
     for _ in range(50):
         try:
             sock = proxy.bind(m.host_ip, m.host_port, m.protocol)

@@ -5,6 +5,7 @@ a live one's is deleted after the grace; bridge removal is fast."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import statistics
 import time
@@ -41,7 +42,7 @@ def test_detached_delete_is_gone_on_return():
 
 
 def test_detached_delete_without_ip_falls_back_to_netlink(monkeypatch):
-    monkeypatch.setattr(rtnl.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)  # rtnl imports shutil when it deletes
     try:
         _bridge("cmpbtdtest3")
         rtnl.delete_links_detached(["cmpbtdtest3"])
@@ -99,3 +100,22 @@ def test_bridges_left_reads_our_namespace():
     finally:
         with rtnl.Rtnl() as nl:
             nl.delete_link("cmpbtdtest5")
+
+
+def test_reap_detached_returns_at_once_and_the_veth_goes(manager, holders):  # noqa: F811
+    """The --rm path: a dead container's veth is left to a detached child; it is gone soon after,
+    a live one's (its namespace kept) is deleted by that child after the grace."""
+    manager.ensure("td_default")
+    dead, alive = holders.new(), holders.new()
+    ea = manager.connect("td_default", "c" * 64, dead, NetworkAttachment("td_default"), "eth0")
+    eb = manager.connect("td_default", "d" * 64, alive, NetworkAttachment("td_default"), "eth0")
+    os.kill(dead, signal.SIGKILL)
+    t = time.perf_counter()
+    manager.disconnect_all("c" * 64, settle=False)
+    manager.disconnect_all("d" * 64, settle=False)
+    assert time.perf_counter() - t < 0.05
+    assert manager.network_endpoints("td_default") == []
+    deadline = time.monotonic() + network.VETH_GRACE + 2.0
+    while {ea.host_veth, eb.host_veth} & links() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not {ea.host_veth, eb.host_veth} & links()
