@@ -19,7 +19,6 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 from composer.errors import ConflictError, ImageError, NotFoundError
@@ -35,6 +34,8 @@ _CHUNK = 1 << 20
 
 
 def default_data_dir() -> Path:
+    from pathlib import Path
+
     return Path(os.environ.get("COMPOSER_DATA_DIR") or "/var/lib/composer")
 
 
@@ -70,11 +71,29 @@ class StagedLayer:
 
 
 class ImageStore:
-    def __init__(self, data_dir: Path | None = None) -> None:
-        self.root = Path(data_dir or default_data_dir()) / "images"
-        self.blob_dir = self.root / "blobs" / "sha256"
-        self.layers_root = self.root / "layers"
-        self.index_path = self.root / "index.json"
+    def __init__(self, data_dir: Path | str | None = None) -> None:
+        # a str: resolving an image (every `container run`) needs no pathlib (~2 ms of start-up);
+        # the Path attributes below are made on first use
+        self._root = os.path.join(os.fspath(data_dir or os.environ.get("COMPOSER_DATA_DIR") or "/var/lib/composer"),
+                                  "images")
+
+    @property
+    def root(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._root)
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.root / "blobs" / "sha256"
+
+    @property
+    def layers_root(self) -> Path:
+        return self.root / "layers"
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.json"
 
     # ---- reading (no lock: the index is only ever replaced by rename) ----
 
@@ -371,7 +390,7 @@ class ImageStore:
 
     def _load(self) -> dict[str, Any]:
         try:
-            with open(self.index_path, "rb") as f:
+            with open(os.path.join(self._root, "index.json"), "rb") as f:
                 index = json.load(f)
         except FileNotFoundError:
             return {"version": _INDEX_VERSION, "images": {}}
@@ -417,6 +436,8 @@ class ImageStore:
                         continue
                     pid = entry.name.split("-")[1]
                     if pid.isdigit() and not _alive(int(pid)):
+                        from pathlib import Path
+
                         remove_tree(Path(entry.path))
 
     def _find(self, index: dict[str, Any], ref: str) -> tuple[str, str | None]:
@@ -463,7 +484,7 @@ class ImageStore:
         return Image(
             id=image_id,
             refs=tuple(entry["refs"]),
-            layers=tuple(str(self.layer_dir(d)) for d in entry["diff_ids"]),
+            layers=tuple(os.path.join(self._root, "layers", d.split(":", 1)[-1]) for d in entry["diff_ids"]),
             config=ImageConfig.from_oci(entry.get("config")),
             created=entry.get("created", ""),
             size=int(entry.get("size", 0)),
