@@ -86,16 +86,6 @@ def _order(item: tuple[str, list[float]]) -> tuple[int, int]:
     return int(label.split()[0]), ("up", "down", "ps").index(verb)
 
 
-
-def precompile() -> None:
-    """Bytecode for the sources as they are now, as `dev` makes on install: a module edited since
-    (and PYTHONDONTWRITEBYTECODE set, as in some shells) is otherwise compiled again on every run,
-    ~10 ms for project.py alone, which no installed composer pays."""
-    package = str(Path(__file__).resolve().parents[1] / "composer")
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", package],
-                   stdout=subprocess.DEVNULL, check=False)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -107,7 +97,7 @@ def main() -> int:
     if not ROOTFS_TAR.exists():
         print(f"compose_bench: {ROOTFS_TAR} missing: run ../shared/anchors/setup.sh", file=sys.stderr)
         return 1
-    precompile()
+    stacks.precompile()
     work = Path(tempfile.mkdtemp(prefix="composer-bench-", dir="/var/tmp"))
     try:
         dirs = stacks.write(work / "stacks")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import stacks  # noqa: E402
 PY = os.path.join(ROOT, ".venv", "bin", "python")
 CLI = os.path.join(ROOT, ".venv", "bin", "composer")  # the entry script users run
 ANCHORS = os.environ.get("ANCHORS_DIR", "/var/tmp/composer-anchors")
@@ -42,19 +44,9 @@ def interleaved(cases: dict[str, tuple[list[str], dict | None]], n: int) -> dict
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-
-def precompile() -> None:
-    """Bytecode for the sources as they are now, as `dev` makes on install: a module edited since
-    (and PYTHONDONTWRITEBYTECODE set, as in some shells) is otherwise compiled again on every run,
-    ~10 ms for project.py alone, which no installed composer pays."""
-    package = str(Path(__file__).resolve().parents[1] / "composer")
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", package],
-                   stdout=subprocess.DEVNULL, check=False)
-
-
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-    precompile()
+    stacks.precompile()
     base = tempfile.mkdtemp(prefix="composer-bench-", dir="/var/tmp")
     env = dict(os.environ, COMPOSER_STATE_DIR=f"{base}/state", COMPOSER_DATA_DIR=f"{base}/data")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
