@@ -74,9 +74,11 @@ def diff(before: dict[str, Facts], after: dict[str, Facts], now: float) -> list[
             if f.finished_at is not None and f.status in ("exited", "dead"):
                 ev(cid, f, "die", exitCode=str(f.exit_code))
             continue
-        # a restart between two looks: it died (finished_at moved) and started again
+        # a restart between two looks: it died (finished_at moved) and started again; or the last look
+        # came after PID 1 died but before its monitor recorded the exit (finished_at still unset)
         if f.finished_at != old.finished_at and f.finished_at is not None and \
-                (old.status in ("running", "paused", "restarting") or f.started_at != old.started_at):
+                (old.status in ("running", "paused", "restarting") or f.started_at != old.started_at
+                 or old.finished_at is None):
             ev(cid, f, "die", exitCode=str(f.exit_code))
         if f.started_at != old.started_at and f.started_at is not None:
             ev(cid, f, "start")

@@ -127,6 +127,9 @@ def test_events_from_two_looks():
     assert actions({"a": F()}, {"a": F("exited", 1.0, 2.0, 0)}) == ["die"]
     assert actions({"a": F("exited", 1.0, 2.0, 0)}, {"a": F("running", 3.0, 2.0, 0)}) == ["start"]
     assert actions({"a": F()}, {"a": F("running", 3.0, 2.0, 1)}) == ["die", "start"]  # restarted between looks
+    # seen after PID 1 died but before its monitor recorded the exit: the die comes with the record
+    assert actions({"a": F("exited")}, {"a": F("exited", 1.0, 2.0, 7)}) == ["die"]
+    assert actions({"a": F("exited", 1.0, 2.0, 7)}, {"a": F("exited", 1.0, 2.0, 7)}) == []
     assert actions({"a": F()}, {"a": F("paused")}) == ["pause"]
     assert actions({"a": F("paused")}, {"a": F()}) == ["unpause"]
     assert actions({"a": F()}, {"a": F(health="healthy")}) == ["health_status: healthy"]
