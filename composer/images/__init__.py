@@ -9,7 +9,8 @@ Names are loaded on first use, so `composer images` does not pay for tarfile, gz
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
 _EXPORTS = {
     "HealthConfig": "composer.images.model",
@@ -26,6 +27,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from typing import Any
     from composer.images.bootstrap import bootstrap_busybox
     from composer.images.importer import apply_changes, import_rootfs
     from composer.images.model import HealthConfig, Image, ImageConfig

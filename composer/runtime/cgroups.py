@@ -18,7 +18,10 @@ import re
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 from composer.errors import ComposerError, ContainerError, HostError
 from composer.runtime.cgroups_limits import (  # noqa: F401  (re-exported for the drivers)

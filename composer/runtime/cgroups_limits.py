@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
+if TYPE_CHECKING:
+    from typing import Any
 
 from composer.errors import ContainerError
 from composer.runtime.spec import Resources

@@ -19,7 +19,8 @@ import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
 from composer.errors import ConflictError, ContainerError, NotFoundError
 from composer.runtime import state as st
@@ -27,6 +28,7 @@ from composer.runtime.spec import ContainerSpec, NetworkAttachment, PortMapping
 from composer.runtime.syscalls import is_alive
 
 if TYPE_CHECKING:
+    from typing import Any, Iterator
     from pathlib import Path
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")

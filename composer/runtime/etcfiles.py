@@ -5,9 +5,11 @@ then truncate); a write-temp-then-rename would be invisible to it (host-facts)."
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from typing import Iterable
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
+if TYPE_CHECKING:
+    from typing import Iterable
 
 HOSTS_HEADER = (
     "127.0.0.1\tlocalhost\n"
@@ -65,10 +67,17 @@ def resolv_content(host_text: str, dns: Iterable[str] = (), search: Iterable[str
 
 
 def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address.split("%")[0]).is_loopback
-    except ValueError:
-        return False
+    """127.0.0.0/8 or ::1, as ipaddress says, without importing it (~1 ms of every start)."""
+    import _socket
+
+    address = address.split("%")[0]
+    for family, loopback in ((_socket.AF_INET, None), (_socket.AF_INET6, b"\0" * 15 + b"\1")):
+        try:
+            packed = _socket.inet_pton(family, address)
+        except OSError:
+            continue
+        return packed[0] == 127 if loopback is None else packed == loopback
+    return False
 
 
 def write_in_place(path: str, content: str) -> None:

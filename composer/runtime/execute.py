@@ -13,7 +13,8 @@ import contextlib
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
 from composer.errors import ContainerError
 from composer.runtime import caps

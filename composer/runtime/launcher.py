@@ -285,6 +285,8 @@ def serve(argv: list[str]) -> None:
     # a top-level one, so that clients (every CLI that starts a container) do not pay ~2 ms for it.
     from composer.runtime import monitor  # noqa: F401
 
+    sc.load()  # ctypes and libc too (syscalls loads them on first use)
+
     state_dir, lock_fd = argv[0], int(argv[1])
     sc.close_range(lock_fd + 1)  # nothing of the starting CLI's
     sc.set_name("cmp-launcher")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import _socket  # socket.py (enums, selectors) costs `container run` ~2 ms; this is its C half
 import json
 import os
-import shutil
 import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
 from composer.errors import ComposerError, ConflictError, ContainerError
 from composer.runtime import state as st
@@ -80,8 +80,8 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
             with st.Lock(p.state):
                 st.write(p.state, {"created_at": st.now()})
         except BaseException:
-            shutil.rmtree(p.data, ignore_errors=True)
-            shutil.rmtree(p.state, ignore_errors=True)
+            rmtree(p.data)
+            rmtree(p.state)
             raise
     return rt._info(spec)
 
@@ -509,13 +509,13 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
                 errors.append(str(e))
         if errors:
             raise ContainerError(f"cannot remove container {info.name}: " + "; ".join(errors))
-        shutil.rmtree(p.data, ignore_errors=True)
+        rmtree(p.data)
         if os.path.exists(p.data):
             raise ContainerError(f"cannot remove container {info.name}: {p.data} is still there")
         for name in os.listdir(p.state) if os.path.isdir(p.state) else ():
             if name != st.LOCK_FILE:
                 _quiet(os.unlink, os.path.join(p.state, name))
-    _quiet(shutil.rmtree, p.state)
+    rmtree(p.state)
 
 
 def _net_state_exists(rt: "Runtime") -> bool:
@@ -527,3 +527,23 @@ def _quiet(fn, *args) -> None:
         fn(*args)
     except (OSError, ComposerError):
         pass
+
+
+def rmtree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) without importing shutil (~2 ms of every `run --rm`):
+    bottom-up on directory fds (fwalk closes each after its turn), symlinks removed, never followed."""
+    import stat
+
+    try:
+        for _, dirs, files, fd in os.fwalk(path, topdown=False):
+            for name in files:
+                _quiet(lambda: os.unlink(name, dir_fd=fd))
+            for name in dirs:
+                try:
+                    link = stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+                    os.unlink(name, dir_fd=fd) if link else os.rmdir(name, dir_fd=fd)
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    _quiet(os.rmdir, path)

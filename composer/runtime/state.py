@@ -9,7 +9,10 @@ import fcntl
 import json
 import os
 import time
-from typing import Any, Callable
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 from composer.runtime.syscalls import is_alive
 

@@ -1,15 +1,50 @@
 """The Linux calls Python 3.11's os module lacks (unshare, setns, mount, pivot_root, prctl, capset,
 close_range), through ctypes to libc. Imported by the launcher, monitor and container child, so it
-stays tiny: os, ctypes and platform-independent constants only."""
+stays tiny: os, ctypes and platform-independent constants only; ctypes itself is loaded on first use
+(load()), as the CLI imports this module only for is_alive and proc_start_time."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
+
+class _OnFirstUse:
+    """Stands for ctypes / libc until first used: the CLI imports this module for is_alive and
+    proc_start_time, which need neither (ctypes costs ~1.8 ms of every start). The launcher calls
+    load() before it forks, so monitors and containers share the loaded module."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        load()
+        return getattr(globals()[self._name], attr)
+
+    def __call__(self, *args):
+        load()
+        return globals()[self._name](*args)
+
+
+def load() -> None:
+    global ctypes, _libc, _syscall, _CapHeader, _CapData
+    if not isinstance(_libc, _OnFirstUse):
+        return
+    import ctypes as real
+
+    class _CapHeader(real.Structure):
+        _fields_ = [("version", real.c_uint32), ("pid", real.c_int)]
+
+    class _CapData(real.Structure):
+        _fields_ = [("effective", real.c_uint32), ("permitted", real.c_uint32), ("inheritable", real.c_uint32)]
+
+    lib = real.CDLL(None, use_errno=True)
+    lib.syscall.restype = real.c_long
+    ctypes, _libc, _syscall = real, lib, lib.syscall
+
+
+ctypes = _OnFirstUse("ctypes")
+_libc = _OnFirstUse("_libc")
+_syscall = _OnFirstUse("_syscall")
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -119,19 +154,12 @@ def _open_fds() -> list[int]:
         return list(range(0, 1024))
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set this thread's capability sets (64-bit masks)."""
+    load()
     hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     for i in range(2):
