@@ -3,10 +3,9 @@ and the names of host objects. No I/O here, so all of it is unit-tested without 
 
 from __future__ import annotations
 
-import ipaddress
+import _socket
 import re
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv4Network
 
 try:  # the builtin module, same digests: hashlib loads OpenSSL first (~2 ms of `container run`)
     from _sha256 import sha256
@@ -15,10 +14,35 @@ except ImportError:  # 3.12+
 
 from composer.errors import ConflictError, ContainerError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv4Network
+
+# ipaddress (~1.2 ms) is imported where subnets are planned (a network is made), not on the path of
+# every container start: addresses are allocated on integers.
+
+
+def ip_int(text: str) -> int:
+    """Dotted quad -> int; ValueError if it is not one."""
+    try:
+        return int.from_bytes(_socket.inet_pton(_socket.AF_INET, text), "big")
+    except OSError:
+        raise ValueError(f"not an IPv4 address: {text!r}") from None
+
+
+def ip_text(n: int) -> str:
+    return ".".join(str((n >> shift) & 255) for shift in (24, 16, 8, 0))
+
+
+def net_ints(subnet: str) -> tuple[int, int]:
+    """"10.89.5.0/24" -> (first address, size)."""
+    base, _, prefix = str(subnet).partition("/")
+    return ip_int(base), 1 << (32 - int(prefix or 32))
+
 # /24s from 10.89.0.0/16, as podman does for its networks: far from docker's 172.17-31 and
 # 192.168 pools. Every candidate that overlaps a route on this host (docker's, podman's, a VPN's,
 # the LAN's) is skipped, so we never shadow anything another program routes.
-POOL = IPv4Network("10.89.0.0/16")
+POOL_TEXT = "10.89.0.0/16"
 POOL_PREFIX = 24
 DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "cmp0"
@@ -47,10 +71,12 @@ def veth_name(container_id: str, network: str) -> str:
 
 def mac_for(address: str) -> str:
     """Locally administered MAC derived from the IPv4 address, as docker does (02:42:a:b:c:d)."""
-    return "02:42:" + ":".join(f"{b:02x}" for b in IPv4Address(address).packed)
+    return "02:42:" + ":".join(f"{b:02x}" for b in ip_int(address).to_bytes(4, "big"))
 
 
 def parse_subnet(text: str) -> IPv4Network:
+    from ipaddress import IPv4Network
+
     try:
         net = IPv4Network(text, strict=True)
     except ValueError as err:
@@ -67,8 +93,12 @@ def overlaps_any(net: IPv4Network, taken: Iterable[IPv4Network]) -> IPv4Network 
     return None
 
 
-def pick_subnet(taken: Iterable[IPv4Network], pool: IPv4Network = POOL, prefix: int = POOL_PREFIX) -> IPv4Network:
+def pick_subnet(taken: Iterable[IPv4Network], pool: IPv4Network | None = None,
+                prefix: int = POOL_PREFIX) -> IPv4Network:
     """The first /prefix of the pool that overlaps nothing in `taken` (routes + our networks)."""
+    from ipaddress import IPv4Network
+
+    pool = IPv4Network(POOL_TEXT) if pool is None else pool
     taken = [t for t in taken if t.prefixlen > 0]
     for candidate in pool.subnets(new_prefix=prefix):
         if overlaps_any(candidate, taken) is None:
@@ -82,6 +112,8 @@ def default_gateway(subnet: IPv4Network) -> IPv4Address:
 
 
 def check_gateway(subnet: IPv4Network, gateway: str) -> IPv4Address:
+    from ipaddress import IPv4Address
+
     try:
         gw = IPv4Address(gateway)
     except ValueError:
@@ -91,23 +123,28 @@ def check_gateway(subnet: IPv4Network, gateway: str) -> IPv4Address:
     return gw
 
 
-def allocate(subnet: IPv4Network, gateway: IPv4Address, used: Iterable[str], *, network: str,
-             requested: str | None = None) -> IPv4Address:
-    """A requested address (checked) or the lowest free one; never the gateway."""
-    busy = {IPv4Address(u) for u in used} | {gateway}
+def allocate(subnet: IPv4Network | str, gateway: IPv4Address | str, used: Iterable[str], *, network: str,
+             requested: str | None = None) -> str:
+    """A requested address (checked) or the lowest free one; never the gateway. Integers only:
+    this runs for every container start."""
+    base, size = net_ints(str(subnet))
+    last = base + size - 1
+    busy = {ip_int(u) for u in used} | {ip_int(str(gateway))}
     if requested:
         try:
-            addr = IPv4Address(requested)
+            addr = ip_int(requested)
         except ValueError:
             raise ContainerError(f"invalid IPv4 address {requested!r}") from None
-        if addr not in subnet or addr in (subnet.network_address, subnet.broadcast_address):
+        if not base <= addr <= last or addr in (base, last):
             raise ContainerError(f"address {requested} is not in network {network}'s subnet {subnet}")
         if addr in busy:
             raise ConflictError(f"address {requested} is already in use on network {network}")
-        return addr
-    for addr in subnet.hosts():
+        return ip_text(addr)
+    # as ipaddress's hosts(): a /32 has its one address, a /31 both, larger ones all but the ends
+    hosts = range(base, base + 1) if size == 1 else range(base, base + 2) if size == 2 else range(base + 1, last)
+    for addr in hosts:
         if addr not in busy:
-            return addr
+            return ip_text(addr)
     raise ConflictError(f"no free address left in network {network} ({subnet})")
 
 
@@ -121,7 +158,7 @@ def check_mac(mac: str) -> str:
 
 def is_ipv4(text: str) -> bool:
     try:
-        ipaddress.IPv4Address(text)
+        ip_int(text)
     except ValueError:
         return False
     return True

@@ -15,7 +15,6 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address, IPv4Network
 TYPE_CHECKING = False  # typing itself is not imported: ~2 ms of start-up
 
 from composer.errors import ConflictError, ContainerError, HostError, NotFoundError
@@ -193,7 +192,7 @@ class NetworkManager:
             rec = self._load(name)
             if rec:
                 info = rec[0]
-                if subnet and IPv4Network(subnet) != IPv4Network(info.subnet):
+                if subnet and ipam.parse_subnet(subnet) != ipam.parse_subnet(info.subnet):
                     raise ConflictError(f"network {name} exists with subnet {info.subnet}, not {subnet}")
                 with rtnl.Rtnl() as nl:
                     if nl.link_index(info.bridge) is None:
@@ -223,7 +222,7 @@ class NetworkManager:
                      labels: tuple[tuple[str, str], ...]) -> NetworkInfo:
         with rtnl.Rtnl() as nl:
             taken = [net for net, _table in nl.routes()]
-        ours = [IPv4Network(info.subnet) for info, _ in self._all()]
+        ours = [ipam.parse_subnet(info.subnet) for info, _ in self._all()]
         if subnet:
             net = ipam.parse_subnet(subnet)
             clash = ipam.overlaps_any(net, taken + ours)
@@ -239,7 +238,7 @@ class NetworkManager:
             nl.add_bridge(info.bridge)
             index = nl.link_index(info.bridge)
             assert index is not None
-            nl.add_address(index, info.gateway, IPv4Network(info.subnet).prefixlen)
+            nl.add_address(index, info.gateway, int(info.subnet.partition("/")[2]))
         except OSError as err:
             raise ContainerError(f"cannot create bridge {info.bridge} for network {info.name}: {err.strerror}") from None
         from composer.runtime import nft
@@ -305,12 +304,12 @@ class NetworkManager:
                 raise NotFoundError(f"network {name} not found")
             info, eps = rec
             old = eps.pop(container_id, None)
-            subnet = IPv4Network(info.subnet)
             used = [e.ipv4_address for e in eps.values()]
-            addr = ipam.allocate(subnet, IPv4Address(info.gateway), used, network=name,
+            addr = ipam.allocate(info.subnet, info.gateway, used, network=name,
                                  requested=attachment.ipv4_address or (old.ipv4_address if old else None))
-            ep = Endpoint(name, container_id, ifname, str(addr), subnet.prefixlen, info.gateway,
-                          mac or ipam.mac_for(str(addr)), ipam.veth_name(container_id, name))
+            prefixlen = int(info.subnet.partition("/")[2])
+            ep = Endpoint(name, container_id, ifname, addr, prefixlen, info.gateway,
+                          mac or ipam.mac_for(addr), ipam.veth_name(container_id, name))
             eps[container_id] = ep
             self._save(info, eps)
         try:
@@ -338,8 +337,7 @@ class NetworkManager:
                 assert index is not None
                 inner.add_address(index, ep.ipv4_address, ep.prefixlen)
                 inner.set_up(index)
-                has_default = any(net.prefixlen == 0 and table == rtnl.RT_TABLE_MAIN for net, table in inner.routes())
-                if not info.internal and not has_default:
+                if not info.internal and not inner.has_default_route():
                     inner.add_default_route(info.gateway)
         except OSError as err:
             with contextlib.suppress(OSError), rtnl.Rtnl() as nl:

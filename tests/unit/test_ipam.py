@@ -35,20 +35,20 @@ def test_allocation_lowest_free_never_gateway():
     net = IPv4Network("10.89.5.0/24")
     gw = ipam.default_gateway(net)
     assert gw == IPv4Address("10.89.5.1")
-    assert ipam.allocate(net, gw, [], network="n") == IPv4Address("10.89.5.2")
-    assert ipam.allocate(net, gw, ["10.89.5.2", "10.89.5.4"], network="n") == IPv4Address("10.89.5.3")
+    assert ipam.allocate(net, gw, [], network="n") == "10.89.5.2"
+    assert ipam.allocate(net, gw, ["10.89.5.2", "10.89.5.4"], network="n") == "10.89.5.3"
 
 
 def test_release_makes_address_reusable():
     net, gw = IPv4Network("10.89.5.0/24"), IPv4Address("10.89.5.1")
     used = ["10.89.5.2", "10.89.5.3"]
     used.remove("10.89.5.2")
-    assert ipam.allocate(net, gw, used, network="n") == IPv4Address("10.89.5.2")
+    assert ipam.allocate(net, gw, used, network="n") == "10.89.5.2"
 
 
 def test_requested_address():
     net, gw = IPv4Network("10.89.5.0/24"), IPv4Address("10.89.5.1")
-    assert ipam.allocate(net, gw, [], network="n", requested="10.89.5.77") == IPv4Address("10.89.5.77")
+    assert ipam.allocate(net, gw, [], network="n", requested="10.89.5.77") == "10.89.5.77"
     with pytest.raises(ConflictError, match="10.89.5.77 is already in use on network n"):
         ipam.allocate(net, gw, ["10.89.5.77"], network="n", requested="10.89.5.77")
     with pytest.raises(ConflictError):
@@ -63,7 +63,7 @@ def test_requested_address():
 
 def test_exhaustion():
     net, gw = IPv4Network("10.89.5.0/30"), IPv4Address("10.89.5.1")
-    assert ipam.allocate(net, gw, [], network="tiny") == IPv4Address("10.89.5.2")
+    assert ipam.allocate(net, gw, [], network="tiny") == "10.89.5.2"
     with pytest.raises(ConflictError, match=r"no free address left in network tiny \(10.89.5.0/30\)"):
         ipam.allocate(net, gw, ["10.89.5.2"], network="tiny")
 
