@@ -46,7 +46,7 @@ SOCK_NAME, LOCK_NAME, LOG_NAME = "launcher.sock", "launcher.lock", "launcher.log
 IDLE_DEFAULT = 5.0
 # A launcher runs the code of these modules (in its monitors and PID 1s): changing any of them
 # makes a running launcher outdated.
-_CODE = ("launcher", "monitor", "monitor_facts", "logpump", "handoff", "health", "tty", "child", "rootfs", "caps", "seccomp", "syscalls")
+_CODE = ("launcher", "monitor", "rtnl", "monitor_facts", "logpump", "handoff", "health", "tty", "child", "rootfs", "caps", "seccomp", "syscalls")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _MAX_FDS = 8
 FORK_TIMEOUT = 10.0
@@ -286,6 +286,7 @@ def serve(argv: list[str]) -> None:
     from composer.runtime import monitor  # noqa: F401
 
     sc.load()  # ctypes and libc too (syscalls loads them on first use)
+    from composer.runtime import rtnl  # noqa: F401  start helpers set container addresses with it
 
     state_dir, lock_fd = argv[0], int(argv[1])
     sc.close_range(lock_fd + 1)  # nothing of the starting CLI's

@@ -198,6 +198,7 @@ class _Starter:
         self.driver = None
         self.sock: _socket.socket | None = None
         self.networked = False
+        self.netconf: list[dict] = []  # addresses the start helper sets inside (runtime.rtnl.configure_inside)
         self.pid1 = 0
 
     def recv(self) -> dict:
@@ -274,7 +275,8 @@ class _Starter:
                  stop_requested=False, restarting=False, restart_count=0, health=None,
                  endpoints=[e.to_dict() for e in endpoints], ports=ports)
         st.write(self.p.state, s)
-        ours.send(b'{"go": true}')
+        # the start helper, already in the container's netns, sets the addresses: no setns here
+        ours.send(json.dumps({"go": True, "net": self.netconf}).encode() if self.netconf else b'{"go": true}')
         reply = self.recv()
         if "error" in reply:
             raise _err(reply["error"], reply.get("code", 125))
@@ -289,7 +291,9 @@ class _Starter:
         for i, att in enumerate(nets):
             if att.network == "bridge" and nm.get("bridge") is None:
                 nm.ensure("bridge")
-            eps.append(nm.connect(att.network, self.spec.id, self.pid1, att, att.interface or f"eth{i}"))
+            eps.append(nm.connect(att.network, self.spec.id, self.pid1, att, att.interface or f"eth{i}",
+                                  inside=False))
+        self.netconf = [nm.inside_config(ep) for ep in eps]
         return eps
 
     def undo(self) -> None:

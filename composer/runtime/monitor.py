@@ -210,6 +210,17 @@ class Monitor:
                 os.close(sync_w)  # PID 1 reads EOF and leaves
                 os.write(rep_w, b"N")
                 os._exit(0)
+            for net in go.get("net") or ():  # we are in the container's netns: its addresses, routes
+                try:
+                    from composer.runtime import rtnl  # preloaded by the launcher
+
+                    rtnl.configure_inside([net])
+                except OSError as e:
+                    self.send(error=f"cannot attach container {self.req['id'][:12]} to network {net['network']}: "
+                              f"{e.strerror or e}", code=125)
+                    os.close(sync_w)
+                    os.write(rep_w, b"N")
+                    os._exit(0)
             os.write(sync_w, b"g")
             os.close(sync_w)
             failure = b""

@@ -293,8 +293,10 @@ class NetworkManager:
 
     # -- endpoints --------------------------------------------------------------------------
     def connect(self, name: str, container_id: str, pid: int, attachment: NetworkAttachment,
-                ifname: str) -> Endpoint:
-        """Give the netns of `pid` an interface `ifname` on network `name`."""
+                ifname: str, *, inside: bool = True) -> Endpoint:
+        """Give the netns of `pid` an interface `ifname` on network `name`. inside=False: only the
+        host side (veth, peer moved into the netns, bridge); the caller has the interface's address
+        and routes set from within the netns (see inside_config: a container's start helper does)."""
         mac = ipam.check_mac(attachment.mac_address) if attachment.mac_address else None
         if name == ipam.DEFAULT_NETWORK:
             self.ensure(name)  # made on first use (see disconnect_all)
@@ -313,13 +315,20 @@ class NetworkManager:
             eps[container_id] = ep
             self._save(info, eps)
         try:
-            self._plumb(info, ep, pid)
+            self._plumb(info, ep, pid, inside)
         except BaseException:
             self._release(container_id, {name})
             raise
         return ep
 
-    def _plumb(self, info: NetworkInfo, ep: Endpoint, pid: int) -> None:
+    def inside_config(self, ep: Endpoint) -> dict:
+        """What configure_inside needs, as plain data (it crosses to the container's start helper)."""
+        info = self.get(ep.network)
+        internal = info.internal if info else False
+        return {"network": ep.network, "ifname": ep.interface, "address": ep.ipv4_address,
+                "prefixlen": ep.prefixlen, "gateway": None if internal else ep.gateway}
+
+    def _plumb(self, info: NetworkInfo, ep: Endpoint, pid: int, inside: bool = True) -> None:
         try:
             netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -331,14 +340,12 @@ class NetworkManager:
                 if bridge is None:
                     raise ContainerError(f"bridge {info.bridge} of network {info.name} is missing")
                 nl.add_veth(ep.host_veth, bridge, ep.interface, netns, ep.mac_address)
-            with rtnl.in_netns(netns), rtnl.Rtnl() as inner:
-                inner.set_up(inner.link_index("lo") or 1)
-                index = inner.link_index(ep.interface)
-                assert index is not None
-                inner.add_address(index, ep.ipv4_address, ep.prefixlen)
-                inner.set_up(index)
-                if not info.internal and not inner.has_default_route():
-                    inner.add_default_route(info.gateway)
+            if not inside:
+                return
+            with rtnl.in_netns(netns):
+                with rtnl.Rtnl() as inner:
+                    inner.set_up(inner.link_index("lo") or 1)
+                rtnl.configure_inside([self.inside_config(ep)])
         except OSError as err:
             with contextlib.suppress(OSError), rtnl.Rtnl() as nl:
                 nl.delete_link(ep.host_veth)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import _socket as socket  # socket.py's enums cost a `container run` on a bridge ~1.5 ms; the C half has all used here
 import contextlib
-import ctypes
 import errno
 import os
 import struct
@@ -41,7 +40,6 @@ _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _RTA = struct.Struct("=HH")
 
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -303,10 +301,24 @@ def reap_detached(names: Sequence[str], grace: float) -> None:
             delete_links_detached(left)
 
 
+def configure_inside(nets: Sequence[dict]) -> None:
+    """Run inside a container's netns (by its start helper, or a thread in_netns): each interface
+    gets its address and goes up; the first network with a gateway gives the default route."""
+    with Rtnl() as nl:
+        for n in nets:
+            index = nl.link_index(n["ifname"])
+            if index is None:
+                raise OSError(errno.ENODEV, f"no interface {n['ifname']}")
+            nl.add_address(index, n["address"], n["prefixlen"])
+            nl.set_up(index)
+            if n.get("gateway") and not nl.has_default_route():
+                nl.add_default_route(n["gateway"])
+
+
 def setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, f"setns: {os.strerror(code)}")
+    from composer.runtime import syscalls  # ctypes, loaded on first use: only callers of in_netns pay
+
+    syscalls.setns(fd, CLONE_NEWNET)
 
 
 @contextlib.contextmanager
