@@ -105,7 +105,7 @@ def hand_off(mon, pid1: int, pumps: dict) -> None:
     wake = 0
     if mon.prober is not None:
         wake = int((time.time() + max(0.0, mon.prober.due - time.monotonic())) * 1000)
-    info = {"pid1": pid1, "out": out, "err": err, "netns": mon.netns_fd, "hold": hold, "delay": mon.delay,
+    info = {"pid1": pid1, "netns": mon.netns_fd, "hold": hold, "delay": mon.delay,
             "oom_seen": mon.oom_seen, "started": mon.started_wall, "id": mon.req["id"]}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     log = mon.req.get("log") or "-"

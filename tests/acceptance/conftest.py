@@ -104,6 +104,11 @@ def stack(composer_env, busybox_base):
         return s
 
     yield make
+    down_all(made)
+
+
+def down_all(made: list[Stack]) -> None:
+    """The end of every stack factory: `down -v`, then nothing of any project may remain."""
     problems = {}
     for s in made:
         owned = s.host_objects()
@@ -112,3 +117,4 @@ def stack(composer_env, busybox_base):
         if left:
             problems[s.name] = left
     assert not problems, f"left on the host after down: {problems}"
+

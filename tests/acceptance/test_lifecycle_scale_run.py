@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.acceptance.conftest import Stack, leftovers
+from tests.acceptance.conftest import Stack, down_all
 
 pytestmark = pytest.mark.root
 
@@ -63,14 +63,7 @@ def tstack(composer_env, busybox_base, tmp_path):
         return s
 
     yield make
-    problems = {}
-    for s in made:
-        owned = s.host_objects()
-        s("down", "-v", "-t", "0", check=False, timeout=120)
-        left = leftovers(owned)
-        if left:
-            problems[s.name] = left
-    assert not problems, f"left on the host after down: {problems}"
+    down_all(made)
 
 
 def names(s: Stack, *args: str) -> list[str]:

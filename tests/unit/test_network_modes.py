@@ -15,6 +15,7 @@ from composer.links import Peer
 from composer.runtime import etcfiles, lifecycle, proxy
 from composer.runtime import syscalls as sc
 from composer.runtime.spec import ContainerSpec, NetworkAttachment, PortMapping
+from tests.unit.test_service import FakeContainer
 
 STACK = """
 name: nm
@@ -41,16 +42,6 @@ class FakeImage:
     id: str = "sha256:" + "a" * 64
     layers: tuple[str, ...] = ("/layers/1",)
     config: ImageConfig = field(default_factory=lambda: ImageConfig(cmd=("sh",)))
-
-
-@dataclass(frozen=True)
-class FakeContainer:
-    spec: ContainerSpec
-    running: bool = True
-    created_at: float = 0.0
-
-    def label(self, key, default=None):
-        return self.spec.label(key, default)
 
 
 @pytest.fixture(scope="module")
