@@ -156,14 +156,14 @@ def test_dag_without_networkx():
 
 def test_unhonoured_keys_warn_once_each():
     from composer.config.model import FileRef, Logging, ResourceSpec
-    from composer.service import _warnings, logging_for
+    from composer.service_keys import logging_for, warnings_for
 
     s = Service(name="w", image="i", tty=True, ipc="host",
                 deploy=Deploy(mode="global", labels=FrozenMap({"a": "b"}), extras=FrozenMap({"placement": {}}),
                               reservations=ResourceSpec(cpus=0.5, memory=1 << 20),
                               restart_policy=RestartPolicy(condition="any", delay=5.0)),
                 configs=(FileRef(source="c", mode=0o400),))
-    text = "\n".join(_warnings(s))
+    text = "\n".join(warnings_for(s))
     for key in ("'ipc'", "'deploy.placement'", "'deploy.mode'", "'deploy.labels'",
                 "'deploy.resources.reservations.cpus'", "'deploy.restart_policy.delay'", "'configs.mode'"):
         assert f"service w: key {key}" in text, key
@@ -178,7 +178,7 @@ def test_unhonoured_keys_warn_once_each():
 def test_raising_a_hard_ulimit_needs_cap_sys_resource():
     from composer.config.model import Ulimit
     from composer.errors import ConfigError
-    from composer.service import check_ulimits
+    from composer.service_keys import check_ulimits
 
     s = Service(name="w", ulimits=FrozenMap({"nofile": Ulimit(soft=1024, hard=1 << 20)}))
     with pytest.raises(ConfigError, match="ulimits.nofile hard limit 1048576 is above this host's 4096; raising a "

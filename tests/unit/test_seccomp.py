@@ -228,18 +228,18 @@ def test_build_once_then_cached():
 def test_compose_security_opt(tmp_path):
     from types import SimpleNamespace
 
-    from composer import service as S
+    from composer import service_keys as K
     from composer.errors import ConfigError
 
     (tmp_path / "prof.json").write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW"}))
     svc = lambda *opts: SimpleNamespace(name="web", security_opt=list(opts))  # noqa: E731
     warn: list[str] = []
-    assert S._security(svc("seccomp:unconfined", "no-new-privileges"), warn, str(tmp_path)) == (True, "unconfined")
-    assert S._security(svc("seccomp=./prof.json"), warn, str(tmp_path))[1] == '{"defaultAction":"SCMP_ACT_ALLOW"}'
-    assert S._security(svc("apparmor=unconfined"), warn, str(tmp_path)) == (False, "")
+    assert K.security_for(svc("seccomp:unconfined", "no-new-privileges"), warn, str(tmp_path)) == (True, "unconfined")
+    assert K.security_for(svc("seccomp=./prof.json"), warn, str(tmp_path))[1] == '{"defaultAction":"SCMP_ACT_ALLOW"}'
+    assert K.security_for(svc("apparmor=unconfined"), warn, str(tmp_path)) == (False, "")
     assert warn == ["service web: security_opt 'apparmor=unconfined' is not supported, ignored"]
     with pytest.raises(ConfigError, match="cannot read seccomp profile nope.json"):
-        S._security(svc("seccomp=nope.json"), warn, str(tmp_path))
+        K.security_for(svc("seccomp=nope.json"), warn, str(tmp_path))
 
 
 def test_run_security_opt(tmp_path):
