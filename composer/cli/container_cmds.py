@@ -1,5 +1,7 @@
-"""`composer container ...`: run, create, start, ls, logs, stop, kill, rm, exec, inspect, wait,
-pause, unpause, with docker's flags and meanings. Imports are lazy: `run` must start fast."""
+"""`composer container ...`: the verbs and their registration, and the ones that start containers
+(run, create, start), with docker's flags and meanings. Imports are lazy: `run` must start fast.
+The verbs on existing containers (ls, logs, stop, kill, rm, exec, inspect, wait, pause, unpause) are
+`container_ops`', imported only when a command line names one of them."""
 
 from __future__ import annotations
 
@@ -23,7 +25,12 @@ def register(sub: argparse._SubParsersAction, verb: str | None = None) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
     wanted = (_VERB_OF[verb],) if verb in _VERB_OF else tuple(VERBS)
     for name in wanted:
-        _ADD[name](csub)
+        if name in _ADD:
+            _ADD[name](csub)
+        else:
+            from composer.cli import container_ops  # not on the run/create/start path
+
+            container_ops.ADD[name](csub)
 
 
 def _add_run(csub) -> None:
@@ -46,72 +53,7 @@ def _add_start(csub) -> None:
     start.set_defaults(func=cmd_start)
 
 
-def _add_ls(csub) -> None:
-    ls = csub.add_parser("ls", aliases=["ps", "list"], help="list containers")
-    ls.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
-    ls.add_argument("-q", "--quiet", action="store_true", help="only ids")
-    ls.add_argument("--no-trunc", action="store_true")
-    ls.set_defaults(func=cmd_ls)
-
-
-def _add_logs(csub) -> None:
-    logs = csub.add_parser("logs", help="show a container's output")
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.add_argument("-t", "--timestamps", action="store_true")
-    logs.add_argument("-n", "--tail", default="all")
-    logs.add_argument("container")
-    logs.set_defaults(func=cmd_logs)
-
-
-def _add_stop(csub) -> None:
-    stop = csub.add_parser("stop", help="stop containers (stop signal, grace period, SIGKILL)")
-    stop.add_argument("-t", "--time", type=float, default=None, metavar="SECS")
-    stop.add_argument("containers", nargs="+", metavar="CONTAINER")
-    stop.set_defaults(func=cmd_stop)
-
-
-def _add_kill(csub) -> None:
-    kill = csub.add_parser("kill", help="send a signal to containers")
-    kill.add_argument("-s", "--signal", default="KILL")
-    kill.add_argument("containers", nargs="+", metavar="CONTAINER")
-    kill.set_defaults(func=cmd_kill)
-
-
-def _add_rm(csub) -> None:
-    rm = csub.add_parser("rm", help="remove containers")
-    rm.add_argument("-f", "--force", action="store_true", help="kill running containers first")
-    rm.add_argument("containers", nargs="+", metavar="CONTAINER")
-    rm.set_defaults(func=cmd_rm)
-
-
-def _add_exec(csub) -> None:
-    ex = csub.add_parser("exec", help="run a command in a running container")
-    ex.add_argument("-e", "--env", action="append", default=[])
-    ex.add_argument("-w", "--workdir")
-    ex.add_argument("-u", "--user")
-    ex.add_argument("-d", "--detach", action="store_true")
-    ex.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached")
-    ex.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
-    ex.add_argument("container")
-    ex.add_argument("command", nargs=argparse.REMAINDER)
-    ex.set_defaults(func=cmd_exec)
-
-
-_SIMPLE = {"inspect": "show containers as JSON", "wait": "wait for containers to exit",
-           "pause": "freeze all processes", "unpause": "thaw all processes"}
-
-
-def _add_simple(verb: str):
-    def add(csub) -> None:
-        q = csub.add_parser(verb, help=_SIMPLE[verb])
-        q.add_argument("containers", nargs="+", metavar="CONTAINER")
-        q.set_defaults(func=globals()[f"cmd_{verb}"])
-    return add
-
-
-_ADD = {"run": _add_run, "create": _add_create, "start": _add_start, "ls": _add_ls, "logs": _add_logs,
-        "stop": _add_stop, "kill": _add_kill, "rm": _add_rm, "exec": _add_exec,
-        **{verb: _add_simple(verb) for verb in _SIMPLE}}
+_ADD = {"run": _add_run, "create": _add_create, "start": _add_start}
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -259,163 +201,5 @@ def cmd_start(args) -> int:
     rt = _runtime(prepare=True)
     for ref in args.containers:
         rt.start(ref)
-        print(ref)
-    return 0
-
-
-def _ago(t: float | None) -> str:
-    import time
-
-    from composer.units import format_duration
-
-    return f"{format_duration(time.time() - t)} ago" if t else ""
-
-
-def _status(info) -> str:
-    from composer.ui import status_text  # one wording for `ps` and `container ls`
-
-    return status_text(info)
-
-
-def _ports(info) -> str:
-    return ", ".join(f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}" for p in info.ports)
-
-
-def cmd_ls(args) -> int:
-    import shlex
-
-    rows = _runtime().list(all=args.all)
-    if args.quiet:
-        for info in rows:
-            print(info.id if args.no_trunc else info.id[:12])
-        return 0
-    table = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
-    for info in rows:
-        cmd = shlex.join(info.spec.argv)
-        if not args.no_trunc and len(cmd) > 20:
-            cmd = cmd[:19] + "…"
-        table.append((info.id if args.no_trunc else info.id[:12], info.spec.image, f'"{cmd}"',
-                      _ago(info.created_at), _status(info), _ports(info), info.name))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for r in table:
-        print("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    return 0
-
-
-def cmd_logs(args) -> int:
-    from composer.errors import UsageError
-
-    tail = None
-    if args.tail != "all":
-        try:
-            tail = int(args.tail)
-        except ValueError:
-            raise UsageError(f"invalid --tail value {args.tail!r}") from None
-    rt = _runtime()
-    try:
-        for rec in rt.logs(args.container, follow=args.follow, tail=tail):
-            out = sys.stdout if rec.stream == "stdout" else sys.stderr
-            out.write(f"{rec.time} {rec.line}" if args.timestamps else rec.line)
-            if args.follow:
-                out.flush()
-    except KeyboardInterrupt:
-        return 0
-    return 0
-
-
-def cmd_stop(args) -> int:
-    rt = _runtime()
-    for ref in args.containers:
-        rt.stop(ref, args.time)
-        print(ref)
-    return 0
-
-
-def cmd_kill(args) -> int:
-    from composer.runspec import parse_signal
-
-    sig = parse_signal(args.signal)
-    rt = _runtime()
-    for ref in args.containers:
-        rt.kill(ref, sig)
-        print(ref)
-    return 0
-
-
-def cmd_rm(args) -> int:
-    rt = _runtime()
-    failed = 0
-    for ref in args.containers:
-        try:
-            rt.remove(ref, force=args.force)
-            print(ref)
-        except Exception as e:  # noqa: BLE001 - report each, like docker, and go on
-            from composer.errors import ComposerError
-
-            if not isinstance(e, ComposerError):
-                raise
-            sys.stderr.write(f"composer: {e}\n")
-            failed = 1
-    return failed
-
-
-def cmd_exec(args) -> int:
-    from composer.errors import UsageError
-
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        raise UsageError("exec needs a command")
-    env = []
-    for item in args.env:
-        key, eq, value = item.partition("=")
-        if not eq:
-            import os
-
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        env.append((key, value))
-    sys.stdout.flush()
-    return _runtime().exec(args.container, command, env=env, cwd=args.workdir, user=args.user, detach=args.detach,
-                           tty=args.tty, interactive=args.interactive)
-
-
-def cmd_inspect(args) -> int:
-    import dataclasses
-    import json
-
-    rt = _runtime()
-    out = []
-    for ref in args.containers:
-        info = rt.get(ref)
-        d = dataclasses.asdict(dataclasses.replace(info, endpoints=()))
-        d["endpoints"] = [e.to_dict() for e in info.endpoints]
-        out.append(d)
-    print(json.dumps(out, indent=2, default=str))
-    return 0
-
-
-def cmd_wait(args) -> int:
-    rt = _runtime()
-    code = 0
-    for ref in args.containers:
-        info = rt.wait(ref)
-        code = info.exit_code if info.exit_code is not None else 255
-        print(code)
-    return code
-
-
-def cmd_pause(args) -> int:
-    rt = _runtime()
-    for ref in args.containers:
-        rt.pause(ref)
-        print(ref)
-    return 0
-
-
-def cmd_unpause(args) -> int:
-    rt = _runtime()
-    for ref in args.containers:
-        rt.unpause(ref)
         print(ref)
     return 0
