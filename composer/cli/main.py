@@ -3,7 +3,6 @@ that turns errors into messages and exit codes."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -11,70 +10,9 @@ TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every st
 if TYPE_CHECKING:
     from typing import Callable, Sequence
 
-
-class _LazyInspect(type(sys)):
-    """Stands in for `inspect` until an attribute is used. `dataclasses` imports inspect (6 ms:
-    ast, dis, tokenize...) only to write the docstring of a dataclass that has none, so a command
-    whose dataclasses all have docstrings never loads it; the first attribute used loads the real
-    module, which then replaces this one in sys.modules."""
-
-    def __getattr__(self, name: str):
-        sys.modules.pop("inspect", None)
-        import importlib
-
-        real = importlib.import_module("inspect")
-        self.__dict__.update(real.__dict__)
-        return getattr(real, name)
-
-
-if "inspect" not in sys.modules:
-    sys.modules["inspect"] = _LazyInspect("inspect")
-
-from composer.cli import fastdc  # noqa: E402
-
-def _code_cache_part(argv: list[str]) -> str:
-    """Which code cache file a command line loads: one per command (and container verb)."""
-    words = [w for w in argv[:4] if w.isascii() and w.isalpha() and w.islower() and len(w) <= 10][:2]
-    if words[:1] == ["container"]:
-        return "-".join(words) if words[1:] and words[1] in _CONTAINER_VERBS else "container"
-    # a word that is no command (a typo, a global option's value) must not make a file of its own
-    return words[0] if words and words[0] in _CACHE_PARTS else "other"
-
-
-_CACHE_PARTS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create", "exec", "run",
-                "config", "build", "pull", "images", "image", "network", "ls", "wait", "events", "scale", "top"}
-_CONTAINER_VERBS = {"run", "create", "start", "ls", "ps", "list", "logs", "stop", "kill", "rm", "exec", "inspect",
-                    "wait", "pause", "unpause"}
-
-
-fastdc.install(_code_cache_part(sys.argv[1:]))  # before any module that defines dataclasses (see fastdc: ~25 ms a run)
-
-from composer import __version__  # noqa: E402
-from composer.errors import ComposerError  # noqa: E402
-
-# Each module exposes register(subparsers) and sets `func` on its parsers: func(args) -> int.
-COMMAND_MODULES = (
-    "composer.cli.project_cmds",
-    "composer.cli.container_cmds",
-    "composer.cli.image_cmds",
-    "composer.cli.config_cmd",
-    "composer.cli.stack_images",
-    "composer.cli.network_cmds",
-)
-# Which module registers a top-level command, so that a run imports only the module it needs
-# (start-up time is part of every command: `ps` must not pay for the config loader's imports).
-_MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli.image_cmds",
-              "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd",
-              "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
-              "network": "composer.cli.network_cmds"}
 # Global options that take a value (so the command word can be found without a full parse).
 _VALUE_OPTS = {"-f", "--file", "-p", "--project-name", "--project-directory", "--env-file",
                "--profile", "--ansi", "--progress"}
-
-
-_PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
-                     "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
-                     "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}
 
 
 # Commands that move new containers into cgroups: they start cli.warmup first, so that the kernel's
@@ -115,6 +53,88 @@ def command_word(argv: Sequence[str]) -> str | None:
         else:
             return word
     return None
+
+
+from composer.cli import warmup  # noqa: E402
+
+# The process's own command line (the console script or `python -m composer`, not a test runner
+# that imports us): warm before argparse and everything else is imported (see cli.warmup).
+if (os.path.basename(sys.argv[0]) == "composer" or sys.argv[0].endswith(os.path.join("composer", "__main__.py"))) \
+        and _starts_containers(sys.argv[1:], command_word(sys.argv[1:])):
+    warmup.start()
+
+
+class _LazyModule(type(sys)):
+    """Stands in for a stdlib module until an attribute it lacks is used; that loads the real
+    module, which then replaces this one in sys.modules. Two such:
+    - `inspect`: `dataclasses` imports it (6 ms: ast, dis, tokenize...) only to write the docstring
+      of a dataclass that has none, so a command whose dataclasses all have docstrings never loads it.
+    - `gettext`: argparse translates each of its messages through it, and each lookup searches the
+      locale dirs for a catalog (plus `locale` itself: ~1.5 ms a start). No catalog for argparse's
+      domain is ever installed, so the stand-in's identity functions give the same text."""
+
+    def __getattr__(self, name: str):
+        sys.modules.pop(self.__name__, None)
+        import importlib
+
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, name)
+
+
+def _stand_in(name: str, **attrs: object) -> None:
+    if name not in sys.modules:
+        module = _LazyModule(name)
+        module.__dict__.update(attrs)
+        sys.modules[name] = module
+
+
+_stand_in("inspect")
+_stand_in("gettext", gettext=lambda message: message,
+          ngettext=lambda singular, plural, n: singular if n == 1 else plural)
+
+import argparse  # noqa: E402
+
+from composer.cli import fastdc  # noqa: E402
+
+def _code_cache_part(argv: list[str]) -> str:
+    """Which code cache file a command line loads: one per command (and container verb)."""
+    words = [w for w in argv[:4] if w.isascii() and w.isalpha() and w.islower() and len(w) <= 10][:2]
+    if words[:1] == ["container"]:
+        return "-".join(words) if words[1:] and words[1] in _CONTAINER_VERBS else "container"
+    # a word that is no command (a typo, a global option's value) must not make a file of its own
+    return words[0] if words and words[0] in _CACHE_PARTS else "other"
+
+
+_CACHE_PARTS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create", "exec", "run",
+                "config", "build", "pull", "images", "image", "network", "ls", "wait", "events", "scale", "top"}
+_CONTAINER_VERBS = {"run", "create", "start", "ls", "ps", "list", "logs", "stop", "kill", "rm", "exec", "inspect",
+                    "wait", "pause", "unpause"}
+
+
+fastdc.install(_code_cache_part(sys.argv[1:]))  # before any module that defines dataclasses (see fastdc: ~25 ms a run)
+
+from composer import __version__  # noqa: E402
+from composer.errors import ComposerError  # noqa: E402
+
+# Each module exposes register(subparsers) and sets `func` on its parsers: func(args) -> int.
+COMMAND_MODULES = (
+    "composer.cli.project_cmds",
+    "composer.cli.container_cmds",
+    "composer.cli.image_cmds",
+    "composer.cli.config_cmd",
+    "composer.cli.stack_images",
+    "composer.cli.network_cmds",
+)
+# Which module registers a top-level command, so that a run imports only the module it needs
+# (start-up time is part of every command: `ps` must not pay for the config loader's imports).
+_MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli.image_cmds",
+              "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd",
+              "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
+              "network": "composer.cli.network_cmds"}
+_PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
+                     "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
+                     "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}
 
 
 def _columns() -> int:
@@ -181,16 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     entry = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_word(argv)
-    warming = None
     if _starts_containers(argv, command):
-        from composer.cli import warmup
-
-        warming = warmup.start()
+        warmup.start()  # started at import already when argv is the process's own
     try:
         code = _run(argv, command)
     finally:
-        if warming is not None:
-            warming.set()
+        warmup.stop()
     if entry:
         _exit_now(code)
     return code
