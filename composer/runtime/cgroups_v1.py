@@ -45,11 +45,22 @@ class V1Driver(CgroupDriver):
 
     # ------------------------------------------------------------ create
 
+    def plan(self, name: str, resources: Resources) -> CgroupPaths:
+        """The paths create() makes, checked and computed without touching the host (a start sends
+        them to the monitor, then creates them while it forks)."""
+        cg.check_name(name)
+        lim = cg.validate(resources)
+        self._require(lim)
+        return CgroupPaths(1, tuple((c, os.path.join(own, cg.COMPOSER_DIR, name)) for c, own in self._chosen(lim)))
+
+    def _chosen(self, lim: Limits) -> list[tuple[str, str]]:
+        return [(c, own) for c, own in self._h if lim.cpuset or "cpuset" not in c.split(",")]
+
     def create(self, name: str, resources: Resources) -> CgroupPaths:
         cg.check_name(name)
         lim = cg.validate(resources)
         self._require(lim)
-        chosen = [(c, own) for c, own in self._h if lim.cpuset or "cpuset" not in c.split(",")]
+        chosen = self._chosen(lim)
         made: list[str] = []
         dirs: list[tuple[str, str]] = []
         try:

@@ -42,6 +42,13 @@ class V2Driver(CgroupDriver):
 
     # ------------------------------------------------------------ create
 
+    def plan(self, name: str, resources: Resources) -> CgroupPaths:
+        """The paths create() makes, checked and computed without touching the host (a start sends
+        them to the monitor, then creates them while it forks)."""
+        cg.check_name(name)
+        cg.validate(resources)
+        return CgroupPaths(2, (("", os.path.join(self.base(), cg.COMPOSER_DIR, name)),))
+
     def create(self, name: str, resources: Resources) -> CgroupPaths:
         cg.check_name(name)
         lim = cg.validate(resources)

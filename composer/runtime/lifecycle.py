@@ -218,9 +218,7 @@ class _Starter:
             self.rt.network.check_ports(spec.ports, _exclude=spec.id)
         target = _net_target(self.rt, spec)
         self.driver = cgroups.default_driver()
-        for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
-            self.driver.remove_dir(leftover)
-        self.cgroup = self.driver.create(spec.id, spec.resources)
+        cgroup = self.driver.plan(spec.id, spec.resources)  # made below, while the monitor forks
         etc = etcfiles.write_all(self.p.state, hostname=spec.hostname or spec.id[:12], domainname=spec.domainname,
                                  hosts=spec.hosts, dns=spec.dns, dns_search=spec.dns_search)
         if spec.network_mode == "host":
@@ -229,7 +227,7 @@ class _Starter:
             "id": spec.id, "name": spec.name, "cfg": _child_config(self.rt, spec, etc, target),
             "ns_flags": _ns_flags(spec), "join_netns": target.netns if target else None,
             "state_dir": self.p.state, "log": self.p.log if spec.log.driver != "none" else None,
-            "cgroup": self.cgroup.to_dict(), "auto_remove": spec.auto_remove,
+            "cgroup": cgroup.to_dict(), "auto_remove": spec.auto_remove,
             "tty": spec.tty, "stdin_open": spec.stdin_open,  # PID 1's stdio (runtime.tty)
             "runtime_state_dir": self.rt.state_dir, "runtime_data_dir": self.rt.data_dir,
             # the monitor's own work: restarts, healthchecks, log rotation
@@ -252,6 +250,10 @@ class _Starter:
             raise _err(f"cannot start the container monitor: {e}", 125) from None
         finally:
             theirs.close()
+        # the monitor forks C1, which unshares and forks PID 1, meanwhile; PID 1 waits for "go"
+        for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
+            self.driver.remove_dir(leftover)
+        self.cgroup = self.driver.create(spec.id, spec.resources)
         hello = self.recv()
         if "error" in hello:
             raise _err(hello["error"], hello.get("code", 125))

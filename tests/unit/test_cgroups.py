@@ -568,3 +568,20 @@ def test_driver_for_paths_needs_no_mountinfo(tmp_path, kernel):
     other.remove(p)
     assert drv.find_leftovers() == []
     assert cg.driver_for(CgroupPaths(1, ())).version == 1
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("res", [Resources(), Resources(memory=32 * MIB, cpus=0.5, cpuset="1-2", pids=10)])
+def test_plan_names_what_create_makes_and_touches_nothing(tmp_path, kernel, version, res):
+    """A start sends the planned paths to the monitor, then creates them while it forks."""
+    drv = v1_tree(tmp_path, kernel, joint=False) if version == 1 else v2_tree(tmp_path, kernel)
+    planned = drv.plan("web", res)
+    assert drv.find_leftovers() == [] and not kernel.writes
+    assert drv.create("web", res) == planned
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_plan_checks_values_first(tmp_path, kernel, version):
+    drv = v1_tree(tmp_path, kernel, joint=False) if version == 1 else v2_tree(tmp_path, kernel)
+    with pytest.raises(ContainerError, match="invalid memory limit 1024"):
+        drv.plan("bad", Resources(memory=1024))
