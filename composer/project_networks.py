@@ -41,10 +41,10 @@ class NetworksMixin:
         if not wanted:
             return
         nm = self.runtime.network
-        held = {(p.host_ip, p.host_port, p.protocol) for cid in replaced for p in nm.published(cid)}
+        held = {(p.host_ip, p.host_port, p.protocol) for cid in replaced for p in nm.ports.published(cid)}
         todo = [m for m in wanted if (m.host_ip, m.host_port, m.protocol) not in held]
         try:
-            nm.check_ports(todo)
+            nm.ports.check_ports(todo)
         except ConflictError as err:
             owner = next((n for n, acts in plans.items() for a in acts
                           if any(str(m.host_port) in err.message for m in svcmod.port_mappings(model.services[n], a.number))), None)
@@ -86,14 +86,14 @@ class NetworksMixin:
         if not os.path.isdir(os.path.join(self.runtime.state_dir, "networks")):
             return None
         nm = self.runtime.network
-        ids = {c.id for c in containers} & {p.container_id for p in nm.published()}
+        ids = {c.id for c in containers} & {p.container_id for p in nm.ports.published()}
         if not ids:
             return None
 
         def run() -> None:
             for cid in sorted(ids):
                 with contextlib.suppress(Exception):
-                    nm.unpublish(cid)
+                    nm.ports.unpublish(cid)
 
         thread = threading.Thread(target=run, name="composer-unpublish", daemon=True)
         thread.start()

@@ -215,7 +215,7 @@ class _Starter:
         spec = self.spec
         nets = attachments(spec)
         if nets and spec.ports:
-            self.rt.network.check_ports(spec.ports, _exclude=spec.id)
+            self.rt.network.ports.check_ports(spec.ports, _exclude=spec.id)
         target = _net_target(self.rt, spec)
         self.driver = cgroups.default_driver()
         cgroup = self.driver.plan(spec.id, spec.resources)  # made below, while the monitor forks
@@ -264,7 +264,7 @@ class _Starter:
             self.networked = True
             endpoints = self._connect(nets)
             if spec.ports and endpoints:
-                ports = [asdict(m) for m in self.rt.network.publish(spec.id, endpoints[0].ipv4_address, spec.ports)]
+                ports = [asdict(m) for m in self.rt.network.ports.publish(spec.id, endpoints[0].ipv4_address, spec.ports)]
         if endpoints:
             from composer.runtime.containers import own_hosts
 
@@ -306,7 +306,7 @@ class _Starter:
         if self.pid1:
             _kill_wait(self.pid1, None, 5.0)
         if self.networked:
-            _quiet(self.rt.network.unpublish, self.spec.id)
+            _quiet(self.rt.network.ports.unpublish, self.spec.id)
             _quiet(self.rt.network.disconnect_all, self.spec.id)
         if self.cgroup is not None and self.driver is not None:
             _quiet(self.driver.remove, self.cgroup)
@@ -509,7 +509,7 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
             errors.append(f"process {s['pid']} did not die")
         if s.get("endpoints") or s.get("ports") or (attachments(info.spec) and _net_state_exists(rt)):
             try:
-                rt.network.unpublish(info.id)
+                rt.network.ports.unpublish(info.id)
                 rt.network.disconnect_all(info.id, settle=settle_links)
             except ComposerError as e:
                 errors.append(str(e))

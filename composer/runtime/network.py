@@ -1,5 +1,5 @@
 """Container networks: one bridge per network, a veth per container, addresses, egress
-masquerade, isolation and published ports (nft, see runtime.nft).
+masquerade and isolation (nft, see runtime.nft); published ports are runtime.ports.
 
 State: `<state_dir>/networks/<name>.json` holds a network and its endpoints, `ports.json` the
 published ports; every change happens under one fcntl lock (`.lock`), so parallel starts from
@@ -14,21 +14,18 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 TYPE_CHECKING = False  # typing itself is not imported: ~2 ms of start-up
 
-from composer.errors import ConflictError, ContainerError, HostError, NotFoundError
+from composer.errors import ConflictError, ContainerError, NotFoundError
 from composer.runtime import ipam, rtnl
-from composer.runtime.spec import NetworkAttachment, PortMapping
+from composer.runtime.spec import NetworkAttachment
 
 if TYPE_CHECKING:
-    import socket
+    from composer.runtime.ports import PortTable
 
-    from composer.runtime import proxy
-    from composer.runtime.nft import Published
-
-# nft, proxy, socket, subprocess, threading and pathlib are imported where used: a container's
-# attach and detach need none of them, and they cost every `container run` on a bridge ~5 ms.
+# nft, ports, subprocess and threading are imported where used: a container's attach and
+# detach need none of them, and they cost every `container run` on a bridge ~5 ms.
 
 DEFAULT_STATE_DIR = "/run/composer"
 
@@ -138,37 +135,20 @@ class NetworkManager:
                     out.append(rec)
         return out
 
-    def _ports(self) -> list[Published]:
-        try:
-            data = self._read("ports.json")
-        except FileNotFoundError:
-            return []
-        from composer.runtime.nft import Published
+    @property
+    def ports(self) -> PortTable:
+        """The published ports of this state dir's containers."""
+        from composer.runtime.ports import PortTable
 
-        return [Published.from_dict(p) for p in data]
-
-    def _save_ports(self, ports: list[Published]) -> None:
-        self._write(os.path.join(self.dir, "ports.json"), [p.to_dict() for p in ports])
-
-    def _proxies(self) -> dict[str, proxy.ProxyProcess]:
-        """container id -> its userspace port proxy (ports published by the proxy driver)."""
-        try:
-            data = self._read("proxies.json")
-        except FileNotFoundError:
-            return {}
-        from composer.runtime import proxy
-
-        return {cid: proxy.ProxyProcess.from_dict(d) for cid, d in data.items()}
-
-    def _save_proxies(self, procs: dict[str, proxy.ProxyProcess]) -> None:
-        self._write(os.path.join(self.dir, "proxies.json"), {cid: p.to_dict() for cid, p in procs.items()})
+        return PortTable(self)
 
     def _sync_firewall(self) -> None:
         from composer.runtime import nft
 
         networks = [info for info, _ in self._all()]
-        proxied = self._proxies()  # their ports are the proxies' sockets, not DNAT rules
-        nft.apply(nft.ruleset(self._tag, networks, [p for p in self._ports() if p.container_id not in proxied]))
+        ports = self.ports
+        proxied = ports.proxies()  # their ports are the proxies' sockets, not DNAT rules
+        nft.apply(nft.ruleset(self._tag, networks, [p for p in ports.records() if p.container_id not in proxied]))
         if not networks:
             nft.drop_table_if_empty()
 
@@ -267,7 +247,7 @@ class NetworkManager:
             # (of any state dir) is left on the host.
             cleanup = _Background(nft.docker_user, False) if not _bridges_left() else None
             try:
-                if self._all() or self._ports() or self._proxies() or not self._drop_own_table():
+                if self._all() or self.ports.records() or self.ports.proxies() or not self._drop_own_table():
                     self._sync_firewall()
             finally:
                 if cleanup is not None:
@@ -393,124 +373,14 @@ class NetworkManager:
     def endpoints(self, container_id: str) -> list[Endpoint]:
         return [eps[container_id] for _, eps in self._all() if container_id in eps]
 
-    # -- published ports --------------------------------------------------------------------
-    def published(self, container_id: str | None = None) -> list[Published]:
-        return [p for p in self._ports() if container_id is None or p.container_id == container_id]
-
-    def check_ports(self, ports: Sequence[PortMapping], *, _exclude: str | None = None) -> None:
-        """ConflictError naming the first requested host port that is taken. _exclude: a container
-        being (re)started, whose own earlier records (and proxy sockets) do not count."""
-        records = self._ports()
-        taken = [p for p in records if p.container_id != _exclude]
-        # sockets held by the container's own proxy (left from its last run) are its to take back
-        own = [p for p in records if p.container_id == _exclude] if _exclude in self._proxies() else []
-        seen: list[PortMapping] = []
-        for m in ports:
-            _check_mapping(m)
-            if m.host_port == 0:
-                continue
-            if any(_clash(m.host_ip, m.host_port, m.protocol, o.host_ip, o.host_port, o.protocol)
-                   for o in [*taken, *seen]) or not (
-                    _host_port_free(m.host_ip, m.host_port, m.protocol)
-                    or any(_clash(m.host_ip, m.host_port, m.protocol, o.host_ip, o.host_port, o.protocol) for o in own)):
-                raise ConflictError(f"port {m.host_port}/{m.protocol} on {m.host_ip or '0.0.0.0'} is already in use")
-            seen.append(m)
-
-    def publish(self, container_id: str, address: str, ports: Sequence[PortMapping]) -> tuple[PortMapping, ...]:
-        """DNAT host ports to address (or forward them with a userspace proxy when nft cannot be
-        used, see runtime.proxy); host_port 0 gets a free port. Returns resolved mappings."""
-        if not ipam.is_ipv4(address):
-            raise ContainerError(f"cannot publish ports to {address!r}: not an IPv4 address")
-        from composer.runtime import proxy
-
-        use_proxy = proxy.port_driver() == "proxy"
-        with self._locked():
-            self._stop_proxy(container_id)  # an earlier start's proxy still holds this container's ports
-            self.check_ports(ports, _exclude=container_id)
-            if use_proxy:
-                return self._publish_proxied(container_id, address, ports)
-            others = [p for p in self._ports() if p.container_id != container_id]
-            resolved: list[PortMapping] = []
-            for m in ports:
-                if m.host_port == 0:
-                    m = replace(m, host_port=_free_port(m, [*others, *self._as_published(container_id, address, resolved)]))
-                resolved.append(m)
-            new = self._as_published(container_id, address, resolved)
-            self._save_ports(others + new)
-            try:
-                self._sync_firewall()
-            except HostError:
-                self._save_ports(others)
-                if proxy.forced_driver():
-                    raise
-                # nft runs but refuses the port rules (e.g. a kernel without nat expressions)
-                return self._publish_proxied(container_id, address, ports)
-            except BaseException:
-                self._save_ports(others)
-                raise
-        return tuple(resolved)
-
-    @staticmethod
-    def _as_published(cid: str, address: str, ports: Sequence[PortMapping]) -> list[Published]:
-        from composer.runtime.nft import Published
-
-        return [Published(cid, address, m.container_port, m.host_port, m.host_ip, m.protocol) for m in ports]
-
-    def _publish_proxied(self, container_id: str, address: str, ports: Sequence[PortMapping]) -> tuple[PortMapping, ...]:
-        """Under the lock: bind every host port here (a taken one is a ConflictError now), then
-        hand the sockets to one cmp-proxy process, recorded by pid and start time."""
-        from composer.runtime import proxy
-
-        others = [p for p in self._ports() if p.container_id != container_id]
-        resolved: list[PortMapping] = []
-        forwards: list[proxy.Forward] = []
-        try:
-            for m in ports:
-                sock = _bind_published(m, [*others, *self._as_published(container_id, address, resolved)])
-                forwards.append(proxy.Forward(sock, m.protocol, address, m.container_port))
-                resolved.append(replace(m, host_port=sock.getsockname()[1]))
-            try:
-                proc = proxy.spawn(container_id, forwards)
-            except OSError as err:
-                raise ContainerError(f"cannot start the port proxy of container {container_id[:12]}: "
-                                     f"{err.strerror}") from None
-        finally:
-            for f in forwards:
-                f.sock.close()  # the proxy has its own copies
-        self._save_proxies({**self._proxies(), container_id: proc})
-        self._save_ports(others + self._as_published(container_id, address, resolved))
-        return tuple(resolved)
-
-    def _stop_proxy(self, container_id: str) -> bool:
-        """Under the lock: kill the container's proxy (verified pid) and forget it. True if it had one."""
-        procs = self._proxies()
-        proc = procs.pop(container_id, None)
-        if proc is None:
-            return False
-        from composer.runtime import proxy
-
-        if not proxy.stop(proc):
-            raise ContainerError(f"the port proxy (pid {proc.pid}) of container {container_id[:12]} did not exit")
-        self._save_proxies(procs)
-        return True
-
-    def unpublish(self, container_id: str) -> None:
-        with self._locked():
-            proxied = self._stop_proxy(container_id)
-            ports = self._ports()
-            keep = [p for p in ports if p.container_id != container_id]
-            if len(keep) != len(ports):
-                self._save_ports(keep)
-                if not proxied:  # a proxied container's ports never were nft rules
-                    self._sync_firewall()
-
     def gc(self, live_container_ids: set[str]) -> None:
         """Forget endpoints and ports of containers that no longer exist (crash, reboot)."""
-        dead = ({cid for _, eps in self._all() for cid in eps} | {p.container_id for p in self._ports()}
-                | set(self._proxies()))
+        ports = self.ports
+        dead = ({cid for _, eps in self._all() for cid in eps} | {p.container_id for p in ports.records()}
+                | set(ports.proxies()))
         for cid in dead - set(live_container_ids):
             self._release(cid, exited=True)
-            self.unpublish(cid)
+            ports.unpublish(cid)
 
 
 # How long a dead container's veth may take to vanish with its network namespace before it is
@@ -554,68 +424,3 @@ class _Background:
             raise self._error
 
 
-# -- port helpers ------------------------------------------------------------------------------
-def _check_mapping(m: PortMapping) -> None:
-    if m.protocol not in ("tcp", "udp"):
-        raise ContainerError(f"unsupported protocol {m.protocol!r} for port {m.container_port}: use tcp or udp")
-    if not 0 < m.container_port < 65536 or not 0 <= m.host_port < 65536:
-        raise ContainerError(f"invalid port mapping {m.host_port}:{m.container_port}")
-    if m.host_ip and not ipam.is_ipv4(m.host_ip):
-        raise ContainerError(f"invalid host address {m.host_ip!r} for port {m.container_port}")
-
-
-def _clash(ip1: str, port1: int, proto1: str, ip2: str, port2: int, proto2: str) -> bool:
-    wild = ("", "0.0.0.0")
-    return port1 == port2 and proto1 == proto2 and (ip1 in wild or ip2 in wild or ip1 == ip2)
-
-
-def _bind(host_ip: str, port: int, protocol: str) -> int:
-    """Bind a throwaway socket; returns the port bound. Raises OSError."""
-    import socket
-
-    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
-    with socket.socket(socket.AF_INET, kind) as s:
-        if kind == socket.SOCK_STREAM:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "in use"
-        s.bind((host_ip or "0.0.0.0", port))
-        return s.getsockname()[1]
-
-
-def _host_port_free(host_ip: str, port: int, protocol: str) -> bool:
-    try:
-        _bind(host_ip, port, protocol)
-    except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            return False
-        if err.errno == errno.EADDRNOTAVAIL:
-            raise ContainerError(f"cannot publish port {port}: {host_ip} is not an address of this host") from None
-        raise
-    return True
-
-
-def _bind_published(m: PortMapping, taken: Sequence[Published]) -> socket.socket:
-    """The proxy driver's socket for m: its host port, or a free one not in `taken`."""
-    from composer.runtime import proxy
-
-    for _ in range(50):
-        try:
-            sock = proxy.bind(m.host_ip, m.host_port, m.protocol)
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                raise ConflictError(f"port {m.host_port}/{m.protocol} on {m.host_ip or '0.0.0.0'} is already in use") from None
-            if err.errno == errno.EADDRNOTAVAIL:
-                raise ContainerError(f"cannot publish port {m.host_port}: {m.host_ip} is not an address of this host") from None
-            raise ContainerError(f"cannot publish port {m.host_port}/{m.protocol}: {err.strerror}") from None
-        port = sock.getsockname()[1]
-        if m.host_port or not any(_clash(m.host_ip, port, m.protocol, o.host_ip, o.host_port, o.protocol) for o in taken):
-            return sock
-        sock.close()
-    raise ConflictError(f"no free host port for {m.container_port}/{m.protocol}")
-
-
-def _free_port(m: PortMapping, taken: Sequence[Published]) -> int:
-    for _ in range(50):
-        port = _bind(m.host_ip, 0, m.protocol)  # the kernel's pick from the ephemeral range
-        if not any(_clash(m.host_ip, port, m.protocol, o.host_ip, o.host_port, o.protocol) for o in taken):
-            return port
-    raise ConflictError(f"no free host port for {m.container_port}/{m.protocol}")

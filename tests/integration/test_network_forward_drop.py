@@ -56,10 +56,10 @@ SCRIPT = textwrap.dedent("""
         out["egress"] = request("198.18.0.1", 9000, from_pid=a)
         out["internal_egress"] = request("198.18.0.1", 9000, from_pid=c, timeout=0.5)
         serve(h, b, 80, "web")
-        mgr.publish("b" * 64, eb.ipv4_address, [PortMapping(80, 18080)])
+        mgr.ports.publish("b" * 64, eb.ipv4_address, [PortMapping(80, 18080)])
         out["published_from_outside"] = request("198.18.0.2", 18080, from_pid=up)
         for cid in ("a", "b", "c"):
-            mgr.unpublish(cid * 64)
+            mgr.ports.unpublish(cid * 64)
             mgr.disconnect_all(cid * 64)
         mgr.remove("fd_default")
         mgr.remove("fd_back")

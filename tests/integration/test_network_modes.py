@@ -39,7 +39,7 @@ def listening(port: int, proto: str = "tcp") -> bool:
 
 
 def proxies(manager) -> dict:
-    return manager._proxies()
+    return manager.ports.proxies()
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def proxied(monkeypatch):
 
 def test_proxy_forwards_tcp_and_udp_and_leaves_nothing(manager, proxied, web):
     info, ep = web
-    tcp, udp, lo = manager.publish(CID, ep.ipv4_address, [PortMapping(80), PortMapping(80, 0, "", "udp"),
+    tcp, udp, lo = manager.ports.publish(CID, ep.ipv4_address, [PortMapping(80), PortMapping(80, 0, "", "udp"),
                                                            PortMapping(80, 0, "127.0.0.1")])
     (proc,) = proxies(manager).values()
     assert comm(proc.pid) == "cmp-proxy" and os.getsid(proc.pid) == proc.pid  # own session
@@ -62,12 +62,12 @@ def test_proxy_forwards_tcp_and_udp_and_leaves_nothing(manager, proxied, web):
     assert request("127.0.0.1", lo.host_port).startswith("web sees")
     assert request(info.gateway, lo.host_port, timeout=0.5).startswith("FAILED")  # bound to 127.0.0.1 only
     assert f"dport {tcp.host_port} " not in nft_table()  # no DNAT rule: the proxy does it
-    assert [p.host_port for p in manager.published(CID)] == [tcp.host_port, udp.host_port, lo.host_port]
-    manager.unpublish(CID)
+    assert [p.host_port for p in manager.ports.published(CID)] == [tcp.host_port, udp.host_port, lo.host_port]
+    manager.ports.unpublish(CID)
     assert not os.path.exists(f"/proc/{proc.pid}") or proxy._start_time(proc.pid) is None
     assert not listening(tcp.host_port) and not listening(udp.host_port, "udp")
-    assert proxies(manager) == {} and manager.published(CID) == []
-    manager.unpublish(CID)  # idempotent
+    assert proxies(manager) == {} and manager.ports.published(CID) == []
+    manager.ports.unpublish(CID)  # idempotent
 
 
 def test_proxy_finds_a_taken_port_and_leaves_nothing(manager, proxied, web):
@@ -77,19 +77,19 @@ def test_proxy_finds_a_taken_port_and_leaves_nothing(manager, proxied, web):
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(ConflictError, match=f"port {port}/tcp on 0.0.0.0 is already in use"):
-            manager.publish(CID, ep.ipv4_address, [PortMapping(81), PortMapping(80, port)])
-    assert proxies(manager) == {} and manager.published() == []
-    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+            manager.ports.publish(CID, ep.ipv4_address, [PortMapping(81), PortMapping(80, port)])
+    assert proxies(manager) == {} and manager.ports.published() == []
+    (m,) = manager.ports.publish(CID, ep.ipv4_address, [PortMapping(80)])
     with pytest.raises(ConflictError, match="already in use"):  # another container, same port
-        manager.publish("d" * 64, "10.89.0.9", [PortMapping(80, m.host_port)])
+        manager.ports.publish("d" * 64, "10.89.0.9", [PortMapping(80, m.host_port)])
 
 
 def test_proxy_republish_of_the_same_container_replaces_its_proxy(manager, proxied, web):
     _, ep = web
-    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80)])
+    (m,) = manager.ports.publish(CID, ep.ipv4_address, [PortMapping(80)])
     (first,) = proxies(manager).values()
-    manager.check_ports([PortMapping(80, m.host_port)], _exclude=CID)  # a restart may take its own port back
-    (m2,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80, m.host_port)])
+    manager.ports.check_ports([PortMapping(80, m.host_port)], _exclude=CID)  # a restart may take its own port back
+    (m2,) = manager.ports.publish(CID, ep.ipv4_address, [PortMapping(80, m.host_port)])
     (second,) = proxies(manager).values()
     assert m2.host_port == m.host_port and second.pid != first.pid
     assert proxy._start_time(first.pid) is None
@@ -116,12 +116,12 @@ def test_automatic_fallback_when_nft_refuses_the_port_rules(manager, holders, mo
         real(script)
 
     monkeypatch.setattr(nft, "apply", picky)
-    (m,) = manager.publish(CID, ep.ipv4_address, [PortMapping(80, 0, "127.0.0.1")])
+    (m,) = manager.ports.publish(CID, ep.ipv4_address, [PortMapping(80, 0, "127.0.0.1")])
     assert CID in proxies(manager) and request("127.0.0.1", m.host_port).startswith("web sees")
     monkeypatch.setenv(proxy.ENV_DRIVER, "nft")  # forced: the error is the user's
     with pytest.raises(HostError, match="nft refused"):
-        manager.publish(CID, ep.ipv4_address, [PortMapping(80, 0, "127.0.0.1")])
-    assert manager.published(CID) == [] and proxies(manager) == {}
+        manager.ports.publish(CID, ep.ipv4_address, [PortMapping(80, 0, "127.0.0.1")])
+    assert manager.ports.published(CID) == [] and proxies(manager) == {}
 
 
 # ---------------------------------------------------------------- containers
@@ -142,13 +142,13 @@ def test_container_port_through_the_proxy_then_removal_leaves_nothing(runtime, m
     info = runtime.run(spec)
     (port,) = info.ports
     assert wait_http(f"http://127.0.0.1:{port.host_port}/") == "hello proxy"
-    (proc,) = runtime.network._proxies().values()
+    (proc,) = runtime.network.ports.proxies().values()
     assert comm(proc.pid) == "cmp-proxy"
     runtime.stop(spec.id, timeout=1)
     runtime.start(spec.id)  # the stopped container's proxy still holds the port: the restart takes it over
     port2 = runtime.get(spec.id).ports[0]
     assert wait_http(f"http://127.0.0.1:{port2.host_port}/") == "hello proxy"
-    (proc2,) = runtime.network._proxies().values()
+    (proc2,) = runtime.network.ports.proxies().values()
     runtime.remove(spec.id, force=True)
     assert proxy._start_time(proc.pid) is None and proxy._start_time(proc2.pid) is None
     assert not listening(port.host_port) and not listening(port2.host_port)
