@@ -7,24 +7,26 @@ process, through the files on disk (no daemon).
 The container inventory is $DATA (so containers survive a reboot as "exited"); run-time facts are
 in $STATE. Processes come from the state dir's launcher (runtime.launcher), never from this,
 possibly threaded, process. Starting is a handshake with the new monitor: it reports PID 1's pid, we put
-PID 1 into its cgroup and attach its network, then say "go" and learn whether exec worked."""
+PID 1 into its cgroup and attach its network, then say "go" and learn whether exec worked.
+
+This module holds what a container is on disk (ContainerInfo, derived from spec.json and state.json)
+and the Runtime facade; the verbs that change containers are in runtime.lifecycle, reading their
+logs in runtime.logread."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import select
 import signal
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
-from composer.errors import ConflictError, ContainerError, NotFoundError
+from composer.errors import ConflictError, NotFoundError
 from composer.runtime import state as st
-from composer.runtime.spec import ContainerSpec, NetworkAttachment, PortMapping
+from composer.runtime.spec import ContainerSpec, PortMapping
 from composer.runtime.syscalls import is_alive
 
 if TYPE_CHECKING:
@@ -74,12 +76,6 @@ class LogRecord:
     time: str  # RFC 3339 with nanoseconds, as docker's json-file
     stream: str  # stdout | stderr
     line: str  # with its trailing newline (if it had one)
-
-
-def _error(message: str, code: int) -> ContainerError:
-    err = ContainerError(message)
-    err.exit_code = code  # 125/126/127 as docker run reports them
-    return err
 
 
 @dataclass
@@ -291,50 +287,11 @@ class Runtime:
 
     def logs(self, id: str, *, follow: bool = False, since: float | None = None,
              tail: int | None = None) -> Iterator[LogRecord]:
+        from composer.runtime import logread
+
         info = self.get(id)
-        path = self.paths(info.id).log
-        lines: list[bytes] = []
-        for n in range(max(1, info.spec.log.max_file) - 1, 0, -1):  # rotated files, oldest first
-            try:
-                with open(f"{path}.{n}", "rb") as old:
-                    lines += old.readlines()
-            except FileNotFoundError:
-                pass
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            f = None
-        if f is None:
-            yield from _records(lines[-tail:] if tail else ([] if tail == 0 else lines), since)
-            return
-        try:
-            lines += f.readlines()
-            if tail is not None:
-                lines = lines[-tail:] if tail > 0 else []
-            yield from _records(lines, since)
-            while follow:
-                chunk = f.readline()
-                if chunk and chunk.endswith(b"\n"):
-                    yield from _records([chunk], since)
-                    continue
-                if chunk:
-                    f.seek(-len(chunk), os.SEEK_CUR)
-                elif _rotated(f, path):  # the monitor moved it to .1 (or truncated it): follow the new one
-                    yield from _records(f.readlines(), since)
-                    f.close()
-                    try:
-                        f = open(path, "rb")
-                    except FileNotFoundError:
-                        return
-                    continue
-                s = st.read(self.paths(info.id).state)
-                if not st.monitor_alive(s) and st.derive_status(s) not in ("running", "paused"):
-                    rest = f.read()
-                    yield from _records(rest.splitlines(keepends=True), since)
-                    return
-                time.sleep(0.05)
-        finally:
-            f.close()
+        p = self.paths(info.id)
+        yield from logread.records(p.log, p.state, info.spec.log.max_file, follow=follow, since=since, tail=tail)
 
     def set_hosts(self, id: str, entries) -> None:
         """Rewrite /etc/hosts of a container in place (peers come and go)."""
@@ -367,33 +324,6 @@ def own_hosts(spec: ContainerSpec, endpoints) -> list[tuple[str, list[str]]]:
         names = [hostname] if not spec.domainname else [f"{hostname}.{spec.domainname}", hostname]
         out.append((ep["ipv4_address"], names))
     return out
-
-
-def _rotated(f, path: str) -> bool:
-    try:
-        now = os.stat(path)
-    except FileNotFoundError:
-        return True
-    mine = os.fstat(f.fileno())
-    return now.st_ino != mine.st_ino or now.st_size < f.tell()
-
-
-def _records(lines: list[bytes], since: float | None) -> Iterator[LogRecord]:
-    for raw in lines:
-        try:
-            d = json.loads(raw)
-        except ValueError:
-            continue
-        if since is not None and _parse_time(d["time"]) < since:
-            continue
-        yield LogRecord(d["time"], d["stream"], d["log"])
-
-
-def _parse_time(text: str) -> float:
-    import calendar
-
-    base, _, frac = text.rstrip("Z").partition(".")
-    return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
 
 
 def _mtime(path: str) -> float | None:
