@@ -1,20 +1,21 @@
 """cgroups, v1 and v2 behind one interface.
 
-`detect()` reads /proc/self/mountinfo and /proc/self/cgroup once and returns a driver for the
-host's cgroup version: `V1Driver` (cgroups_v1.py, one directory per hierarchy) or `V2Driver`
-(cgroups_v2.py, one unified directory). Container cgroups are `<base>/composer/<name>`, where
-<base> is the creating process's own cgroup (v1; v2: see cgroups_v2.py for why it may be an
-ancestor). The directories a container got are kept in `CgroupPaths`, which is JSON-able so that
-other commands (from another shell, another own cgroup) can find them through state.json.
+`detect()` (cgroups_detect.py) reads /proc/self/mountinfo and /proc/self/cgroup once and returns
+a driver for the host's cgroup version: `V1Driver` (cgroups_v1.py, one directory per hierarchy)
+or `V2Driver` (cgroups_v2.py, one unified directory). Container cgroups are
+`<base>/composer/<name>`, where <base> is the creating process's own cgroup (v1; v2: see
+cgroups_v2.py for why it may be an ancestor). The directories a container got are kept in
+`CgroupPaths`, which is JSON-able so that other commands (from another shell, another own cgroup)
+can find them through state.json.
 
-This module holds what both versions share: the mountinfo/cgroup parsing, small file helpers,
-removal and the driver base class; docker's validation of `Resources` is in cgroups_limits.py."""
+This module holds what both versions share: the models, small file helpers, removal and the driver
+base class, and the entry points (default_driver, driver_for, find_leftovers; detect and the /proc
+parsing are importable from here too). Docker's validation of `Resources` is in cgroups_limits.py."""
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import signal
 import time
 from dataclasses import dataclass
@@ -73,105 +74,12 @@ class CgroupStats:
     pids_current: int | None
 
 
-# ---------------------------------------------------------------- /proc parsing
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A mounted cgroup hierarchy."""
-
-    root: str  # path inside the hierarchy that is mounted (not "/" in a cgroup namespace or bind)
-    mountpoint: str
-    fstype: str
-    superopts: frozenset[str]
-
-
-def _unescape(s: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
-def parse_mountinfo(text: str) -> list[Mount]:
-    mounts = []
-    for line in text.splitlines():
-        fields = line.split()
-        if "-" not in fields:
-            continue
-        sep = fields.index("-")
-        fstype = fields[sep + 1]
-        if fstype not in ("cgroup", "cgroup2"):
-            continue
-        superopts = frozenset(fields[sep + 3].split(",")) if len(fields) > sep + 3 else frozenset()
-        mounts.append(Mount(_unescape(fields[3]), _unescape(fields[4]), fstype, superopts))
-    return mounts
-
-
-def parse_proc_cgroup(text: str) -> list[tuple[str, tuple[str, ...], str]]:
-    """Lines 'id:ctrl,ctrl:path' -> (id, controllers, path); v2's line has no controllers."""
-    out = []
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        ctrls = tuple(c for c in parts[1].split(",") if c)
-        out.append((parts[0], ctrls, parts[2]))
-    return out
-
-
-def mounted_dir(mount: Mount, cgpath: str, root_prefix: str) -> str:
-    """The directory, as seen here, of cgroup `cgpath` in the hierarchy `mount` shows."""
-    rel = cgpath
-    if mount.root != "/" and (cgpath == mount.root or cgpath.startswith(mount.root.rstrip("/") + "/")):
-        rel = cgpath[len(mount.root.rstrip("/")):]
-    return os.path.normpath(root_prefix + mount.mountpoint + "/" + rel.lstrip("/"))
+# ---------------------------------------------------------------- file helpers
 
 
 def _read(path: str) -> str:
     with open(path) as f:
         return f.read()
-
-
-def detect(mountinfo_path: str = "/proc/self/mountinfo", cgroup_path: str = "/proc/self/cgroup",
-           root_prefix: str = "") -> "CgroupDriver":
-    """The driver for this host. Pure v2 when /sys/fs/cgroup is cgroup2, or when no v1 hierarchy
-    carries a controller; a controller-less cgroup2 beside v1 hierarchies (hybrid) is ignored."""
-    try:
-        mounts = parse_mountinfo(_read(mountinfo_path))
-        own = parse_proc_cgroup(_read(cgroup_path))
-    except OSError as e:
-        raise HostError(f"cannot read cgroup information: {e}") from None
-    v2_mounts = [m for m in mounts if m.fstype == "cgroup2"]
-    v2_line = next((p for hid, c, p in own if hid == "0" and not c), None)
-    v1_lines = [(c, p) for hid, c, p in own if c and not any(x.startswith("name=") for x in c)]
-    pure_v2 = any(m.mountpoint == "/sys/fs/cgroup" for m in v2_mounts)
-    if not pure_v2 and not v1_lines and v2_mounts and v2_line is not None:
-        pure_v2 = True
-    if pure_v2:
-        from composer.runtime.cgroups_v2 import V2Driver
-
-        mount = next((m for m in v2_mounts if m.mountpoint == "/sys/fs/cgroup"), v2_mounts[0] if v2_mounts else None)
-        if mount is None or v2_line is None:
-            raise HostError("cgroup v2 is not mounted where /proc/self/cgroup says it is")
-        return V2Driver(mounted_dir(mount, v2_line, root_prefix), mounted_dir(mount, "/", root_prefix))
-    from composer.runtime.cgroups_v1 import V1Driver
-
-    hierarchies: list[tuple[tuple[str, ...], str]] = []
-    for ctrls, path in v1_lines:
-        mount = _v1_mount_for(mounts, ctrls, path)
-        if mount is not None:
-            hierarchies.append((ctrls, mounted_dir(mount, path, root_prefix)))
-    if not hierarchies:
-        raise HostError("no cgroup controllers are mounted (neither cgroup v1 nor v2)")
-    return V1Driver(hierarchies)
-
-
-def _v1_mount_for(mounts: list[Mount], ctrls: tuple[str, ...], path: str) -> Mount | None:
-    cands = [m for m in mounts if m.fstype == "cgroup" and set(ctrls) <= m.superopts]
-    # Several mounts of one hierarchy (binds): the one whose root holds our cgroup, shortest root.
-    cands.sort(key=lambda m: (not (path + "/").startswith(m.root.rstrip("/") + "/"), len(m.root)))
-    return cands[0] if cands else None
-
-
-# ---------------------------------------------------------------- file helpers
 
 
 def write_file(path: str, value: str) -> None:
@@ -407,6 +315,8 @@ def default_driver() -> CgroupDriver:
     """detect() once per process: mountinfo does not change under a running composer."""
     global _DEFAULT
     if _DEFAULT is None:
+        from composer.runtime.cgroups_detect import detect
+
         _DEFAULT = detect()
     return _DEFAULT
 
@@ -427,7 +337,14 @@ def find_leftovers(name_prefix: str = "") -> list[str]:
     return default_driver().find_leftovers(name_prefix)
 
 
-def __getattr__(name: str) -> Any:  # V1Driver / V2Driver without an import cycle
+_DETECTION = ("detect", "Mount", "parse_mountinfo", "parse_proc_cgroup", "mounted_dir")
+
+
+def __getattr__(name: str) -> Any:  # V1Driver / V2Driver without an import cycle; detection when used
+    if name in _DETECTION:
+        from composer.runtime import cgroups_detect
+
+        return getattr(cgroups_detect, name)
     if name == "V1Driver":
         from composer.runtime.cgroups_v1 import V1Driver
 
