@@ -74,6 +74,8 @@ class _LazyModule(type(sys)):
       domain is ever installed, so the stand-in's identity functions give the same text."""
 
     def __getattr__(self, name: str):
+        if name == "__path__":  # asked by every `from x import y`: a module, not a package
+            raise AttributeError(name)
         sys.modules.pop(self.__name__, None)
         import importlib
 
