@@ -76,6 +76,7 @@ class NetworkManager:
         self.state_dir = os.fspath(state_dir)
         self.dir = os.path.join(self.state_dir, "networks")
         self._scope = os.path.realpath(self.state_dir)
+        self._seen: dict[str, NetworkInfo] = {}  # as reserve() last read them: plumb needs no re-read
 
     @property
     def _tag(self) -> str:
@@ -274,9 +275,12 @@ class NetworkManager:
     # -- endpoints --------------------------------------------------------------------------
     def connect(self, name: str, container_id: str, pid: int, attachment: NetworkAttachment,
                 ifname: str, *, inside: bool = True) -> Endpoint:
-        """Give the netns of `pid` an interface `ifname` on network `name`. inside=False: only the
-        host side (veth, peer moved into the netns, bridge); the caller has the interface's address
-        and routes set from within the netns (see inside_config: a container's start helper does)."""
+        """Give the netns of `pid` an interface `ifname` on network `name`: reserve, then plumb."""
+        return self.plumb(self.reserve(name, container_id, attachment, ifname), pid, inside=inside)
+
+    def reserve(self, name: str, container_id: str, attachment: NetworkAttachment, ifname: str) -> Endpoint:
+        """Record the container's endpoint on network `name` (address, MAC, veth name): all of an
+        attach that needs no process yet, so a start does it while the monitor forks."""
         mac = ipam.check_mac(attachment.mac_address) if attachment.mac_address else None
         if name == ipam.DEFAULT_NETWORK:
             self.ensure(name)  # made on first use (see disconnect_all)
@@ -294,32 +298,45 @@ class NetworkManager:
                           mac or ipam.mac_for(addr), ipam.veth_name(container_id, name))
             eps[container_id] = ep
             self._save(info, eps)
+        self._seen[name] = info
+        return ep
+
+    def plumb(self, ep: Endpoint, pid: int, *, inside: bool = True) -> Endpoint:
+        """The kernel side of a reserved endpoint: a veth into the netns of `pid`, enslaved to the
+        bridge. inside=False: only the host side; the caller has the interface's address and routes
+        set from within the netns (see inside_config: a container's start helper does). A failure
+        releases the endpoint."""
         try:
-            self._plumb(info, ep, pid, inside)
+            self._plumb(ep, pid, inside)
         except BaseException:
-            self._release(container_id, {name})
+            self._release(ep.container_id, {ep.network})
             raise
         return ep
 
     def inside_config(self, ep: Endpoint) -> dict:
         """What configure_inside needs, as plain data (it crosses to the container's start helper)."""
-        info = self.get(ep.network)
+        info = self._seen.get(ep.network) or self.get(ep.network)
         internal = info.internal if info else False
         return {"network": ep.network, "ifname": ep.interface, "address": ep.ipv4_address,
                 "prefixlen": ep.prefixlen, "gateway": None if internal else ep.gateway}
 
-    def _plumb(self, info: NetworkInfo, ep: Endpoint, pid: int, inside: bool = True) -> None:
+    def _plumb(self, ep: Endpoint, pid: int, inside: bool = True) -> None:
+        info = self._seen.get(ep.network) or self.get(ep.network)
+        bridge_name = info.bridge if info else self._bridge_name(ep.network)
         try:
             netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             raise ContainerError(f"container {ep.container_id[:12]} is not running (pid {pid})") from None
         try:
             with rtnl.Rtnl() as nl:
-                nl.delete_link(ep.host_veth)  # left from a crash between create and record
-                bridge = nl.link_index(info.bridge)
+                bridge = nl.link_index(bridge_name)
                 if bridge is None:
-                    raise ContainerError(f"bridge {info.bridge} of network {info.name} is missing")
-                nl.add_veth(ep.host_veth, bridge, ep.interface, netns, ep.mac_address)
+                    raise ContainerError(f"bridge {bridge_name} of network {ep.network} is missing")
+                try:
+                    nl.add_veth(ep.host_veth, bridge, ep.interface, netns, ep.mac_address)
+                except FileExistsError:  # left from a crash between create and record
+                    nl.delete_link(ep.host_veth)
+                    nl.add_veth(ep.host_veth, bridge, ep.interface, netns, ep.mac_address)
             if not inside:
                 return
             with rtnl.in_netns(netns):
@@ -330,7 +347,7 @@ class NetworkManager:
             with contextlib.suppress(OSError), rtnl.Rtnl() as nl:
                 nl.delete_link(ep.host_veth)
             what = "interface name in use" if err.errno == errno.EEXIST else err.strerror
-            raise ContainerError(f"cannot attach container {ep.container_id[:12]} to network {info.name}: {what}") from None
+            raise ContainerError(f"cannot attach container {ep.container_id[:12]} to network {ep.network}: {what}") from None
         finally:
             os.close(netns)
 
