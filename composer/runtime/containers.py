@@ -216,31 +216,31 @@ class Runtime:
             raise
 
     def stop(self, id: str, timeout: float | None = None) -> ContainerInfo:
-        from composer.runtime import lifecycle
+        from composer.runtime import teardown
 
-        return lifecycle.stop(self, self.get(id), timeout)
+        return teardown.stop(self, self.get(id), timeout)
 
     def kill(self, id: str, sig: int = signal.SIGKILL) -> None:
-        from composer.runtime import lifecycle
+        from composer.runtime import teardown
 
-        lifecycle.kill(self, self.get(id), sig)
+        teardown.kill(self, self.get(id), sig)
 
     def remove(self, id: str, force: bool = False, *, settle_links: bool = True) -> None:
         """settle_links=False: return before the container's host veths are gone (they go within
         ms, a detached child makes sure): for a caller about to exit, as `run --rm`."""
-        from composer.runtime import lifecycle
+        from composer.runtime import teardown
 
-        lifecycle.remove(self, self.get(id), force, settle_links=settle_links)
+        teardown.remove(self, self.get(id), force, settle_links=settle_links)
 
     def pause(self, id: str) -> None:
-        from composer.runtime import lifecycle
+        from composer.runtime import teardown
 
-        lifecycle.set_paused(self, self.get(id), True)
+        teardown.set_paused(self, self.get(id), True)
 
     def unpause(self, id: str) -> None:
-        from composer.runtime import lifecycle
+        from composer.runtime import teardown
 
-        lifecycle.set_paused(self, self.get(id), False)
+        teardown.set_paused(self, self.get(id), False)
 
     def wait(self, id: str, timeout: float | None = None) -> ContainerInfo:
         """Until the container has exited and its monitor has recorded it (or timeout)."""

@@ -1,22 +1,21 @@
-"""The mutating verbs behind Runtime: create, start, stop, kill, remove, pause. Each takes the
-container's lock; each leaves nothing behind when it fails (no upper dir, cgroup, link or state)."""
+"""Create and start, behind Runtime (stop, kill, pause and remove are runtime.teardown). Each takes
+the container's lock; each leaves nothing behind when it fails (no upper dir, cgroup, link or state)."""
 
 from __future__ import annotations
 
 import _socket  # socket.py (enums, selectors) costs `container run` ~2 ms; this is its C half
 import json
 import os
-import signal
 import sys
-import time
 from dataclasses import asdict, dataclass
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
-from composer.errors import ComposerError, ConflictError, ContainerError
+from composer.errors import ConflictError, ContainerError
 from composer.runtime import state as st
-from composer.runtime.spec import ContainerSpec, NetworkAttachment
+from composer.runtime.spec import ContainerSpec, NetworkAttachment, attachments
 from composer.runtime.syscalls import is_alive
+from composer.runtime.teardown import _kill_wait, _quiet, rmtree
 
 if TYPE_CHECKING:
     from composer.runtime.containers import ContainerInfo, Runtime
@@ -179,12 +178,6 @@ def _ns_flags(spec: ContainerSpec) -> int:
     if spec.network_mode != "host" and not spec.network_mode.startswith("container:"):
         flags |= sc.CLONE_NEWNET  # container:x: the monitor setns()es into req["join_netns"] instead
     return flags
-
-
-def attachments(spec: ContainerSpec) -> tuple[NetworkAttachment, ...]:
-    if spec.network_mode != "bridge":
-        return ()
-    return spec.networks or (NetworkAttachment("bridge"),)
 
 
 class _Starter:
@@ -359,196 +352,3 @@ def wait_attached(id: str) -> dict | None:
         return msg
     finally:
         sock.close()
-
-
-# ---------------------------------------------------------------- stop, kill, pause
-
-
-def _signal(s: dict, sig: int) -> bool:
-    if not is_alive(s.get("pid"), s.get("pid_start")):
-        return False
-    try:
-        os.kill(s["pid"], sig)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def _kill_wait(pid: int, start: int | None, timeout: float) -> bool:
-    """SIGKILL a verified pid and wait until it is gone."""
-    from composer.runtime.containers import _wait_pid
-
-    if is_alive(pid, start):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return True
-        _wait_pid(pid, start, timeout)
-    return not is_alive(pid, start)
-
-
-def stop(rt: "Runtime", info: "ContainerInfo", timeout: float | None) -> "ContainerInfo":
-    from composer.runtime.containers import _wait_pid
-
-    p = rt.paths(info.id)
-    grace = info.spec.stop_timeout if timeout is None else timeout
-    with st.Lock(p.state):
-        s = st.read(p.state)
-        status = st.derive_status(s)
-        if status in ("running", "paused", "restarting"):
-            s = st.update(p.state, stop_requested=True)  # the restart policy must not undo this
-        if status not in ("running", "paused"):
-            return rt._info(info.spec, s)
-        if s.get("paused"):
-            _thaw(s)
-        _signal(s, info.spec.stop_signal)
-    _wait_pid(s["pid"], s.get("pid_start"), grace)
-    with st.Lock(p.state):
-        _kill_wait(s["pid"], s.get("pid_start"), 10.0)
-    _wait_recorded(p.state, s, 10.0)
-    with st.Lock(p.state):
-        s2 = st.read(p.state)
-        if s2 and s2.get("pid") == s["pid"] and not s2.get("finished_at"):  # the monitor was gone
-            _cleanup_cgroup(s2)
-            st.update(p.state, finished_at=st.now(), paused=False)
-    return rt._info(info.spec)
-
-
-def _wait_recorded(state_dir: str, s: dict, timeout: float) -> None:
-    """Until the monitor has recorded PID 1's exit (it may then linger, e.g. for --rm's ack)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and st.monitor_alive(s):
-        now = st.read(state_dir)
-        if not now or now.get("pid") != s["pid"] or now.get("finished_at"):
-            return
-        time.sleep(0.005)
-
-
-def kill(rt: "Runtime", info: "ContainerInfo", sig: int) -> None:
-    p = rt.paths(info.id)
-    with st.Lock(p.state):
-        s = st.read(p.state)
-        if s.get("paused") and sig == signal.SIGKILL:
-            _thaw(s)
-        if st.derive_status(s) in ("running", "paused") and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
-            st.update(p.state, stop_requested=True)  # as docker: a kill counts as a manual stop
-        if not _signal(s, sig):
-            raise ConflictError(f"container {info.name} is not running")
-
-
-def _thaw(s: dict) -> None:
-    from composer.runtime import cgroups
-
-    if s.get("cgroup"):
-        paths = cgroups.CgroupPaths.from_dict(s["cgroup"])
-        _quiet(cgroups.driver_for(paths).thaw, paths)
-
-
-def set_paused(rt: "Runtime", info: "ContainerInfo", paused: bool) -> None:
-    from composer.runtime import cgroups
-
-    p = rt.paths(info.id)
-    with st.Lock(p.state):
-        s = st.read(p.state)
-        status = st.derive_status(s)
-        if status not in ("running", "paused"):
-            raise ConflictError(f"container {info.name} is not running")
-        if (status == "paused") == paused:
-            raise ConflictError(f"container {info.name} is {'already' if paused else 'not'} paused")
-        paths = cgroups.CgroupPaths.from_dict(s["cgroup"])
-        drv = cgroups.driver_for(paths)
-        drv.freeze(paths) if paused else drv.thaw(paths)
-        st.update(p.state, paused=paused)
-
-
-# ---------------------------------------------------------------- remove
-
-
-def _cleanup_cgroup(s: dict) -> None:
-    from composer.runtime import cgroups
-
-    if s.get("cgroup"):
-        paths = cgroups.CgroupPaths.from_dict(s["cgroup"])
-        cgroups.driver_for(paths).remove(paths)
-
-
-def _cleanup_unrecorded_cgroups(id: str) -> None:
-    """Cgroups named after the container but not in its state: a start killed between making the
-    cgroup and recording it, or a state dir lost (reboot, rm -rf) while the cgroup stayed."""
-    from composer.runtime import cgroups
-
-    drv = cgroups.default_driver()
-    for leftover in drv.find_leftovers(id):
-        drv.remove_dir(leftover)
-
-
-def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: bool = True) -> None:
-    """Kill (verified pids only) if forced, then remove cgroup, network, upper, log, state.
-    Idempotent, and works after kill -9 of the monitor or of the CLI that started it.
-    settle_links=False: the host veths may outlive the return by a few ms (a detached child
-    makes sure they go, see NetworkManager.disconnect_all)."""
-    p = rt.paths(info.id)
-    with st.Lock(p.state):
-        s = st.read(p.state)
-        status = st.derive_status(s)
-        if status in ("running", "paused") and not force:
-            raise ConflictError(f"you cannot remove a running container {info.name}: stop it first or use force")
-        if s.get("paused"):
-            _thaw(s)
-        errors = []
-        if s.get("monitor_pid") and s["monitor_pid"] != os.getpid():  # not us: auto-remove runs in it
-            _kill_wait(s["monitor_pid"], s.get("monitor_start"), 5.0)
-        pid_gone = not s.get("pid") or _kill_wait(s["pid"], s.get("pid_start"), 5.0)
-        try:
-            _cleanup_cgroup(s)  # SIGKILLs whatever is still in the cgroup, then rmdir
-            _cleanup_unrecorded_cgroups(info.id)
-        except ComposerError as e:
-            errors.append(str(e))
-        if not pid_gone and is_alive(s["pid"], s.get("pid_start")):
-            errors.append(f"process {s['pid']} did not die")
-        if s.get("endpoints") or s.get("ports") or (attachments(info.spec) and _net_state_exists(rt)):
-            try:
-                rt.network.ports.unpublish(info.id)
-                rt.network.disconnect_all(info.id, settle=settle_links)
-            except ComposerError as e:
-                errors.append(str(e))
-        if errors:
-            raise ContainerError(f"cannot remove container {info.name}: " + "; ".join(errors))
-        rmtree(p.data)
-        if os.path.exists(p.data):
-            raise ContainerError(f"cannot remove container {info.name}: {p.data} is still there")
-        for name in os.listdir(p.state) if os.path.isdir(p.state) else ():
-            if name != st.LOCK_FILE:
-                _quiet(os.unlink, os.path.join(p.state, name))
-    rmtree(p.state)
-
-
-def _net_state_exists(rt: "Runtime") -> bool:
-    return os.path.isdir(os.path.join(rt.state_dir, "networks"))
-
-
-def _quiet(fn, *args) -> None:
-    try:
-        fn(*args)
-    except (OSError, ComposerError):
-        pass
-
-
-def rmtree(path: str) -> None:
-    """shutil.rmtree(path, ignore_errors=True) without importing shutil (~2 ms of every `run --rm`):
-    bottom-up on directory fds (fwalk closes each after its turn), symlinks removed, never followed."""
-    import stat
-
-    try:
-        for _, dirs, files, fd in os.fwalk(path, topdown=False):
-            for name in files:
-                _quiet(lambda: os.unlink(name, dir_fd=fd))
-            for name in dirs:
-                try:
-                    link = stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
-                    os.unlink(name, dir_fd=fd) if link else os.rmdir(name, dir_fd=fd)
-                except OSError:
-                    pass
-    except OSError:
-        pass
-    _quiet(os.rmdir, path)

@@ -189,3 +189,10 @@ def _build(cls: Any, data: dict[str, Any]) -> Any:
             value = _tuplify(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def attachments(spec: ContainerSpec) -> tuple[NetworkAttachment, ...]:
+    """The networks a container joins: its own list, or the default one on a plain bridge."""
+    if spec.network_mode != "bridge":
+        return ()
+    return spec.networks or (NetworkAttachment("bridge"),)
