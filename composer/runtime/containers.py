@@ -53,7 +53,7 @@ class ContainerInfo:
     started_at: float | None = None
     finished_at: float | None = None
     restart_count: int = 0
-    endpoints: tuple[Any, ...] = ()  # runtime.network.Endpoint
+    endpoints: tuple[Any, ...] = ()  # runtime.netrecords.Endpoint
     ports: tuple[PortMapping, ...] = ()  # as published (host ports resolved)
     health: str | None = None  # starting | healthy | unhealthy, while it runs with a healthcheck
     monitor_pid: int | None = None
@@ -149,7 +149,7 @@ class Runtime:
         status = st.derive_status(s)
         endpoints: tuple[Any, ...] = ()
         if s.get("endpoints"):
-            from composer.runtime.network import Endpoint
+            from composer.runtime.netrecords import Endpoint
 
             endpoints = tuple(Endpoint.from_dict(e) for e in s["endpoints"])
         return ContainerInfo(

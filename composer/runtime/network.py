@@ -14,11 +14,11 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 TYPE_CHECKING = False  # typing itself is not imported: ~2 ms of start-up
 
 from composer.errors import ConflictError, ContainerError, NotFoundError
 from composer.runtime import ipam, rtnl
+from composer.runtime.netrecords import Endpoint, NetworkInfo
 from composer.runtime.spec import NetworkAttachment
 
 if TYPE_CHECKING:
@@ -28,47 +28,6 @@ if TYPE_CHECKING:
 # detach need none of them, and they cost every `container run` on a bridge ~5 ms.
 
 DEFAULT_STATE_DIR = "/run/composer"
-
-
-@dataclass(frozen=True)
-class NetworkInfo:
-    """A network as recorded in the state dir: bridge, subnet, gateway."""
-
-    name: str
-    bridge: str
-    subnet: str
-    gateway: str
-    internal: bool = False
-    labels: tuple[tuple[str, str], ...] = ()
-
-    def to_dict(self) -> dict:
-        return {**self.__dict__, "labels": [list(kv) for kv in self.labels]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "NetworkInfo":
-        return cls(d["name"], d["bridge"], d["subnet"], d["gateway"], bool(d.get("internal")),
-                   tuple((k, v) for k, v in d.get("labels", ())))
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A container's attachment to a network: interface, address, gateway, host veth."""
-
-    network: str
-    container_id: str
-    interface: str
-    ipv4_address: str
-    prefixlen: int
-    gateway: str
-    mac_address: str
-    host_veth: str
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Endpoint":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
 class NetworkManager:
