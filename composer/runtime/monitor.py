@@ -3,15 +3,14 @@
     monitor --fork--> C1: unshare(mnt uts ipc net pid) --fork--> PID 1 (child.main)
                       C1 reports PID 1's pid and exits; PID 1 is reparented to us (subreaper)
 
-Talks to the starter (the CLI's Runtime.start) over a SOCK_SEQPACKET socket (a plain fd: one
-os.write is one message), one JSON object per message: -> {"pid", "pid_start", "monitor_pid",
-"monitor_start"}; <- {"go": true} once cgroup and network are in place; -> {"started": true} |
-{"error", "code"}; later -> {"exit", "oom", "error"}. Then it pumps stdout/stderr into the
-json-lines log (and to the starter's fds when attached), runs healthchecks (runtime.health),
-records the exit in state.json and applies the restart policy (docker's backoff; the network
-namespace and the cgroup are kept across runs). It survives the starter: when the socket closes it
-just stops copying to the attached fds, and once nobody is attached it execs cmp-pump, its compiled
-idle half, which execs it back for every decision (runtime.handoff).
+Each run starts in runtime.monitor_launch (C1 and the start handshake with the starter, the CLI's
+Runtime.start, over a SOCK_SEQPACKET socket: a plain fd, one os.write is one message, one JSON
+object each). Here, the rest of a run and what follows it: -> {"exit", "oom", "error"} to the
+starter; the stdout/stderr pump into the json-lines log (and to the starter's fds when attached),
+healthchecks (runtime.health), the exit recorded in state.json and the restart policy (docker's
+backoff; the network namespace and the cgroup are kept across runs). It survives the starter: when
+the socket closes it just stops copying to the attached fds, and once nobody is attached it execs
+cmp-pump, its compiled idle half, which execs it back for every decision (runtime.handoff).
 
 Lean on purpose: imported by the launcher before it forks, it uses only C modules (_json, not json,
 which imports re; no socket, no state module, which imports typing), one read buffer, and does
@@ -26,12 +25,12 @@ import os
 import select
 import time
 
-from composer.runtime import child, handoff, health, tty
+from composer.runtime import handoff, health, monitor_launch, tty
 from composer.runtime import syscalls as sc
 from composer.runtime.handoff import _close
 from composer.runtime.logpump import _LogFile, _Pump, dumps, loads  # noqa: F401 - dumps/loads: the launcher's
-from composer.runtime.monitor_facts import (LOCK_FILE, STATE_FILE, _join_cgroup, _oom_check, _read_state, _record,
-                                            _remove_cgroup, _restart_wanted, _start_time, _write_state)
+from composer.runtime.monitor_facts import (LOCK_FILE, STATE_FILE, _oom_check, _read_state, _record, _remove_cgroup,
+                                            _restart_wanted, _start_time, _write_state)
 
 class Monitor:
     def __init__(self, req: dict, fds: list[int]) -> None:
@@ -43,7 +42,7 @@ class Monitor:
         self.state_dir = req["state_dir"]
         self.pid1 = 0
         self.netns_fd: int | None = None  # held across restarts: veths, addresses and DNAT stay valid
-        self.reaped: dict[int, int] = {}  # wait statuses of other children collected by _reap
+        self.reaped: dict[int, int] = {}  # wait statuses of other children collected by reap
         self.delay = 0.0  # restart backoff, docker's: 100 ms doubling to 1 min, reset after 10 s up
         self.oom_seen = 0  # the cgroup's oom_kill count at the last exit (it survives restarts)
         self.prober = None
@@ -107,7 +106,7 @@ class Monitor:
                 self.started_wall = started_wall
                 status = self.pump(pid1, pidfd, out_r, err_r, exited)
             else:
-                launched = self._launch(first)
+                launched = monitor_launch.launch(self, first)
                 started = time.monotonic()
                 self.started_wall = time.time()
                 if launched is None:
@@ -123,128 +122,6 @@ class Monitor:
             if not self.finish(status, failure, started):
                 return
             first = False
-
-    def _launch(self, first: bool):
-        """The start handshake runs in C1, not here: C1 exits once the container runs, taking the
-        pages that work touched with it (measured: ~120 kB less per idle monitor). Returns
-        (pid1, pidfd, out_r, err_r, exec failure) or None when nothing runs."""
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        if self.stdio is not None:
-            self.stdio.close()
-        self.stdio = tty.PidOneStdio(self.req, self.attach)
-        c1 = os.fork()
-        if c1 == 0:
-            os.close(rep_r)
-            self._c1(out_w, err_w, rep_w, first)  # never returns
-        for fd in (out_w, err_w, rep_w):
-            os.close(fd)
-        self.stdio.parent()
-        report = b""
-        while True:  # until C1 exits: "P<pid1>\n" then S (started) | F<code>\t<message> | N (gave up)
-            chunk = os.read(rep_r, 4096)
-            if not chunk:
-                break
-            report += chunk
-        os.close(rep_r)
-        os.waitpid(c1, 0)
-        head, _, outcome = report.partition(b"\n")
-        outcome = outcome.lstrip(b"\n")
-        if not head.startswith(b"P") or outcome[:1] not in (b"S", b"F"):
-            if first and outcome[:1] != b"N":  # C1 died without a word to the starter
-                self.send(error="container setup failed: the start helper died", code=125)
-            os.close(out_r)
-            os.close(err_r)
-            self.stdio.close()
-            self._reap(0)
-            return None
-        self.pid1 = pid1 = int(head[1:])
-        try:
-            pidfd = os.pidfd_open(pid1)
-        except ProcessLookupError:  # reaped already? we are its only reaper: cannot happen
-            pidfd = None
-        if self.netns_fd is None and self.req.get("restart", {}).get("name", "no") != "no" \
-                and self.req["ns_flags"] & sc.CLONE_NEWNET:
-            try:
-                self.netns_fd = os.open(f"/proc/{pid1}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                pass
-        if not first:
-            self._record_start(pid1)
-        if self.prober is not None:
-            self.prober.reset()
-        out_r = self.stdio.started(out_r, self.ctl)  # a tty: the pty master instead of the pipe
-        return pid1, pidfd, out_r, err_r, outcome[1:]
-
-    def _c1(self, out_w: int, err_w: int, rep_w: int, first: bool = True) -> None:
-        """C1: unshare, fork PID 1, then the whole handshake with the starter (on a restart, with
-        nobody: C1 puts PID 1 into the cgroup itself). Never returns."""
-        try:
-            flags = self.req["ns_flags"]
-            join = self.netns_fd
-            if join is None and self.req.get("join_netns"):  # network_mode container:x
-                join = os.open(self.req["join_netns"], os.O_RDONLY | os.O_CLOEXEC)
-            if join is not None:
-                sc.setns(join, sc.CLONE_NEWNET)
-                flags &= ~sc.CLONE_NEWNET
-            sc.unshare(flags)
-            sync_r, sync_w = os.pipe()
-            perr_r, perr_w = os.pipe2(os.O_CLOEXEC)
-            pid1 = os.fork()
-            if pid1 == 0:
-                for fd in (sync_w, perr_r, rep_w):  # else a starter that dies leaves PID 1 waiting forever
-                    os.close(fd)
-                self.stdio.child(self.cfg, out_w, err_w)
-                child.main(self.cfg, sync_r, perr_w)
-            for fd in (out_w, err_w, sync_r, perr_w):
-                os.close(fd)
-            os.write(rep_w, b"P%d\n" % pid1)
-            if first:
-                me = os.getppid()
-                self.send(pid=pid1, pid_start=_start_time(pid1), monitor_pid=me, monitor_start=_start_time(me))
-                go = self.recv()
-            else:
-                go = {"go": _join_cgroup(self.req.get("cgroup"), pid1)}
-            if not go or not go.get("go"):
-                os.close(sync_w)  # PID 1 reads EOF and leaves
-                os.write(rep_w, b"N")
-                os._exit(0)
-            for net in go.get("net") or ():  # we are in the container's netns: its addresses, routes
-                try:
-                    from composer.runtime import rtnl  # preloaded by the launcher
-
-                    rtnl.configure_inside([net])
-                except OSError as e:
-                    self.send(error=f"cannot attach container {self.req['id'][:12]} to network {net['network']}: "
-                              f"{e.strerror or e}", code=125)
-                    os.close(sync_w)
-                    os.write(rep_w, b"N")
-                    os._exit(0)
-            os.write(sync_w, b"g")
-            os.close(sync_w)
-            failure = b""
-            while True:
-                chunk = os.read(perr_r, 4096)
-                if not chunk:
-                    break
-                failure += chunk
-            if failure:
-                code, _, message = failure.decode("utf-8", "replace").partition("\t")
-                if first:
-                    self.send(error=message, code=int(code))
-                os.write(rep_w, b"F" + failure)
-            else:
-                if first:
-                    self.send(started=True)
-                os.write(rep_w, b"S")
-            os._exit(0)
-        except BaseException as e:  # noqa: BLE001
-            self.send(error=f"cannot create the container: {e}", code=125)
-            try:
-                os.write(rep_w, b"\nN")
-            finally:
-                os._exit(1)
 
     def pump(self, pid1: int, pidfd: int | None, out_r: int, err_r: int, exited: int | None = None) -> int:
         if self.req.get("log") and self.log is None:
@@ -283,7 +160,7 @@ class Monitor:
                     poller.unregister(pidfd)
                     if prober is not None:
                         prober.abort(self, poller)
-                    status = self._reap(pid1)
+                    status = self.reap(pid1)
                     deadline = time.monotonic() + 2.0
                 elif self.ctl is not None and fd == self.ctl:
                     poller.unregister(fd)
@@ -295,14 +172,14 @@ class Monitor:
         if status is None:
             if prober is not None:
                 prober.abort(self, poller)
-            status = self._reap(pid1)
+            status = self.reap(pid1)
         elif exited is not None:
-            self._reap(0, block=False)  # PID 1 was reaped by cmp-pump: only orphans are left
+            self.reap(0, block=False)  # PID 1 was reaped by cmp-pump: only orphans are left
         if pidfd is not None:
             os.close(pidfd)
         return status
 
-    def _reap(self, pid1: int, block: bool = True) -> int:
+    def reap(self, pid1: int, block: bool = True) -> int:
         """Wait for PID 1, then every orphan the subreaper inherited. Returns docker's exit code.
         Other children's statuses (a healthcheck probe) are kept for their owners."""
         code, found = 255, not block
@@ -398,7 +275,7 @@ class Monitor:
         fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
         state = _read_state(self.state_dir)
         if state.get("pid") == self.pid1 and state.get("restarting") and not state.get("stop_requested"):
-            return True  # _record_start releases the lock
+            return True  # record_start releases the lock
         if state.get("pid") == self.pid1:
             _write_state(self.state_dir, dict(state, restarting=False, monitor_pid=None, monitor_start=None))
         if self.req.get("cgroup") and state.get("pid") == self.pid1:
@@ -407,7 +284,7 @@ class Monitor:
         self.lock_fd = None
         return False
 
-    def _record_start(self, pid1: int) -> None:
+    def record_start(self, pid1: int) -> None:
         """After a restart: the new PID 1 in the state, then the claim's lock goes."""
         try:
             state = _read_state(self.state_dir)
