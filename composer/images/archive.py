@@ -30,7 +30,8 @@ from composer.images.reference import parse_reference
 
 if TYPE_CHECKING:
     from composer.images.model import Image
-    from composer.images.store import ImageStore, StagedLayer
+    from composer.images.store import ImageStore
+    from composer.images.store_layers import StagedLayer
 
 _JSON_MAX = 16 << 20  # manifests, configs, index: anything bigger is not one
 _CHUNK = 1 << 20

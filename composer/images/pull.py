@@ -21,7 +21,8 @@ from composer.images.registry import RegistryClient
 
 if TYPE_CHECKING:
     from composer.images.model import Image
-    from composer.images.store import ImageStore, StagedLayer
+    from composer.images.store import ImageStore
+    from composer.images.store_layers import StagedLayer
 
 _CONFIG_MAX = 16 << 20
 DEFAULT_WORKERS = 3  # docker's max-concurrent-downloads

@@ -296,7 +296,8 @@ class Builder:
         return image
 
     def _store(self, state: State, tags: tuple[str, ...]) -> Image:
-        from composer.images.store import StagedLayer, host_architecture
+        from composer.images.store import host_architecture
+        from composer.images.store_layers import StagedLayer
 
         config = {
             "architecture": host_architecture(), "os": "linux", "created": state.created,
