@@ -201,7 +201,7 @@ class _Starter:
             raise ContainerError("the container monitor exited during start")
         return json.loads(data)
 
-    def run(self) -> "ContainerInfo":
+    def run(self) -> None:
         from composer.runtime import cgroups, etcfiles
         from composer.runtime import launcher
 
@@ -280,7 +280,6 @@ class _Starter:
         if not self.attach and not spec.auto_remove:
             ours.close()  # nobody listens for the exit: the monitor just records it
             self.sock = None
-        return self.rt._info(spec)
 
     def _reserve(self, nets: tuple[NetworkAttachment, ...]) -> list:
         """Each network's endpoint recorded (address, veth name); plumbed once PID 1 exists."""
@@ -320,13 +319,15 @@ def start(rt: "Runtime", info: "ContainerInfo", attach_stdio: bool = False) -> "
             return current
         starter = _Starter(rt, current, attach_stdio)
         try:
-            result = starter.run()
+            starter.run()
         except BaseException:
             starter.undo()
             raise
     if starter.sock is not None:  # kept for wait_attached (the exit report)
         _ATTACHED[info.id] = starter.sock
-    return result
+    # read after the lock is released: a container that exits at once has its monitor wait for
+    # the lock to record the exit, and every read here would delay that
+    return rt._info(info.spec)
 
 
 _ATTACHED: dict[str, _socket.socket] = {}

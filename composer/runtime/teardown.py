@@ -166,7 +166,8 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
             errors.append(f"process {s['pid']} did not die")
         if s.get("endpoints") or s.get("ports") or (attachments(info.spec) and _net_state_exists(rt)):
             try:
-                rt.network.ports.unpublish(info.id)
+                if info.spec.ports or s.get("ports"):  # only a spec with ports ever publishes
+                    rt.network.ports.unpublish(info.id)
                 rt.network.disconnect_all(info.id, settle=settle_links)
             except ComposerError as e:
                 errors.append(str(e))
