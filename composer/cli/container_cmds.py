@@ -96,7 +96,7 @@ def _runtime(prepare: bool = False):
 
     rt = Runtime()
     if prepare:
-        rt.prepare()  # before anything else: the launcher must fork while we are single-threaded
+        rt.prepare(spawning=True)  # first: the launcher must fork while we are single-threaded
     return rt
 
 

@@ -105,13 +105,14 @@ class Runtime:
 
     # ------------------------------------------------------------ plumbing
 
-    def prepare(self) -> None:
+    def prepare(self, *, spawning: bool = False) -> None:
         """Have the state dir's launcher start now, in the background, if none runs (it is exec'd,
-        so any thread may call this; calling it early hides the launcher's start-up)."""
+        so any thread may call this; calling it early hides the launcher's start-up). spawning: a
+        container start follows at once (see Launcher.start's keep)."""
         from composer.runtime import launcher
 
         try:
-            launcher.for_state_dir(self.state_dir).start()
+            launcher.for_state_dir(self.state_dir).start(keep=spawning)
         except OSError:
             pass  # the start itself reports it
 

@@ -87,10 +87,18 @@ class Launcher:
         self.state_dir = state_dir
         self.path = os.path.join(state_dir, SOCK_NAME)
         self.pid: int | None = None  # of the launcher that answered last
+        self._kept: dict[str, object] = {}  # "sock": start()'s connection, for the next spawn
 
-    def start(self) -> None:
-        """Make sure a launcher runs or is starting, without waiting for it (Runtime.prepare)."""
+    def start(self, keep: bool = False) -> None:
+        """Make sure a launcher runs or is starting, without waiting for it (Runtime.prepare).
+        keep: a spawn follows at once (`container run`): keep a connection to a running launcher
+        for it, one connect and hello less. Not otherwise: an open connection keeps the launcher
+        from leaving when idle."""
         sock = self._connect(wait=False)
+        if sock is not None and keep:
+            old = self._kept.pop("sock", None)
+            self._kept["sock"] = sock
+            sock = old
         if sock is not None:
             sock.close()
 
@@ -98,11 +106,24 @@ class Launcher:
         """Fork a monitor for req; returns its pid. fds are duplicated into it, the caller keeps its own."""
         import json
 
-        sock = self._connect(wait=True)
-        assert sock is not None
+        data = json.dumps({"spawn": req}).encode()
+        anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack(f"{len(fds)}i", *fds))] if fds else []
+        sock = self._kept.pop("sock", None)  # dict.pop: threads never share one connection
+        if sock is not None:
+            try:
+                sock.sendmsg([data], anc)
+            except OSError:  # that launcher is gone: nothing was sent, a fresh connection retries
+                sock.close()
+                sock = None
+        if sock is None:
+            sock = self._connect(wait=True)
+            assert sock is not None
+            try:
+                sock.sendmsg([data], anc)
+            except OSError as e:
+                sock.close()
+                raise LauncherError(f"the container launcher failed: {e}") from None
         try:
-            anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _struct.pack(f"{len(fds)}i", *fds))] if fds else []
-            sock.sendmsg([json.dumps({"spawn": req}).encode()], anc)
             reply = sock.recv(4096)
         except OSError as e:
             raise LauncherError(f"the container launcher failed: {e}") from None

@@ -81,3 +81,41 @@ def test_ten_idle_containers_from_separate_clis(cli, runtime, busybox_image):
         assert r.returncode == 0, r.stderr
     left = _wait_gone(state, IDLE + 5)
     assert not left, f"still running {IDLE} s after the last container went: {left}"
+
+
+def test_a_kept_launcher_connection_serves_the_next_start_or_is_replaced(runtime, make_spec):
+    """`container run` keeps prepare()'s connection for its spawn; a launcher gone meanwhile (here
+    terminated, by its verified pid) costs only a fresh connection, not the start."""
+    import signal
+
+    from composer.runtime import launcher
+
+    client = launcher.for_state_dir(runtime.state_dir)
+    runtime.prepare(spawning=True)
+    kept = client._kept.get("sock")
+    assert kept is not None  # the fixture's prepare() started the launcher: this one found it running
+    spec = make_spec("true")
+    runtime.create(spec)
+    runtime.start(spec.id)
+    assert "sock" not in client._kept and kept.fileno() == -1  # used by that spawn, then closed
+    assert runtime.wait(spec.id).exit_code == 0
+
+    runtime.prepare(spawning=True)
+    old = client.pid
+    assert _ours(runtime.state_dir).get(old) == "cmp-launcher"
+    os.kill(old, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and old in _ours(runtime.state_dir):
+        time.sleep(0.02)
+    spec2 = make_spec("true")
+    runtime.create(spec2)
+    runtime.start(spec2.id)
+    assert client.pid != old
+    assert runtime.wait(spec2.id).exit_code == 0
+
+
+def test_prepare_without_a_spawn_keeps_no_connection(runtime):
+    from composer.runtime import launcher
+
+    runtime.prepare()
+    assert "sock" not in launcher.for_state_dir(runtime.state_dir)._kept
