@@ -66,9 +66,9 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
     os.makedirs(base, exist_ok=True)
     p = rt.paths(spec.id)
     with st.Lock(base):  # name uniqueness across processes
-        for other in rt._specs():
-            if other.name == spec.name or other.id == spec.id:
-                raise ConflictError(f'the container name "/{spec.name}" is already in use by container "{other.id}"')
+        for other, name in rt.names().items():
+            if name == spec.name or other == spec.id:
+                raise ConflictError(f'the container name "/{spec.name}" is already in use by container "{other}"')
         try:
             for sub in ("upper", "work", "rootfs"):
                 os.makedirs(os.path.join(p.data, sub))
