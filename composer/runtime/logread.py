@@ -28,10 +28,7 @@ def records(path: str, state_dir: str, max_file: int, *, follow: bool = False, s
                 lines += old.readlines()
         except FileNotFoundError:
             pass
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        f = None
+    f = _open(path, state_dir if follow and not lines else None)
     if f is None:
         yield from _records(lines[-tail:] if tail else ([] if tail == 0 else lines), since)
         return
@@ -63,6 +60,23 @@ def records(path: str, state_dir: str, max_file: int, *, follow: bool = False, s
             time.sleep(0.05)
     finally:
         f.close()
+
+
+def _open(path: str, wait_in: str | None):
+    """The log, or None. wait_in: a state dir whose container may not have opened its log yet (a
+    follower that attached right after the start, before the monitor's first write): wait for it
+    while the container runs or its monitor lives."""
+    while True:
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            if wait_in is None:
+                return None
+        s = st.read(wait_in)
+        if not st.monitor_alive(s) and st.derive_status(s) not in ("running", "paused"):
+            wait_in = None  # one more look: it may have been written just before the exit
+            continue
+        time.sleep(0.02)
 
 
 def _rotated(f, path: str) -> bool:
