@@ -65,6 +65,17 @@ def parse_since(text: str, now: float | None = None) -> float:
     return dt.timestamp()
 
 
+def parse_tail(text: str) -> int | None:
+    """--tail: a number of lines, or 'all' (None); a negative number means all, as docker."""
+    if text == "all":
+        return None
+    try:
+        tail = int(text)
+    except ValueError:
+        raise UsageError(f"invalid --tail {text!r}: a number or 'all'") from None
+    return None if tail < 0 else tail
+
+
 @dataclass(frozen=True)
 class LogOptions:
     follow: bool = False

@@ -121,14 +121,9 @@ def cmd_ls(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from composer.errors import UsageError
+    from composer.logs import parse_tail
 
-    tail = None
-    if args.tail != "all":
-        try:
-            tail = int(args.tail)
-        except ValueError:
-            raise UsageError(f"invalid --tail value {args.tail!r}") from None
+    tail = parse_tail(args.tail)
     rt = _runtime()
     try:
         for rec in rt.logs(args.container, follow=args.follow, tail=tail):

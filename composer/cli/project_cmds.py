@@ -276,15 +276,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from composer.logs import LogMux, LogOptions, LogPrinter, colour_map, parse_since, print_logs
+    from composer.logs import LogMux, LogOptions, LogPrinter, colour_map, parse_since, parse_tail, print_logs
 
-    tail = None
-    if args.tail != "all":
-        try:
-            tail = int(args.tail)
-        except ValueError:
-            raise UsageError(f"invalid --tail {args.tail!r}: a number or 'all'") from None
-        tail = None if tail < 0 else tail
+    tail = parse_tail(args.tail)
     opts = LogOptions(follow=args.follow, tail=tail, since=parse_since(args.since) if args.since else None,
                       timestamps=args.timestamps, colour=colour_enabled(args), prefix=not args.no_log_prefix)
     q = query(args, args.services)

@@ -184,3 +184,14 @@ def test_mux_does_not_announce_containers_that_were_not_running():
     mux.add(logs.Source("a", "a-1", "a", running=False))
     mux.run()
     assert out.getvalue() == "a-1  | old\n"
+
+
+def test_tail_values():
+    import pytest
+
+    from composer.errors import UsageError
+    from composer.logs import parse_tail
+
+    assert parse_tail("all") is None and parse_tail("-1") is None and parse_tail("0") == 0 and parse_tail("5") == 5
+    with pytest.raises(UsageError, match="invalid --tail 'x'"):
+        parse_tail("x")
