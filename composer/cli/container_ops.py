@@ -136,23 +136,24 @@ def cmd_logs(args) -> int:
     return 0
 
 
-def cmd_stop(args) -> int:
+def _each(refs, act) -> int:
+    """act(runtime, ref) for each container named, echoing each as docker does."""
     rt = _runtime()
-    for ref in args.containers:
-        rt.stop(ref, args.time)
+    for ref in refs:
+        act(rt, ref)
         print(ref)
     return 0
+
+
+def cmd_stop(args) -> int:
+    return _each(args.containers, lambda rt, ref: rt.stop(ref, args.time))
 
 
 def cmd_kill(args) -> int:
     from composer.runspec import parse_signal
 
     sig = parse_signal(args.signal)
-    rt = _runtime()
-    for ref in args.containers:
-        rt.kill(ref, sig)
-        print(ref)
-    return 0
+    return _each(args.containers, lambda rt, ref: rt.kill(ref, sig))
 
 
 def cmd_rm(args) -> int:
@@ -219,16 +220,8 @@ def cmd_wait(args) -> int:
 
 
 def cmd_pause(args) -> int:
-    rt = _runtime()
-    for ref in args.containers:
-        rt.pause(ref)
-        print(ref)
-    return 0
+    return _each(args.containers, lambda rt, ref: rt.pause(ref))
 
 
 def cmd_unpause(args) -> int:
-    rt = _runtime()
-    for ref in args.containers:
-        rt.unpause(ref)
-        print(ref)
-    return 0
+    return _each(args.containers, lambda rt, ref: rt.unpause(ref))

@@ -59,10 +59,10 @@ def procs_file(cgroup: str, mountinfo: str, exists: Callable[[str], bool]) -> st
 
 def _poke(stop: "_thread.LockType") -> None:
     path = own_procs_file()  # here, not in start(): its reads and parsing overlap the imports too
+    if path is None:
+        return
     pid = str(os.getpid()).encode()
     for _ in range(int(MAX_SECONDS / PERIOD)):
-        if path is None:
-            return
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
             try:

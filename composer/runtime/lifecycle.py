@@ -15,7 +15,7 @@ from composer.errors import ConflictError, ContainerError
 from composer.runtime import state as st
 from composer.runtime.spec import ContainerSpec, NetworkAttachment, attachments
 from composer.runtime.syscalls import is_alive
-from composer.runtime.teardown import _kill_wait, _quiet, rmtree
+from composer.runtime.teardown import kill_wait, quiet, rmtree
 
 if TYPE_CHECKING:
     from composer.runtime.containers import ContainerInfo, Runtime
@@ -295,12 +295,12 @@ class _Starter:
             self.sock.close()  # the monitor sees EOF: PID 1 never execs
             self.sock = None
         if self.pid1:
-            _kill_wait(self.pid1, None, 5.0)
+            kill_wait(self.pid1, None, 5.0)
         if self.networked:
-            _quiet(self.rt.network.ports.unpublish, self.spec.id)
-            _quiet(self.rt.network.disconnect_all, self.spec.id)
+            quiet(self.rt.network.ports.unpublish, self.spec.id)
+            quiet(self.rt.network.disconnect_all, self.spec.id)
         if self.cgroup is not None and self.driver is not None:
-            _quiet(self.driver.remove, self.cgroup)
+            quiet(self.driver.remove, self.cgroup)
 
 
 def _valid_fd(fd: int) -> bool:

@@ -52,8 +52,7 @@ def records(path: str, state_dir: str, max_file: int, *, follow: bool = False, s
                 except FileNotFoundError:
                     return
                 continue
-            s = st.read(state_dir)
-            if not st.monitor_alive(s) and st.derive_status(s) not in ("running", "paused"):
+            if _over(state_dir):
                 rest = f.read()
                 yield from _records(rest.splitlines(keepends=True), since)
                 return
@@ -72,11 +71,16 @@ def _open(path: str, wait_in: str | None):
         except FileNotFoundError:
             if wait_in is None:
                 return None
-        s = st.read(wait_in)
-        if not st.monitor_alive(s) and st.derive_status(s) not in ("running", "paused"):
+        if _over(wait_in):
             wait_in = None  # one more look: it may have been written just before the exit
             continue
         time.sleep(0.02)
+
+
+def _over(state_dir: str) -> bool:
+    """Neither the container nor its monitor runs: nothing more will be written."""
+    s = st.read(state_dir)
+    return not st.monitor_alive(s) and st.derive_status(s) not in ("running", "paused")
 
 
 def _rotated(f, path: str) -> bool:

@@ -260,6 +260,10 @@ class NetworkManager:
         self._seen[name] = info
         return ep
 
+    def _info_of(self, name: str) -> NetworkInfo | None:
+        """The network as reserve() read it (no second read on a start), else from its record."""
+        return self._seen.get(name) or self.get(name)
+
     def plumb(self, ep: Endpoint, pid: int, *, inside: bool = True) -> Endpoint:
         """The kernel side of a reserved endpoint: a veth into the netns of `pid`, enslaved to the
         bridge. inside=False: only the host side; the caller has the interface's address and routes
@@ -274,13 +278,13 @@ class NetworkManager:
 
     def inside_config(self, ep: Endpoint) -> dict:
         """What configure_inside needs, as plain data (it crosses to the container's start helper)."""
-        info = self._seen.get(ep.network) or self.get(ep.network)
+        info = self._info_of(ep.network)
         internal = info.internal if info else False
         return {"network": ep.network, "ifname": ep.interface, "address": ep.ipv4_address,
                 "prefixlen": ep.prefixlen, "gateway": None if internal else ep.gateway}
 
     def _plumb(self, ep: Endpoint, pid: int, inside: bool = True) -> None:
-        info = self._seen.get(ep.network) or self.get(ep.network)
+        info = self._info_of(ep.network)
         bridge_name = info.bridge if info else self._bridge_name(ep.network)
         try:
             netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)

@@ -32,7 +32,7 @@ def _signal(s: dict, sig: int) -> bool:
         return False
 
 
-def _kill_wait(pid: int, start: int | None, timeout: float) -> bool:
+def kill_wait(pid: int, start: int | None, timeout: float) -> bool:
     """SIGKILL a verified pid and wait until it is gone."""
     from composer.runtime.containers import _wait_pid
 
@@ -62,7 +62,7 @@ def stop(rt: "Runtime", info: "ContainerInfo", timeout: float | None) -> "Contai
         _signal(s, info.spec.stop_signal)
     _wait_pid(s["pid"], s.get("pid_start"), grace)
     with st.Lock(p.state):
-        _kill_wait(s["pid"], s.get("pid_start"), 10.0)
+        kill_wait(s["pid"], s.get("pid_start"), 10.0)
     _wait_recorded(p.state, s, 10.0)
     with st.Lock(p.state):
         s2 = st.read(p.state)
@@ -99,7 +99,7 @@ def _thaw(s: dict) -> None:
 
     if s.get("cgroup"):
         paths = cgroups.CgroupPaths.from_dict(s["cgroup"])
-        _quiet(cgroups.driver_for(paths).thaw, paths)
+        quiet(cgroups.driver_for(paths).thaw, paths)
 
 
 def set_paused(rt: "Runtime", info: "ContainerInfo", paused: bool) -> None:
@@ -155,8 +155,8 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
             _thaw(s)
         errors = []
         if s.get("monitor_pid") and s["monitor_pid"] != os.getpid():  # not us: auto-remove runs in it
-            _kill_wait(s["monitor_pid"], s.get("monitor_start"), 5.0)
-        pid_gone = not s.get("pid") or _kill_wait(s["pid"], s.get("pid_start"), 5.0)
+            kill_wait(s["monitor_pid"], s.get("monitor_start"), 5.0)
+        pid_gone = not s.get("pid") or kill_wait(s["pid"], s.get("pid_start"), 5.0)
         try:
             _cleanup_cgroup(s)  # SIGKILLs whatever is still in the cgroup, then rmdir
             _cleanup_unrecorded_cgroups(info.id)
@@ -178,7 +178,7 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
             raise ContainerError(f"cannot remove container {info.name}: {p.data} is still there")
         for name in os.listdir(p.state) if os.path.isdir(p.state) else ():
             if name != st.LOCK_FILE:
-                _quiet(os.unlink, os.path.join(p.state, name))
+                quiet(os.unlink, os.path.join(p.state, name))
     rmtree(p.state)
 
 
@@ -186,7 +186,7 @@ def _net_state_exists(rt: "Runtime") -> bool:
     return os.path.isdir(os.path.join(rt.state_dir, "networks"))
 
 
-def _quiet(fn, *args) -> None:
+def quiet(fn, *args) -> None:
     try:
         fn(*args)
     except (OSError, ComposerError):
@@ -201,7 +201,7 @@ def rmtree(path: str) -> None:
     try:
         for _, dirs, files, fd in os.fwalk(path, topdown=False):
             for name in files:
-                _quiet(lambda: os.unlink(name, dir_fd=fd))
+                quiet(lambda: os.unlink(name, dir_fd=fd))
             for name in dirs:
                 try:
                     link = stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
@@ -210,4 +210,4 @@ def rmtree(path: str) -> None:
                     pass
     except OSError:
         pass
-    _quiet(os.rmdir, path)
+    quiet(os.rmdir, path)
