@@ -14,7 +14,8 @@ import uuid
 import pytest
 
 from composer.errors import ContainerError
-from composer.runtime import cgroups as cg
+from composer.runtime.cgroups import base as cg
+from composer.runtime.cgroups.detect import detect
 from composer.runtime.spec import Resources
 from tests import hostobjects
 
@@ -24,7 +25,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def drv():
-    return cg.detect()
+    return detect()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from composer.runtime import state as st
+from composer.runtime.container import state as st
 from composer.runtime.spec import Healthcheck, LogConfig, RestartPolicy
 
 pytestmark = pytest.mark.root
@@ -169,7 +169,7 @@ def test_privileged_gets_what_the_host_grants(runtime, make_spec):
     """privileged: every capability this host lets composer have (a sandbox may withhold some),
     no seccomp filter, and mounting works; asking for a withheld one by name is a clear error."""
     from composer.errors import ContainerError
-    from composer.runtime import caps
+    from composer.runtime.security import caps
 
     spec = make_spec("sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status; mkdir -p /tmp/m; mount -t tmpfs x /tmp/m && echo mounted",
                      privileged=True)
@@ -188,7 +188,7 @@ def test_privileged_gets_what_the_host_grants(runtime, make_spec):
 def test_idle_monitor_is_cmp_pump_and_comes_back_for_probes(runtime, make_spec):
     """Once probes are >= 5 s apart the monitor execs cmp-pump (same pid), which hands back to the
     Python monitor when the next probe is due; the probe's result lands in the state as before."""
-    from composer.runtime import handoff
+    from composer.runtime.monitor import handoff
 
     assert handoff.PUMP is not None, "cmp-pump is not built: ./dev setup compiles it"
     spec = make_spec("sh", "-c", "echo hello; sleep 60",

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.root
 SCRIPT = textwrap.dedent("""
     import json, shutil, subprocess, tempfile
     from pathlib import Path
-    from composer.runtime import nft
-    from composer.runtime.network import NetworkManager
+    from composer.runtime.net import nft
+    from composer.runtime.net.network import NetworkManager
     from composer.runtime.spec import NetworkAttachment, PortMapping
     from tests.integration.network_helpers import Holders, ping, request, run_in, serve
 
