@@ -140,8 +140,9 @@ def test_starter_killed_before_go_leaves_no_process(runtime, make_spec, tmp_path
     script = tmp_path / "die.py"
     script.write_text(
         "import os, sys\n"
-        "from composer.runtime import Runtime, cgroups\n"
-        "cgroups.CgroupDriver.attach = lambda *a: os._exit(9)  # dies right after the monitor's hello\n"
+        "from composer.runtime import Runtime\n"
+        "from composer.runtime.cgroups.base import CgroupDriver\n"
+        "CgroupDriver.attach = lambda *a: os._exit(9)  # dies right after the monitor's hello\n"
         "Runtime(sys.argv[1], sys.argv[2]).start(sys.argv[3])\n")
     proc = subprocess.run([sys.executable, str(script), runtime.state_dir, runtime.data_dir, spec.id],
                           capture_output=True, text=True, timeout=30)
