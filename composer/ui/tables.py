@@ -31,6 +31,8 @@ def status_text(info: Any, now: float | None = None) -> str:
     notes = [n for n in (getattr(info, "health", None),) if n]
     if getattr(info, "restart_count", 0):  # the restart policy at work: docker hides it, users ask
         notes.append(f"restarts: {info.restart_count}")
+    if getattr(info, "monitor_error", None):  # nothing supervises it any more: say where to look
+        notes.append(info.monitor_error)
     health = f" ({', '.join(notes)})" if notes else ""
     if status in ("running", "paused"):
         up = f"Up {format_duration(max(0.0, now - (info.started_at or now)))}"
@@ -41,7 +43,8 @@ def status_text(info: Any, now: float | None = None) -> str:
     if status == "exited":
         code = "?" if info.exit_code is None else info.exit_code
         oom = " (OOM killed)" if getattr(info, "oom_killed", False) else ""
-        return f"Exited ({code}){oom} {ago(info.finished_at, now)}".rstrip()
+        died = f" ({info.monitor_error})" if getattr(info, "monitor_error", None) else ""
+        return f"Exited ({code}){oom}{died} {ago(info.finished_at, now)}".rstrip()
     return status.capitalize()
 
 

@@ -33,6 +33,7 @@ class FakeInfo:
     finished_at: float | None = None
     ports: tuple = ()
     health: str | None = None
+    monitor_error: str | None = None
 
     @property
     def running(self) -> bool:
@@ -61,6 +62,10 @@ def test_status_texts_follow_docker():
     assert tables.status_text(FakeInfo(status="exited", exit_code=137, oom_killed=True, finished_at=NOW - 5), NOW) \
         == "Exited (137) (OOM killed) 5 seconds ago"
     assert tables.status_text(FakeInfo(status="created"), NOW) == "Created"
+    died = "monitor died: RuntimeError: x (traceback in /s/launcher.log)"
+    assert tables.status_text(FakeInfo(status="exited", finished_at=NOW - 5, monitor_error=died), NOW) \
+        == f"Exited (?) ({died}) 5 seconds ago"
+    assert tables.status_text(FakeInfo(monitor_error=died), NOW) == f"Up 3 seconds ({died})"
 
 
 def test_port_texts():

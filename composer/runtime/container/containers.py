@@ -57,6 +57,8 @@ class ContainerInfo:
     ports: tuple[PortMapping, ...] = ()  # as published (host ports resolved)
     health: str | None = None  # starting | healthy | unhealthy, while it runs with a healthcheck
     monitor_pid: int | None = None
+    # "monitor died: X (traceback in LOG)" when its monitor died of an exception (runtime.monitor.failure)
+    monitor_error: str | None = None
     # docker's State.Health.Log: the last probes (dicts: kept out of hash and equality)
     health_log: tuple[dict, ...] = field(default=(), hash=False, compare=False)
 
@@ -175,6 +177,7 @@ class Runtime:
             endpoints=endpoints, ports=tuple(PortMapping(**d) for d in s.get("ports", ())),
             monitor_pid=s.get("monitor_pid") if st.monitor_alive(s) else None,
             health=_health(spec, s, status), health_log=tuple((s.get("health") or {}).get("log") or ()),
+            monitor_error=_monitor_error(s) if "monitor_error" in s else None,
         )
 
     # ------------------------------------------------------------ queries
@@ -321,6 +324,12 @@ class Runtime:
             etcfiles.write_in_place(os.path.join(p.state, "hosts"),
                                     etcfiles.hosts_content(entries, own_hosts(info.spec, eps),
                                                            gateway=eps[0]["gateway"] if eps else None))
+
+
+def _monitor_error(state: dict) -> str | None:
+    from composer.runtime.monitor.failure import summary
+
+    return summary(state)
 
 
 def _health(spec: ContainerSpec, s: dict, status: str) -> str | None:

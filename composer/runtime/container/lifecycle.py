@@ -272,6 +272,7 @@ class _Starter:
                  oom_killed=False, error=None, paused=False, cgroup=self.cgroup.to_dict(),
                  stop_requested=False, restarting=False, restart_count=0, health=None,
                  endpoints=[e.to_dict() for e in endpoints], ports=ports)
+        s.pop("monitor_error", None)  # an earlier run's monitor's (runtime.monitor.failure)
         st.write(self.p.state, s)
         # the start helper, already in the container's netns, sets the addresses: no setns here
         ours.send(json.dumps({"go": True, "net": self.netconf}).encode() if self.netconf else b'{"go": true}')

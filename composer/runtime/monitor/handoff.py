@@ -40,7 +40,7 @@ RESUME_BOOT = boot_code("monitor.handoff", "resume")
 def resume(argv: list[str]) -> None:
     """The Python monitor again, after cmp-pump: EVENT is `exit CODE` (PID 1 reaped), `wake` (a
     healthcheck is due) or `nopump` (the pump could not run: stay Python). Never returns."""
-    code = 0
+    code, state_dir, info = 0, None, {}
     try:
         state_dir, info, event = argv[0], loads(argv[1]), argv[2]
         out, err = int(argv[4]), int(argv[5])  # as cmp-pump left them (-1: that stream ended)
@@ -61,12 +61,11 @@ def resume(argv: list[str]) -> None:
             mon.prober.restore(_read_state(state_dir).get("health"), info["started"])
         exited = int(argv[3]) if event == "exit" else None
         mon.run((info["pid1"], out, err, exited, info["started"]))
-    except BaseException as e:  # noqa: BLE001 - the launcher's log is our stderr
+    except BaseException:  # noqa: BLE001 - the launcher's log is our stderr
         code = 1
-        try:
-            os.write(2, f"cmp-mon: resume failed: {type(e).__name__}: {e}\n".encode())
-        except OSError:
-            pass
+        from composer.runtime.monitor import failure
+
+        failure.report("monitor", info.get("id"), state_dir, info.get("pid1") or 0)
     os._exit(code)
 
 

@@ -138,6 +138,9 @@ def _c1(mon, out_w: int, err_w: int, rep_w: int, first: bool = True) -> None:
             os.write(rep_w, b"S")
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
+        from composer.runtime.monitor.failure import report
+
+        report("start helper", mon.req.get("id"))  # on a restart nobody else hears of it
         mon.send(error=f"cannot create the container: {e}", code=125)
         try:
             os.write(rep_w, b"\nN")

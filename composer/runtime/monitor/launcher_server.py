@@ -204,16 +204,22 @@ def _fds(anc: list) -> list[int]:
 def _template(token_r: int, chan) -> None:
     """Fork one monitor per byte on token_r; exits when the launcher closes the pipe."""
     sc.set_name("cmp-zygote")
-    while True:
-        try:
-            token = os.read(token_r, 1)
-        except InterruptedError:
-            continue
-        if not token:
-            os._exit(0)
-        if os.fork() == 0:
-            os.close(token_r)
-            _monitor(chan)
+    try:
+        while True:
+            try:
+                token = os.read(token_r, 1)
+            except InterruptedError:
+                continue
+            if not token:
+                os._exit(0)
+            if os.fork() == 0:
+                os.close(token_r)
+                _monitor(chan)
+    except BaseException:  # noqa: BLE001 - never unwind into the launcher's code after our fork
+        from composer.runtime.monitor import failure
+
+        failure.report("fork template")
+        os._exit(1)
 
 
 def _monitor(chan) -> None:
@@ -228,6 +234,7 @@ def _monitor(chan) -> None:
         chan.close()
         req = monitor.loads(data.decode())["spawn"]
     except BaseException:  # noqa: BLE001
+        monitor.report_failure("monitor (taking its request)")
         os._exit(1)
     monitor.main(req, fds)  # never returns
 

@@ -29,6 +29,7 @@ from composer.runtime import syscalls as sc
 from composer.runtime.monitor import handoff, health
 from composer.runtime.monitor import launch as monitor_launch
 from composer.runtime.monitor import tty
+from composer.runtime.monitor.failure import inject as inject_failure, report as report_failure
 from composer.runtime.monitor.handoff import _close
 from composer.runtime.monitor.logpump import _LogFile, _Pump, dumps, loads  # noqa: F401 - dumps/loads: the launcher's
 from composer.runtime.monitor.facts import (LOCK_FILE, STATE_FILE, _oom_check, _read_state, _record, _remove_cgroup,
@@ -203,6 +204,7 @@ class Monitor:
 
     def finish(self, code: int, failure: bytes, started: float) -> bool:
         """Record the exit; True when the restart policy asks for another run (after the backoff)."""
+        inject_failure("monitor.finish")  # test-only (no-op unless $COMPOSER_TEST_FAIL names it)
         oom, message = False, None
         if failure:
             message = failure.decode("utf-8", "replace").partition("\t")[2]
@@ -318,7 +320,7 @@ class Monitor:
 
 def main(req: dict, fds: list[int]) -> None:
     """Entry from the launcher's fork. Never returns."""
-    code = 0
+    code, mon = 0, None
     try:
         os.setsid()
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
@@ -326,7 +328,9 @@ def main(req: dict, fds: list[int]) -> None:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         sc.set_name("cmp-mon-" + req["id"][:7])  # comm holds 15 bytes
         gc.freeze()
-        Monitor(req, fds).run()
-    except BaseException:  # noqa: BLE001
+        mon = Monitor(req, fds)
+        mon.run()
+    except BaseException:  # noqa: BLE001 - the traceback goes to the launcher's log, a note to the state
         code = 1
+        report_failure("monitor", req.get("id"), req.get("state_dir"), mon.pid1 if mon is not None else 0)
     os._exit(code)

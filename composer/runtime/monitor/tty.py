@@ -138,6 +138,7 @@ class PidOneStdio:
     def __init__(self, req: dict, attach: list[int]) -> None:
         self.tty = bool(req.get("tty"))
         self.stdin_open = bool(req.get("stdin_open"))
+        self.id = req.get("id")
         self.attach_out = attach[0] if attach else None
         self.attach_in = attach[2] if len(attach) > 2 else None
         self.in_r = self.in_w = self.sock_r = self.sock_w = self.master = None
@@ -177,7 +178,7 @@ class PidOneStdio:
                     _on_resize(self.master, self.attach_out)
         target = self.master if self.master is not None else self.in_w
         if self.attach_in is not None and target is not None:
-            forwarder(self.attach_in, target, ctl, pty=self.master is not None)
+            forwarder(self.attach_in, target, ctl, pty=self.master is not None, container_id=self.id)
             if self.in_w is not None:  # the forwarder holds it now: its EOF is the container's
                 os.close(self.in_w)
                 self.in_w = None
@@ -202,7 +203,7 @@ def _on_resize(master: int, term: int) -> None:
     _signal.signal(_signal.SIGWINCH, handler)
 
 
-def forwarder(src: int, dst: int, ctl: int | None, pty: bool) -> int:
+def forwarder(src: int, dst: int, ctl: int | None, pty: bool, container_id: str | None = None) -> int:
     """Fork a process that copies src (the client's stdin) to dst (a pipe or the pty master).
     It leaves on src EOF (closing a pipe; a pty gets ^D), when dst's reader is gone, or when the
     client is (ctl hangs up): it never reads a terminal nobody attached watches."""
@@ -217,6 +218,9 @@ def forwarder(src: int, dst: int, ctl: int | None, pty: bool) -> int:
         copy_in(src, dst, ctl, pty)
     except BaseException:  # noqa: BLE001
         code = 1
+        from composer.runtime.monitor import failure
+
+        failure.report("stdin forwarder", container_id)
     os._exit(code)
 
 
