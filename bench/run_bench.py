@@ -80,12 +80,11 @@ def main() -> None:
         from composer.runtime import Runtime
         from composer.runtime.spec import ContainerSpec
 
-        from composer.cli import warmup
+        from composer import startup
 
-        # as the CLI does from its first line: without it, the first cgroup move after a quiet spell
-        # waits for an RCU grace period (cli.warmup), 10-15 ms of every isolated start
-        warmup.MAX_SECONDS = 120
-        warmup.start()
+        # as the CLI does from its first line (here for every start, not only the first): without
+        # it, a cgroup move after a quiet spell waits for an RCU grace period (composer/startup.py)
+        startup.warm(seconds=120)
         rt = Runtime()
         rt.prepare()
         for net in ("none", "bridge"):

@@ -1,10 +1,13 @@
 """Which stack files a directory means: compose's names plus Fig's, searched upward, with the
-matching override file. Outside the config package and with nothing but `os`, so the CLI's fast
-project-name path (`composer/cli/fastname.py`) uses the same rules without importing the loader."""
+matching override file; and the project name they give when a plain look at them is certain
+(`fast_project_name`). Outside the config package and with nothing but `os` and `re`, so the
+read-only verbs (`ps`, `logs`...) name their project without importing the loader."""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping, Sequence
 
 CANDIDATES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml", "fig.yml", "fig.yaml")
 OVERRIDES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
@@ -29,3 +32,54 @@ def find_stack_files(start: str) -> list[str] | None:
         if parent == d:
             return None
         d = parent
+
+
+_NAME_LINE = re.compile(r"^([\"']?)name\1[ \t]*:[ \t]*(.*?)[ \t]*(?:#.*)?$", re.MULTILINE)
+_FLOW_START = re.compile(r"\A(?:\s*#[^\n]*\n|\s*\n)*\s*[{\[]")  # a JSON / flow-style document
+_VALID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def fast_project_name(files: Sequence[str], project_directory: str | None, env_files: Sequence[str],
+                      environ: Mapping[str, str], cwd: str | None = None) -> str | None:
+    """The project's name without the config loader, for the read-only verbs (`ps` must start fast):
+    compose's rules (-p, COMPOSE_PROJECT_NAME, top-level `name:`, the directory's name) in the cases
+    where a plain look at the files is certain; None (= do the full load) whenever it is not: stdin,
+    COMPOSE_FILE, env files, interpolation in `name:`. tests/unit/test_stackfiles_name.py holds it equal
+    to composer.config's answer."""
+    if env_files or "-" in files or environ.get("COMPOSE_FILE"):
+        return None
+    if environ.get("COMPOSE_PROJECT_NAME"):
+        name = environ["COMPOSE_PROJECT_NAME"]
+        return name if _VALID.match(name) else None
+    cwd = os.path.abspath(cwd or os.getcwd())
+    proj_dir = os.path.abspath(os.path.join(cwd, project_directory)) if project_directory else None
+    paths = [os.path.join(cwd, f) for f in files] if files else find_stack_files(proj_dir or cwd)
+    if not paths:
+        return None
+    working_dir = proj_dir or os.path.dirname(os.path.abspath(paths[0]))
+    for d in {cwd, working_dir}:
+        if _mentions_compose_vars(os.path.join(d, ".env")):
+            return None
+    name = None
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+        if _FLOW_START.match(text) or "\n---" in text:
+            return None
+        for m in _NAME_LINE.finditer(text):
+            name = m.group(2).strip("'\"")
+    if name is not None:
+        return name if _VALID.match(name) else None
+    base = re.sub(r"[^a-z0-9_-]", "", os.path.basename(working_dir.rstrip("/")).lower()).lstrip("_-")
+    return base or None
+
+
+def _mentions_compose_vars(path: str) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "COMPOSE_" in f.read()
+    except OSError:
+        return False

@@ -115,7 +115,7 @@ def cmd_images(args: argparse.Namespace) -> int:
     the store, as `docker images` does."""
     import os
 
-    from composer.cli.fastname import discover
+    from composer.stackfiles import find_stack_files as discover
 
     in_project = bool(args.files or args.project_name or args.project_directory
                       or discover(os.getcwd()) is not None)

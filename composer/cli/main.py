@@ -15,9 +15,8 @@ _VALUE_OPTS = {"-f", "--file", "-p", "--project-name", "--project-directory", "-
                "--profile", "--ansi", "--progress"}
 
 
-# Commands that move new containers into cgroups: they start cli.warmup first, so that the kernel's
-# grace period for the first cgroup move passes while we import and parse. Not `exec`: it forks
-# to enter a container and wants a CLI without threads.
+# Commands that move new containers into cgroups: they warm the kernel's cgroup-move path first
+# (composer/startup.py). Not `exec`: it forks to enter a container and wants a CLI without threads.
 _STARTING = {"up", "start", "restart", "run", "scale", "container run", "container start", "container restart"}
 
 
@@ -55,66 +54,18 @@ def command_word(argv: Sequence[str]) -> str | None:
     return None
 
 
-from composer.cli import warmup  # noqa: E402
-
-# The process's own command line (the console script or `python -m composer`, not a test runner
-# that imports us): warm before argparse and everything else is imported (see cli.warmup).
-if (os.path.basename(sys.argv[0]) == "composer" or sys.argv[0].endswith(os.path.join("composer", "__main__.py"))) \
-        and _starts_containers(sys.argv[1:], command_word(sys.argv[1:])):
-    warmup.start()
+def _own_command_line() -> bool:
+    """sys.argv is the process's own (the console script or `python -m composer`), not that of a
+    test runner that imports us."""
+    return os.path.basename(sys.argv[0]) == "composer" or sys.argv[0].endswith(os.path.join("composer", "__main__.py"))
 
 
-class _LazyModule(type(sys)):
-    """Stands in for a stdlib module until an attribute it lacks is used; that loads the real
-    module, which then replaces this one in sys.modules. Two such:
-    - `inspect`: `dataclasses` imports it (6 ms: ast, dis, tokenize...) only to write the docstring
-      of a dataclass that has none, so a command whose dataclasses all have docstrings never loads it.
-    - `gettext`: argparse translates each of its messages through it, and each lookup searches the
-      locale dirs for a catalog (plus `locale` itself: ~1.5 ms a start). No catalog for argparse's
-      domain is ever installed, so the stand-in's identity functions give the same text."""
+from composer import startup  # noqa: E402
 
-    def __getattr__(self, name: str):
-        if name == "__path__":  # asked by every `from x import y`: a module, not a package
-            raise AttributeError(name)
-        sys.modules.pop(self.__name__, None)
-        import importlib
-
-        real = importlib.import_module(self.__name__)
-        self.__dict__.update(real.__dict__)
-        return getattr(real, name)
-
-
-def _stand_in(name: str, **attrs: object) -> None:
-    if name not in sys.modules:
-        module = _LazyModule(name)
-        module.__dict__.update(attrs)
-        sys.modules[name] = module
-
-
-_stand_in("inspect")
-_stand_in("gettext", gettext=lambda message: message,
-          ngettext=lambda singular, plural, n: singular if n == 1 else plural)
+# composer/startup.py's tricks (what each saves, measured), before argparse and the rest are imported
+startup.begin(_own_command_line() and _starts_containers(sys.argv[1:], command_word(sys.argv[1:])), sys.argv[1:])
 
 import argparse  # noqa: E402
-
-from composer.cli import fastdc  # noqa: E402
-
-def _code_cache_part(argv: list[str]) -> str:
-    """Which code cache file a command line loads: one per command (and container verb)."""
-    words = [w for w in argv[:4] if w.isascii() and w.isalpha() and w.islower() and len(w) <= 10][:2]
-    if words[:1] == ["container"]:
-        return "-".join(words) if words[1:] and words[1] in _CONTAINER_VERBS else "container"
-    # a word that is no command (a typo, a global option's value) must not make a file of its own
-    return words[0] if words and words[0] in _CACHE_PARTS else "other"
-
-
-_CACHE_PARTS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create", "exec", "run",
-                "config", "build", "pull", "images", "image", "network", "ls", "wait", "events", "scale", "top"}
-_CONTAINER_VERBS = {"run", "create", "start", "ls", "ps", "list", "logs", "stop", "kill", "rm", "exec", "inspect",
-                    "wait", "pause", "unpause"}
-
-
-fastdc.install(_code_cache_part(sys.argv[1:]))  # before any module that defines dataclasses (see fastdc: ~25 ms a run)
 
 from composer import __version__  # noqa: E402
 from composer.errors import ComposerError  # noqa: E402
@@ -204,14 +155,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = command_word(argv)
     if _starts_containers(argv, command):
-        warmup.start()  # started at import already when argv is the process's own
+        _warm_until_first_move()
     try:
         code = _run(argv, command)
     finally:
-        warmup.stop()
+        startup.stop_warming()
     if entry:
         _exit_now(code)
     return code
+
+
+def _warm_until_first_move() -> None:
+    """The warm-up (started at import already when argv is the process's own) ends once the
+    runtime has moved the first container into its cgroup: later writes would only take the
+    host-wide cgroup_mutex."""
+    startup.warm()
+    from composer.runtime.cgroups import base
+
+    base.after_first_move.append(startup.stop_warming)
 
 
 def _exit_now(code: int) -> None:

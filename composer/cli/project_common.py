@@ -53,7 +53,7 @@ def name_only(args: argparse.Namespace) -> tuple[Any, str]:
     that is certain (loading costs ~100 ms of imports and parsing); the full load otherwise."""
     if args.project_name:
         return None, _normal_name(args.project_name)
-    from composer.cli.fastname import fast_project_name
+    from composer.stackfiles import fast_project_name
 
     name = fast_project_name(args.files, args.project_directory, args.env_files, os.environ)
     if name:
@@ -66,7 +66,7 @@ def _normal_name(name: str) -> str:
 
 
 def _no_stack_file_here(args: argparse.Namespace) -> bool:
-    from composer.cli.fastname import discover
+    from composer.stackfiles import find_stack_files as discover
 
     return discover(os.path.abspath(args.project_directory or os.getcwd())) is None
 

@@ -15,6 +15,7 @@ from composer.cli.project_common import (
     service_names, sources,
 )
 from composer.errors import Interrupted, UsageError
+from composer.startup import stop_warming
 
 GRACEFUL = "Gracefully stopping... (press Ctrl+C again to force)"
 
@@ -58,6 +59,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         # Ctrl-C while starting: stop what already started, as compose does
         sys.stderr.write(GRACEFUL + "\n")
         return _stop_all(ctx, args, tuple(args.services))
+    stop_warming()  # up has started what it starts: no cgroup move left to warm for (composer/startup.py)
     if getattr(args, "wait", False) and not args.no_start:
         upped = tuple(sorted({i.label("composer.service", "") for i in infos or ()}))
         run_with_progress(ctx, args, lambda: ctx.runner.wait_ready(upped, args.wait_timeout), "Waiting")

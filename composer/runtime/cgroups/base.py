@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 if TYPE_CHECKING:
-    from typing import Any, Iterable
+    from typing import Any, Callable, Iterable
 
 from composer.errors import ComposerError, ContainerError, HostError
 from composer.runtime.spec import Resources
@@ -226,6 +226,11 @@ def _subdirs(path: str) -> list[str]:
 # ---------------------------------------------------------------- the driver interface
 
 
+# Called once, after this process has first moved a process into a container's cgroup: the CLI
+# ends its start-up warm-up of the kernel's cgroup-move path there (composer/startup.py).
+after_first_move: list[Callable[[], None]] = []
+
+
 class CgroupDriver(ABC):
     """What the runtime calls. Subclasses: V1Driver, V2Driver. (abc costs nothing here: the
     interpreter imports it at start-up, even with -I -S.)"""
@@ -246,6 +251,8 @@ class CgroupDriver(ABC):
                 write_file(os.path.join(d, "cgroup.procs"), str(pid))
             except OSError as e:
                 raise ContainerError(f"cannot move process {pid} into cgroup {d}: {e.strerror}") from None
+        while after_first_move:
+            after_first_move.pop()()
 
     @abstractmethod
     def oom_kill_count(self, paths: CgroupPaths) -> int:

@@ -127,13 +127,6 @@ class V2Driver(CgroupDriver):
     def _dir(paths: CgroupPaths) -> str:
         return paths.dirs[0][1]
 
-    def attach(self, paths: CgroupPaths, pid: int) -> None:
-        d = self._dir(paths)
-        try:
-            cg.write_file(os.path.join(d, "cgroup.procs"), str(pid))
-        except OSError as e:
-            raise ContainerError(f"cannot move process {pid} into cgroup {d}: {e.strerror}") from None
-
     def oom_kill_count(self, paths: CgroupPaths) -> int:
         return cg.read_keyed(os.path.join(self._dir(paths), "memory.events"), "oom_kill") or 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from composer.cli.fastname import fast_project_name
+from composer.stackfiles import fast_project_name
 from composer.config import LoadOptions, load_project
 
 SVC = "services:\n  a:\n    image: busybox\n"
