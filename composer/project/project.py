@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from composer.config.model import Project
 from composer.errors import ConflictError, NotFoundError
-from composer.project import attach as attachmod
 from composer.project import down as downmod
 from composer.project import images as imagesmod
 from composer.project import oneoff as oneoffmod
@@ -38,6 +37,7 @@ from composer.service.links import L_SERVICE
 
 if TYPE_CHECKING:
     from composer.images.store import ImageStore
+    from composer.project import attach as attachmod
     from composer.service.volumes import VolumeStore
 
 
@@ -155,8 +155,11 @@ class ProjectRunner:
         return oneoffmod.start(self.parts, info, attach=attach)
 
     def attach_plan(self, infos: Sequence[ContainerInfo], opts: attachmod.AttachOptions) -> attachmod.AttachPlan:
-        """What an attached `up` follows, when it aborts, what it stops (attach.py)."""
-        return attachmod.plan(self.model, infos, opts)
+        """What an attached `up` follows, when it aborts, what it stops (attach.py; loaded by an
+        attached up only)."""
+        from composer.project.attach import plan
+
+        return plan(self.model, infos, opts)
 
     def exit_code(self, plan: attachmod.AttachPlan, aborted: tuple[int | None] | None,
                   codes: Sequence[int | None]) -> int:
