@@ -60,13 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_events)
 
 
-def _ensure_images(ctx, args, model) -> None:
-    from composer.cli.stack_images import ensure_images
-
-    ensure_images(model, ctx.runtime, build=getattr(args, "build", False), no_build=False,
-                  quiet=args.progress == "quiet")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from composer.cli.container_cmds import attach_and_wait
     from composer.project.oneoff import OneOffOptions
@@ -82,10 +75,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         workdir=args.workdir, user=args.user, name=args.name, labels=tuple(runspec.parse_labels(tuple(args.label))),
         publish=tuple(runspec.parse_publish(p) for p in args.publish), service_ports=args.service_ports,
         use_aliases=args.use_aliases, no_deps=args.no_deps, rm=args.rm, no_tty=args.no_tty,
-        tty=not args.no_tty and sys.stdin.isatty(), stdin_open=True)  # compose: -i default, tty auto-detected
+        tty=not args.no_tty and sys.stdin.isatty(), stdin_open=True,  # compose: -i default, tty auto-detected
+        build=args.build)
     ctx = context(args, model, model.name, prepare=True)
-    _ensure_images(ctx, args, model)
-    info = run_with_progress(ctx, args, lambda: ctx.runner.create_oneoff(opts))
+    info = run_with_progress(ctx, args, lambda: ctx.runner.create_oneoff(opts), images=True)
     if args.detach:
         ctx.runner.start_oneoff(info)
         print(info.name)
@@ -103,9 +96,8 @@ def cmd_scale(args: argparse.Namespace) -> int:
     model = load_model(args, services)
     check_services(model, services)
     ctx = context(args, model, model.name, prepare=True)
-    _ensure_images(ctx, args, model)
     opts = UpOptions(services=tuple(services), no_deps=args.no_deps, scale=scale)
-    run_with_progress(ctx, args, lambda: ctx.runner.up(opts))
+    run_with_progress(ctx, args, lambda: ctx.runner.up(opts), images=True)
     return 0
 
 

@@ -218,7 +218,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     check_services(model, args.services)
     opts = UpOptions(services=tuple(args.services), force_recreate=args.force_recreate,
                      no_recreate=args.no_recreate, no_start=True, remove_orphans=args.remove_orphans,
-                     scale=parse_scale(args.scale))
+                     scale=parse_scale(args.scale), no_build=True, pull="never")  # create neither builds nor pulls
     ctx = context(args, model, model.name, prepare=True)
     run_with_progress(ctx, args, lambda: ctx.runner.create(opts))
     return 0

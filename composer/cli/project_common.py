@@ -24,14 +24,52 @@ class Ctx:
 
 
 class EventSink:
-    """The runner's on_event: forwards to whichever display is current (up, then the stop after Ctrl-C)."""
+    """The runner's on_event: forwards to whichever display is current (up, then the stop after Ctrl-C);
+    `image` is its on_image (build and pull progress). `seen`: an event about the project came."""
 
     def __init__(self) -> None:
         self.target: Callable[[Any], None] | None = None
+        self.image_target: Callable[[Any], None] | None = None
+        self.seen: float | None = None  # when the first event about the project came
 
     def __call__(self, event: Any) -> None:
+        if self.seen is None:
+            import time
+
+            self.seen = time.time()
         if self.target is not None:
             self.target(event)
+
+    def image(self, event: Any) -> None:
+        if self.image_target is not None:
+            self.image_target(event)
+
+
+class _Staged:
+    """The project display of a verb that prepares images first (up, run, scale): build lines and
+    pull bars are drawn until the first project event, then they close and the display opens (two
+    live displays cannot share the terminal)."""
+
+    def __init__(self, display: Any, images: Any) -> None:
+        import threading
+
+        self.display, self.images = display, images
+        self.lock = threading.Lock()
+        self.opened = False
+
+    def __call__(self, event: Any) -> None:
+        if not self.opened:
+            with self.lock:
+                if not self.opened:
+                    self.images.close()
+                    self.display.__enter__()
+                    self.opened = True
+        self.display(event)
+
+    def close(self) -> None:
+        self.images.close()
+        if self.opened:
+            self.display.__exit__(None, None, None)
 
 
 def load_model(args: argparse.Namespace, services: Sequence[str] = ()) -> Any:
@@ -91,7 +129,7 @@ def context(args: argparse.Namespace, model: Any, name: str, *, prepare: bool = 
     if prepare:
         runtime.prepare()
     sink = EventSink()
-    runner = ProjectRunner(model, name=name, runtime=runtime, on_event=sink)
+    runner = ProjectRunner(model, name=name, runtime=runtime, on_event=sink, on_image=sink.image)
     return Ctx(model, name, runtime, sink, runner)
 
 
@@ -101,13 +139,26 @@ def progress(args: argparse.Namespace, title: str = "Running") -> Any:
     return make_progress(getattr(args, "progress", "auto"), getattr(args, "ansi", "auto"), sys.stderr, title)
 
 
-def run_with_progress(ctx: Ctx, args: argparse.Namespace, fn: Callable[[], Any], title: str = "Running") -> Any:
-    with progress(args, title) as display:
-        ctx.sink.target = display
-        try:
-            return fn()
-        finally:
-            ctx.sink.target = None
+def run_with_progress(ctx: Ctx, args: argparse.Namespace, fn: Callable[[], Any], title: str = "Running", *,
+                      images: bool = False) -> Any:
+    """fn() with the runner's events on the progress display. images: fn prepares images first
+    (up, run, scale): their progress is drawn before the display opens."""
+    if not images:
+        with progress(args, title) as display:
+            ctx.sink.target = display
+            try:
+                return fn()
+            finally:
+                ctx.sink.target = None
+    from composer.cli.stack_images import ImageProgress
+
+    staged = _Staged(progress(args, title), ImageProgress(quiet=getattr(args, "progress", "auto") == "quiet"))
+    ctx.sink.target, ctx.sink.image_target = staged, staged.images
+    try:
+        return fn()
+    finally:
+        ctx.sink.target = ctx.sink.image_target = None
+        staged.close()
 
 
 def colour_enabled(args: argparse.Namespace, stream: Any = None) -> bool:

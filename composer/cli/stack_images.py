@@ -1,11 +1,13 @@
-"""The stack's images: compose's `build [SERVICE...]` and `pull [SERVICE...]` verbs, and what `up` does
-first (build what has `build:` and no image, pull what is missing; `--build` rebuilds)."""
+"""The stack's images on the terminal: compose's `build [SERVICE...]` and `pull [SERVICE...]` verbs (one
+library call each), and `ImageProgress`, the renderer of what the library reports while it builds and
+pulls (for these verbs, and for `up`/`run`/`scale`, which prepare their images in the library)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,91 +28,71 @@ def cmd_build(args: argparse.Namespace) -> int:
     from composer.runtime import Runtime
 
     rt = Runtime()
-    rt.prepare()  # the launcher forks while this process is single-threaded
-    from composer.cli.projectopts import load_project_from_args
-
-    project = load_project_from_args(args, tuple(args.services))
-    build_for(project, rt, services=tuple(args.services), force=True, no_cache=args.no_cache,
-              quiet=args.quiet)
+    rt.prepare()  # the launcher forks while this process is single-threaded (and while we load)
+    with ImageProgress(quiet=args.quiet) as shown:
+        _runner(args, rt, shown).build(tuple(args.services), no_cache=args.no_cache)
     return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from composer.cli.projectopts import load_project_from_args
     from composer.runtime import Runtime
 
-    project = load_project_from_args(args, tuple(args.services))
-    pull_for(project, Runtime(), services=tuple(args.services), policy=args.policy, quiet=args.quiet)
+    with ImageProgress(quiet=args.quiet) as shown:
+        _runner(args, Runtime(), shown).pull(tuple(args.services), policy=args.policy)
     return 0
 
 
-def pull_for(project, rt, *, services=(), policy: str | None, quiet: bool = False) -> list[str]:
-    """Pull the services' images with progress bars (plain lines when stderr is not a terminal)."""
-    from dataclasses import replace
+def _runner(args: argparse.Namespace, rt: Any, shown: "ImageProgress") -> Any:
+    from composer.cli.projectopts import load_project_from_args
+    from composer.project.project import ProjectRunner
 
-    from composer.cli.pull_progress import TransferDisplay
-    from composer.images.pull import pull_project_images
-    from composer.images.store import ImageStore
-
-    if services:
-        project = replace(project, services=type(project.services)(
-            (n, s) for n, s in project.services.items() if n in services))
-    with TransferDisplay("Pull", quiet=quiet) as display:
-        return pull_project_images(project, ImageStore(rt.data_dir), policy, progress=display)
+    return ProjectRunner(load_project_from_args(args, tuple(args.services)), runtime=rt, on_image=shown)
 
 
-def ensure_images(project, rt, *, build: bool, no_build: bool, quiet: bool) -> None:
-    """What `up` does before creating containers: build, then pull what is still missing."""
-    if not no_build:
-        build_for(project, rt, force=build, quiet=quiet)
-    if not _nothing_to_pull(project, rt):
-        pull_for(project, rt, policy="missing", quiet=quiet)
+class ImageProgress:
+    """Renders builds.BuildProgress as lines on stderr (`Building web`, `web # RUN ...`, the RUN
+    output, `Built web <id> in 1.20 s`) and images.pull.PullEvent with pull_progress's bars, opened
+    on the first pull event (so a `up` that pulls nothing never imports rich for it)."""
 
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.err = sys.stderr
+        self.started: dict[str, float] = {}
+        self.transfers: Any = None
 
-def _nothing_to_pull(project, rt) -> bool:
-    """Every service image is in the store and no service asks for pull_policy: always. The usual
-    `up`: it then skips importing the registry client and the progress display (~14 ms)."""
-    from composer.images.store import ImageStore
+    def __enter__(self) -> "ImageProgress":
+        return self
 
-    store = ImageStore(rt.data_dir)
-    for svc in project.services.values():
-        image = getattr(svc, "image", None)
-        if (getattr(svc, "pull_policy", None) or "") == "always" or (image and not store.exists(image)):
-            return False
-    return True
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
+    def close(self) -> None:
+        transfers, self.transfers = self.transfers, None
+        if transfers is not None:
+            transfers.__exit__(None, None, None)
 
-def build_for(project, rt, *, services=(), force: bool, no_cache: bool = False, quiet: bool = False) -> None:
-    """Build what needs building, with live step output on stderr."""
-    if not any(svc.build is not None for svc in project.services.values()):
-        return  # nothing to build: don't even open the store
-    from composer.images.store import ImageStore
-    from composer.project.builds import build_services, services_to_build
+    def __call__(self, ev: Any) -> None:
+        if hasattr(ev, "phase"):  # a PullEvent
+            if self.transfers is None:
+                from composer.cli.pull_progress import TransferDisplay
 
-    store = ImageStore(rt.data_dir)
-    todo = services_to_build(project, services, force=force, exists=store.exists)
-    if not todo:
-        return
-    err = sys.stderr
-    tty = err.isatty()
-    started: dict[str, float] = {}
-
-    def progress(ev) -> None:
-        if quiet:
+                self.transfers = TransferDisplay("Pull", quiet=self.quiet).__enter__()
+            self.transfers(ev)
             return
+        if self.quiet:
+            return
+        err = self.err
         if ev.kind == "start":
-            started[ev.service] = time.monotonic()
+            self.started[ev.service] = time.monotonic()
             err.write(f"Building {ev.service} ({ev.text})\n")
         elif ev.kind == "step":
-            err.write(f"\033[1m{ev.service}\033[0m # {ev.text}\n" if tty else f"{ev.service} # {ev.text}\n")
+            err.write(f"\033[1m{ev.service}\033[0m # {ev.text}\n" if err.isatty() else f"{ev.service} # {ev.text}\n")
         elif ev.kind == "cached":
             err.write(f"{ev.service} ---> using cache\n")
         elif ev.kind == "output":
             text = ev.text if ev.text.endswith("\n") else ev.text + "\n"
             err.write("".join(f"{ev.service} | {line}\n" for line in text.splitlines()))
         elif ev.kind == "done":
-            took = time.monotonic() - started.get(ev.service, time.monotonic())
+            took = time.monotonic() - self.started.get(ev.service, time.monotonic())
             err.write(f"Built {ev.service} {ev.text[7:19]} in {took:.2f} s\n")
         err.flush()
-
-    build_services(project, todo, store, rt, no_cache=no_cache, progress=progress)

@@ -1,6 +1,8 @@
-"""`composer up`: converge, then (unless -d) attach to the combined log stream until every container
-has exited, following docker compose v2's rules for --abort-on-container-exit/-failure,
---exit-code-from, --attach/--no-attach and Ctrl-C (graceful stop, a second Ctrl-C kills)."""
+"""`composer up`: one library call (ProjectRunner.up: images prepared, stack converged), then (unless
+-d) the combined log stream until every container has exited. What to follow, when to abort and the
+exit code are the library's (project/attach.py: docker compose v2's rules for --attach/--no-attach,
+--abort-on-container-exit/-failure, --exit-code-from); here: the log display and Ctrl-C (graceful
+stop, a second Ctrl-C kills)."""
 
 from __future__ import annotations
 
@@ -46,16 +48,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     opts = UpOptions(services=tuple(args.services), no_deps=args.no_deps, force_recreate=args.force_recreate,
                      no_recreate=args.no_recreate, no_start=args.no_start, remove_orphans=args.remove_orphans,
                      scale=parse_scale(args.scale), timeout=args.timeout,
-                     renew_anon_volumes=args.renew_anon_volumes, always_recreate_deps=args.always_recreate_deps)
+                     renew_anon_volumes=args.renew_anon_volumes, always_recreate_deps=args.always_recreate_deps,
+                     build=args.build, no_build=args.no_build)
     ctx = context(args, model, model.name, prepare=True)
-    from composer.cli.stack_images import ensure_images
-
-    # build what has `build:` and no image yet (all of them with --build), pull what is missing
-    ensure_images(model, ctx.runtime, build=args.build, no_build=args.no_build, quiet=args.progress == "quiet")
-    since = time.time()
     try:
-        infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts))
+        infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts), images=True)
     except (KeyboardInterrupt, Interrupted):
+        if ctx.sink.seen is None:
+            raise  # while building or pulling: nothing of this up has started
         # Ctrl-C while starting: stop what already started, as compose does
         sys.stderr.write(GRACEFUL + "\n")
         return _stop_all(ctx, args, tuple(args.services))
@@ -66,48 +66,38 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
     if args.detach or args.no_start:
         return 0
-    return _attach(ctx, args, list(infos or ()), since)
-
-
-def _attached_services(ctx: Ctx, args: argparse.Namespace, infos: list[Any]) -> set[str]:
-    started = {i.label("composer.service", "") for i in infos}
-    if args.attach:
-        chosen = set(args.attach)
-    elif args.services:
-        chosen = set(args.services)  # compose attaches to the named services, not their dependencies
-    else:
-        chosen = started
-    return chosen - set(args.no_attach)
+    # logs since this up began converging (not since its builds and pulls began)
+    return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time())
 
 
 def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) -> int:
+    from composer.project.attach import AttachOptions
     from composer.ui.logmux import LogMux, LogOptions, LogPrinter, colour_map
 
     project = ctx.name
-    watched = _attached_services(ctx, args, infos)
-    followed = [i for i in infos if i.label("composer.service", "") in watched]
+    plan = ctx.runner.attach_plan(infos, AttachOptions(
+        services=tuple(args.services), attach=tuple(args.attach), no_attach=tuple(args.no_attach),
+        abort_on_container_exit=args.abort_on_container_exit,
+        abort_on_container_failure=args.abort_on_container_failure, exit_code_from=args.exit_code_from))
+    followed = [i for i in infos if plan.follows(i)]
     # containers started by this `up` are announced when they exit, even if they already have
     srcs = sources(followed, project, running=True)
     opts = LogOptions(follow=True, since=since - 1.0, colour=colour_enabled(args), prefix=not args.no_log_prefix)
     printer = LogPrinter(sys.stdout, opts, colour_map(service_names(ctx, infos)), (s.name for s in srcs))
     if srcs:
         printer.notice("Attaching to " + ", ".join(s.name for s in srcs))
-    services = tuple(sorted({i.label("composer.service", "") for i in infos}))
-    waited_on = _completion_dependencies(ctx.model)
     outcome: dict[str, Any] = {}
 
     def on_exit(src, code) -> bool:
-        if src.service in waited_on and code == 0:
-            return False  # a one-shot that others wait for is meant to end: never an abort
-        if args.abort_on_container_exit or (args.abort_on_container_failure and code not in (0, None)):
-            outcome.setdefault("first", (src, code))
+        if plan.aborts(src.service, code):
+            outcome.setdefault("first", (code,))
             return True
         return False
 
     def discover():
-        if not watched:
+        if not plan.followed:
             return []  # an empty filter would mean every service
-        found = ctx.runner.containers(tuple(sorted(watched)), all=False)
+        found = ctx.runner.containers(tuple(sorted(plan.followed)), all=False)
         return sources(found, project)
 
     mux = LogMux(ctx.runtime, printer, on_exit=on_exit, discover=discover, busy=project_busy(ctx.runtime, project))
@@ -118,38 +108,13 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) 
     except KeyboardInterrupt:
         sys.stdout.flush()
         sys.stderr.write(GRACEFUL + "\n")
-        _stop_all(ctx, args, services)
+        _stop_all(ctx, args, plan.stop)
         return 130
     if "first" in outcome:
         sys.stdout.flush()
         sys.stderr.write("Aborting on container exit...\n")
-        _stop_all(ctx, args, services)
-    return _exit_code(ctx, args, outcome, mux)
-
-
-def _exit_code(ctx: Ctx, args: argparse.Namespace, outcome: dict, mux: Any) -> int:
-    if args.exit_code_from:
-        for info in ctx.runner.containers((args.exit_code_from,), all=True):
-            return int(info.exit_code or 0)
-        return 0
-    if "first" in outcome:
-        _, code = outcome["first"]
-        return int(code or 0)
-    if args.abort_on_container_failure:
-        return max((int(c or 0) for c in mux.exit_codes.values()), default=0)
-    return 0
-
-
-def _completion_dependencies(model: Any) -> set[str]:
-    """Services some other service waits for with condition service_completed_successfully."""
-    out: set[str] = set()
-    if model is None:
-        return out
-    for svc in model.services.values():
-        for dep, cond in svc.depends_on.items():
-            if getattr(cond, "condition", "") == "service_completed_successfully":
-                out.add(dep)
-    return out
+        _stop_all(ctx, args, plan.stop)
+    return ctx.runner.exit_code(plan, outcome.get("first"), list(mux.exit_codes.values()))
 
 
 def _stop_all(ctx: Ctx, args: argparse.Namespace, services: tuple[str, ...]) -> int:

@@ -1,6 +1,6 @@
 """Images for a stack's services: build the ones with `build:` (compose's `build` verb, `up --build`,
-and `up` when a built image is missing). Service layer: it knows the config model and the images
-package, and reports progress through a callback (it never prints)."""
+and `up` when a built image is missing; images.py decides which). It knows the config model and the
+images package, and reports progress through a callback (it never prints)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ it as a replica and `down` removes it). Its dependencies start first and are wai
 does. Published ports only with --service-ports or -p, network aliases only with --use-aliases,
 no restart policy.
 
-`oneoff_service` is pure (unit tested); OneOffMixin is the part of ProjectRunner that runs it."""
+`oneoff_service` is pure (unit tested); `create` and `start` run it over the runner's Parts. The
+dependencies are brought up by the runner (ProjectRunner.create_oneoff runs up for them): this
+module never calls into up."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 
 from composer.config.model import FrozenMap, Service
 from composer.errors import ComposerError, UsageError
+from composer.project import images as imagesmod
+from composer.project.parts import Parts
+from composer.project.stack import Stack
 from composer.runtime.spec import ContainerSpec, Mount
 
 
@@ -36,6 +41,7 @@ class OneOffOptions:
     no_tty: bool = False
     tty: bool | None = None  # None: the service's `tty:`; compose run decides (stdin a terminal, no -T)
     stdin_open: bool | None = None  # None: the service's `stdin_open:`; compose run: True (-i default)
+    build: bool = False  # rebuild the images first (`run --build`)
 
 
 def oneoff_service(s: Service, opts: OneOffOptions) -> Service:
@@ -84,47 +90,40 @@ def adjust_spec(spec: ContainerSpec, opts: OneOffOptions) -> ContainerSpec:
                                auto_remove=opts.rm)
 
 
-class OneOffMixin:
-    """ProjectRunner's `run` (uses its up, _locked, _create, _wait_dependencies, ...)."""
-
-    def create_oneoff(self, opts: OneOffOptions) -> object:
-        """Start the dependencies (unless no_deps) and wait for them as `up` does, then create the
-        one-off container (not started: the caller starts it, attached or not)."""
-        from composer.service.mounts import MountMaker
-
-        model = self._need_model()
-        self._check_services([opts.service])
-        s = model.services[opts.service]
-        deps = [] if opts.no_deps else [n for n in self._select([opts.service], False) if n != opts.service]
-        if deps:
-            self._up_dependencies(deps)
-            self._wait_dependencies(s, deps, set())
-        run_s = oneoff_service(s, opts)
-        image = self._image(s)
-        self.runtime.prepare()
-        with self._locked():
-            self._ensure_networks([opts.service])
-            self._ensure_volumes([opts.service])
-            self._peers = {c.id: _peer(c) for c in self.containers(oneoff=None)}
-            return self._create(run_s, 1, image, MountMaker(self.volumes, self.name), oneoff=True, name=opts.name,
-                                quiet=True, adjust=lambda spec: adjust_spec(spec, opts))
-
-    def start_oneoff(self, info, *, attach: bool = False):
-        """Start it (attach: stdout/stderr to ours, runtime.wait then reports the exit) and list it
-        in its peers' /etc/hosts."""
-        try:
-            started = self.runtime.start(info.id, attach_stdio=attach)
-        except ComposerError:
-            if info.spec.auto_remove:
-                self.runtime.remove(info.id, force=True)
-            raise
-        with self._locked():
-            self._dirty = True
-            self._refresh_hosts()
-        return started
+def dependencies(stack: Stack, opts: OneOffOptions) -> list[str]:
+    """The services the run's service depends on, transitively (none with no_deps)."""
+    stack.check_services([opts.service])
+    return [] if opts.no_deps else [n for n in stack.select([opts.service], False) if n != opts.service]
 
 
-def _peer(info):
-    from composer.service.links import peer_from_info
+def create(parts: Parts, opts: OneOffOptions) -> object:
+    """Create the one-off container (not started: the caller starts it, attached or not). Its
+    dependencies are up already; runtime.prepare() has run."""
+    from composer.service.mounts import MountMaker
 
-    return peer_from_info(info)
+    stack = parts.stack
+    s = stack.need_model().services[opts.service]
+    run_s = oneoff_service(s, opts)
+    image = imagesmod.resolve(stack, s)
+    with stack.lock.held():
+        parts.networks.ensure([opts.service])
+        parts.volumes.ensure([opts.service])
+        parts.hosts.reload(lambda: stack.containers(oneoff=None))
+        return parts.steps.create(run_s, 1, image, MountMaker(stack.volumes, stack.name), oneoff=True,
+                                  name=opts.name, quiet=True, adjust=lambda spec: adjust_spec(spec, opts))
+
+
+def start(parts: Parts, info, *, attach: bool = False):
+    """Start it (attach: stdout/stderr to ours, runtime.wait then reports the exit) and list it
+    in its peers' /etc/hosts."""
+    runtime = parts.stack.runtime
+    try:
+        started = runtime.start(info.id, attach_stdio=attach)
+    except ComposerError:
+        if info.spec.auto_remove:
+            runtime.remove(info.id, force=True)
+        raise
+    with parts.stack.lock.held():
+        parts.hosts.mark_dirty()
+        parts.steps.refresh_hosts()
+    return started

@@ -1,43 +1,91 @@
-"""ProjectRunner: a whole stack. The services form a graph (parallel.Dag) over depends_on (which the
-model already fills from links, volumes_from and network_mode service:x); containers start in
-topological generations, in parallel within one, and stop in reverse. Never prints: everything a
-user sees arrives as Events through `on_event`.
+"""ProjectRunner: a whole stack, the facade the CLI (and any library user) calls. The services form
+a graph over depends_on (which the model already fills from links, volumes_from and network_mode
+service:x); containers start in topological generations, in parallel within one, and stop in
+reverse. Never prints: everything a user sees arrives as Events through `on_event`, and image
+builds and pulls report through `on_image` (builds.BuildProgress, images.pull.PullEvent).
 
-Identity lives in container labels, so everything except `up`/`create` also works without a
+Identity lives in container labels, so everything except `up`/`create`/`run` also works without a
 stack file (model None), by project name, like docker compose. Mutating verbs hold an fcntl lock
 on `$COMPOSER_STATE_DIR/projects/<name>.lock`, so two commands on one project never interleave.
 
-This module is the facade the CLI calls: the queries and the simple lifecycle verbs. The rest is
-in mixins over project_base.RunnerBase's state: project_up (up/create), project_down (down),
-project_containers (one container's steps, /etc/hosts), project_networks, project_volumes,
-readiness (depends_on conditions, up --wait) and oneoff (run)."""
+The runner holds a Stack (the context) and its Parts (the collaborators, parts.py says who owns
+which state); the queries and simple lifecycle verbs are here, the long verbs are modules of
+functions over the Parts: up, down, oneoff; images prepares what up and run need; attach decides
+what an attached up follows and returns. This facade is the only place that composes them (run
+brings up its dependencies here, so oneoff never calls into up)."""
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from composer.config.model import Project
 from composer.errors import ConflictError, NotFoundError
-from composer.project.base import DownOptions, Event, RunnerBase, UpOptions, number
-from composer.project.containers import ContainersMixin
-from composer.project.down import DownMixin
-from composer.project.networks import NetworksMixin
-from composer.project.oneoff import OneOffMixin
+from composer.project import down as downmod
+from composer.project import images as imagesmod
+from composer.project import oneoff as oneoffmod
+from composer.project import up as upmod
+from composer.project.base import DownOptions, Event, UpOptions, number
 from composer.project.ops import ProjectSummary, list_projects, restart_set, top_rows
-from composer.project.parallel import map_parallel
-from composer.project.readiness import ReadinessMixin
-from composer.project.up import UpMixin
-from composer.project.volumes import VolumesMixin
-from composer.runtime import ContainerInfo
+from composer.project.parallel import Dag, map_parallel
+from composer.project.parts import Parts
+from composer.project.stack import Stack
+from composer.runtime import ContainerInfo, Runtime
 from composer.service.links import L_SERVICE
 
+if TYPE_CHECKING:
+    from composer.images.store import ImageStore
+    from composer.project import attach as attachmod
+    from composer.service.volumes import VolumeStore
 
-class ProjectRunner(UpMixin, DownMixin, ContainersMixin, NetworksMixin, VolumesMixin, ReadinessMixin, OneOffMixin,
-                    RunnerBase):
+
+class ProjectRunner:
+    def __init__(self, model: Project | None, *, name: str | None = None, runtime: Runtime | None = None,
+                 store: "ImageStore | None" = None, on_event: Callable[[Event], None] | None = None,
+                 on_image: Callable[[Any], None] | None = None) -> None:
+        self.stack = Stack.open(model, name=name, runtime=runtime, store=store, on_event=on_event)
+        self.parts = Parts.assemble(self.stack)
+        self._on_image = on_image
+
+    # ------------------------------------------------------------ what the stack is
+
+    @property
+    def model(self) -> Project | None:
+        return self.stack.model
+
+    @property
+    def name(self) -> str:
+        return self.stack.name
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.stack.runtime
+
+    @property
+    def store(self) -> "ImageStore":
+        return self.stack.store
+
+    @property
+    def volumes(self) -> "VolumeStore":
+        return self.stack.volumes
+
+    @property
+    def graph(self) -> Dag:
+        return self.stack.graph
+
+    def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "") -> None:
+        self.stack.emit(kind, name, action, service, detail)
+
     # ------------------------------------------------------------ queries
 
+    def containers(self, services: Sequence[str] = (), *, all: bool = False,
+                   oneoff: bool | None = False) -> list[ContainerInfo]:
+        return self.stack.containers(services, all=all, oneoff=oneoff)
+
     def container_for(self, service: str, index: int = 1) -> ContainerInfo:
-        self._check_services([service])
+        self.stack.check_services([service])
         for c in self.containers([service]):
             if number(c) == index:
                 return c
@@ -63,39 +111,99 @@ class ProjectRunner(UpMixin, DownMixin, ContainersMixin, NetworksMixin, VolumesM
     def images(self, services: Sequence[str] = ()) -> list[tuple[str, str, str]]:
         return [(c.name, c.spec.image, c.spec.image_id) for c in self.containers(services, all=True, oneoff=None)]
 
+    # ------------------------------------------------------------ up, down, run, images
+
+    def up(self, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
+        """The whole of `up`: images prepared (built, pulled) as the options say, then the stack
+        converged. Returns the selected services' containers."""
+        self.stack.need_model()
+        self.runtime.prepare()  # fork the launcher before any thread exists
+        imagesmod.prepare(self.stack, build=opts.build, no_build=opts.no_build, pull=opts.pull,
+                          progress=self._on_image)
+        return upmod.up(self.parts, opts)
+
+    def create(self, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
+        return self.up(replace(opts, no_start=True))
+
+    def down(self, opts: DownOptions = DownOptions()) -> None:
+        downmod.down(self.parts, opts)
+
+    def build(self, services: Sequence[str] = (), *, no_cache: bool = False) -> dict[str, str]:
+        """compose's `build`: every service with `build:` (or those named). Returns service -> image id."""
+        self.stack.need_model()
+        self.runtime.prepare()  # RUN steps start containers
+        return imagesmod.build_images(self.stack, services, force=True, no_cache=no_cache, progress=self._on_image)
+
+    def pull(self, services: Sequence[str] = (), *, policy: str | None = None) -> list[str]:
+        """compose's `pull` (policy None, "missing" or "always"). Returns the references pulled."""
+        return imagesmod.pull_images(self.stack, services, policy=policy, progress=self._on_image)
+
+    def create_oneoff(self, opts: oneoffmod.OneOffOptions) -> object:
+        """`run`: prepare the images, start the dependencies (unless no_deps) and wait for them as
+        `up` does, then create the one-off container (not started: the caller starts it, attached
+        or not)."""
+        model = self.stack.need_model()
+        deps = oneoffmod.dependencies(self.stack, opts)
+        self.runtime.prepare()
+        imagesmod.prepare(self.stack, build=opts.build, progress=self._on_image)
+        if deps:
+            upmod.up(self.parts, UpOptions(services=tuple(deps)))
+            self.parts.readiness.wait_dependencies(model.services[opts.service], deps, set())
+        return oneoffmod.create(self.parts, opts)
+
+    def start_oneoff(self, info, *, attach: bool = False):
+        return oneoffmod.start(self.parts, info, attach=attach)
+
+    def attach_plan(self, infos: Sequence[ContainerInfo], opts: attachmod.AttachOptions) -> attachmod.AttachPlan:
+        """What an attached `up` follows, when it aborts, what it stops (attach.py; loaded by an
+        attached up only)."""
+        from composer.project.attach import plan
+
+        return plan(self.model, infos, opts)
+
+    def exit_code(self, plan: attachmod.AttachPlan, aborted: tuple[int | None] | None,
+                  codes: Sequence[int | None]) -> int:
+        """The exit code of an attached `up` once its log stream has ended."""
+        from_code = None
+        if plan.opts.exit_code_from:
+            found = self.containers((plan.opts.exit_code_from,), all=True)
+            from_code = found[0].exit_code if found else None
+        return plan.exit_code(aborted, codes, from_code)
+
     # ------------------------------------------------------------ lifecycle verbs
 
     def start(self, services: Sequence[str] = ()) -> list[ContainerInfo]:
         self.runtime.prepare()
-        with self._locked():
+        with self.stack.lock.held():
             todo = [c for c in self.containers(services, all=True) if not c.running]
             if not todo and not self.containers(services):
                 raise NotFoundError("no containers to start" + (f" for {', '.join(services)}" if services else ""),
                                     hint="run `composer up` first")
             try:
-                self._run_services(todo, self._start, reverse=False)
+                self.stack.run_services(todo, self.parts.steps.start, reverse=False)
             finally:
-                self._refresh_hosts()
+                self.parts.steps.refresh_hosts()
             return self.containers(services)
 
     def stop(self, services: Sequence[str] = (), timeout: float | None = None) -> None:
         self.runtime.prepare()
-        with self._locked():
-            self._run_services(self.containers(services), lambda c: self._stop(c, timeout), reverse=True)
-            self._refresh_hosts()
+        with self.stack.lock.held():
+            self.stack.run_services(self.containers(services), lambda c: self.parts.steps.stop(c, timeout),
+                                    reverse=True)
+            self.parts.steps.refresh_hosts()
 
     def restart(self, services: Sequence[str] = (), timeout: float | None = None, *,
                 no_deps: bool = False) -> list[ContainerInfo]:
         """Stop dependents first, start dependencies first; takes along the services that declare
         `depends_on: {x: {restart: true}}` on a restarted x (unless no_deps)."""
         services = restart_set(self.model, services, no_deps=no_deps)
-        with self._locked():
+        with self.stack.lock.held():
             self.stop(services, timeout)
             return self.start(services)
 
     def kill(self, services: Sequence[str] = (), sig: int = signal.SIGKILL) -> None:
         self.runtime.prepare()
-        with self._locked():
+        with self.stack.lock.held():
             def one(c: ContainerInfo) -> None:
                 self.emit("container", c.name, "Killing", c.label(L_SERVICE))
                 self.runtime.kill(c.id, sig)
@@ -107,7 +215,7 @@ class ProjectRunner(UpMixin, DownMixin, ContainersMixin, NetworksMixin, VolumesM
     def pause(self, services: Sequence[str] = (), paused: bool = True) -> None:
         """Freeze (or thaw) the running containers; ones already in that state are skipped."""
         verb = ("Pausing", "Paused") if paused else ("Unpausing", "Unpaused")
-        with self._locked():
+        with self.stack.lock.held():
             todo = [c for c in self.containers(services) if (c.status == "paused") != paused]
             if not todo:
                 raise ConflictError("no container to " + ("pause" if paused else "unpause")
@@ -129,21 +237,26 @@ class ProjectRunner(UpMixin, DownMixin, ContainersMixin, NetworksMixin, VolumesM
             raise NotFoundError("no containers to wait for" + (f" ({', '.join(services)})" if services else ""))
         while True:
             for c in containers:
-                info = self._refetch(c)
+                info = self.stack.refetch(c)
                 if not info.running and info.status != "created" and (info.exit_code is not None
                                                                        or info.monitor_pid is None):
                     return info
             time.sleep(poll)
 
+    def wait_ready(self, services: Sequence[str] = (), timeout: float | None = None) -> list[ContainerInfo]:
+        """`up --wait`: until every container of `services` is ready (readiness.Readiness.wait_ready)."""
+        return self.parts.readiness.wait_ready(services, timeout)
+
     def rm(self, services: Sequence[str] = (), *, force: bool = False, stop: bool = False,
            volumes: bool = False) -> list[str]:
         self.runtime.prepare()
-        with self._locked():
+        steps = self.parts.steps
+        with self.stack.lock.held():
             if stop:
-                self._run_services(self.containers(services), lambda c: self._stop(c, None), reverse=True)
+                self.stack.run_services(self.containers(services), lambda c: steps.stop(c, None), reverse=True)
             todo = [c for c in self.containers(services, all=True, oneoff=None) if force or not c.running]
-            out = map_parallel(todo, lambda c: self._remove_container(c, None, volumes))
-            self._refresh_hosts()
+            out = map_parallel(todo, lambda c: steps.remove(c, None, volumes))
+            steps.refresh_hosts()
             out.raise_first()
             return sorted(out.results.values())
 

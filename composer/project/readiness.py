@@ -3,7 +3,8 @@ service_started / service_healthy / service_completed_successfully, `required`),
 stack counts as up (`up --wait`). Health and exit codes are read from the runtime's state
 (ContainerInfo.health, .exit_code), which the container's monitor keeps: nothing here runs probes.
 
-`judge_*` are pure (unit tested on fake infos); ReadinessMixin is the polling part of ProjectRunner."""
+`judge_*` are pure (unit tested on fake infos); `Readiness` (a collaborator of the runner, no state
+beyond its Stack) polls."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from composer.errors import ComposerError, ContainerError
+from composer.errors import ContainerError
 from composer.project.parallel import DependencyFailed
+from composer.project.stack import Stack
 from composer.service.links import L_SERVICE
 
 OK, WAIT, FAIL = "ok", "wait", "fail"
@@ -100,10 +102,11 @@ def one_shots(model: Any) -> set[str]:
     return out
 
 
-class ReadinessMixin:
-    """Waits done by ProjectRunner (emit/runtime/containers/model/_warn_once come from it)."""
+class Readiness:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
 
-    def _wait_dependencies(self, service: Any, selected: Iterable[str], failed: set[str],
+    def wait_dependencies(self, service: Any, selected: Iterable[str], failed: set[str],
                            timeout: float | None = None) -> None:
         """Block until every dependency of `service` meets its condition. A failed dependency
         raises (naming both) unless it is `required: false`, which only warns."""
@@ -112,23 +115,23 @@ class ReadinessMixin:
             problem = None
             if dep in failed:
                 problem = f"dependency {dep} failed to start"
-            elif dep not in self.model.services:
+            elif dep not in self.stack.model.services:
                 problem = f"dependency {dep} is not an active service"
             elif dep in selected or cond.condition != STARTED:
-                problem = self._await_condition(service.name, dep, cond.condition, timeout)
+                problem = self.await_condition(service.name, dep, cond.condition, timeout)
             if problem is None:
                 continue
             text = f"service {service.name}: {problem}"
             if not cond.required:
-                self._warn_once(service.name, text + " (required: false, starting anyway)")
+                self.stack.report.warn_once(service.name, text + " (required: false, starting anyway)")
                 continue
             cls = DependencyFailed if dep in failed else DependencyError
             raise cls(f"service {service.name} not started: {problem}")
 
-    def _await_condition(self, dependent: str, dep: str, condition: str, timeout: float | None) -> str | None:
+    def await_condition(self, dependent: str, dep: str, condition: str, timeout: float | None) -> str | None:
         """None when ready, else why not. Emits Waiting/Healthy/Exited events on the dependency's
         containers, as compose does."""
-        containers = self.containers([dep], all=True)
+        containers = self.stack.containers([dep], all=True)
         if not containers:
             return f"dependency {dep} has no container"
         if condition == HEALTHY and timeout is None:
@@ -140,11 +143,11 @@ class ReadinessMixin:
             for c, verdict, words in verdicts:
                 if verdict == WAIT and c.id not in waiting:
                     waiting.add(c.id)
-                    self.emit("container", c.name, "Waiting", dep, f"{words} (for {dependent})")
+                    self.stack.emit("container", c.name, "Waiting", dep, f"{words} (for {dependent})")
                 elif verdict != WAIT and c.id in waiting:
                     waiting.discard(c.id)
                     action = {HEALTHY: "Healthy", COMPLETED: "Exited"}.get(condition, "Started")
-                    self.emit("container", c.name, action if verdict == OK else "Error", dep, words)
+                    self.stack.emit("container", c.name, action if verdict == OK else "Error", dep, words)
             bad = next(((c, words) for c, v, words in verdicts if v == FAIL), None)
             if bad is not None:
                 return f"dependency {dep} ({bad[0].name}) {bad[1]} (condition {condition})"
@@ -156,19 +159,13 @@ class ReadinessMixin:
                 return (f"dependency {dep} ({c.name}) still waiting {words} after {timeout:.0f}s "
                         f"(condition {condition}; health: {health})")
             time.sleep(POLL)
-            containers = [self._refetch(c) for c in containers]
-
-    def _refetch(self, info: Any) -> Any:
-        try:
-            return self.runtime.get(info.id)
-        except ComposerError:
-            return info
+            containers = [self.stack.refetch(c) for c in containers]
 
     def wait_ready(self, services: Sequence[str] = (), timeout: float | None = None) -> list[Any]:
         """`up --wait`: until every container of `services` (all by default) is ready; raises
         ContainerError naming the first that cannot become ready or the ones still waiting."""
-        shots = one_shots(self.model)
-        todo = {c.id: c for c in self.containers(services, all=True)}
+        shots = one_shots(self.stack.model)
+        todo = {c.id: c for c in self.stack.containers(services, all=True)}
         if timeout is None:  # a check that never settles (no monitor reporting health) must not hang
             checks = [health_timeout(c.spec.healthcheck) for c in todo.values() if c.spec.healthcheck]
             timeout = max(checks) if checks else 60.0
@@ -180,21 +177,21 @@ class ReadinessMixin:
                 verdict, words = judge_ready(c, c.label(L_SERVICE) in shots)
                 svc = c.label(L_SERVICE)
                 if verdict == FAIL:
-                    self.emit("container", c.name, "Error", svc, words)
+                    self.stack.emit("container", c.name, "Error", svc, words)
                     raise ContainerError(f"container {c.name} {words}")
                 if verdict == WAIT:
                     pending.append((c, words))
                     if cid not in waiting:
                         waiting.add(cid)
-                        self.emit("container", c.name, "Waiting", svc, words)
+                        self.stack.emit("container", c.name, "Waiting", svc, words)
                 else:
                     del todo[cid]
-                    self.emit("container", c.name, "Healthy" if words == "healthy" else "Running", svc)
+                    self.stack.emit("container", c.name, "Healthy" if words == "healthy" else "Running", svc)
             if not pending:
-                return self.containers(services, all=True)
+                return self.stack.containers(services, all=True)
             if deadline is not None and time.monotonic() > deadline:
                 names = ", ".join(f"{c.name} ({words}; health: {c.health or 'none reported'})" for c, words in pending)
                 err = ContainerError(f"not ready after {timeout:g}s: {names}")
                 raise err
             time.sleep(POLL)
-            todo = {cid: self._refetch(c) for cid, c in todo.items()}
+            todo = {cid: self.stack.refetch(c) for cid, c in todo.items()}

@@ -78,7 +78,7 @@ class FakeRunner:
     infos: list = []
     exec_code = 0
 
-    def __init__(self, model, *, name=None, runtime=None, store=None, on_event=None):
+    def __init__(self, model, *, name=None, runtime=None, store=None, on_event=None, on_image=None):
         self.model, self.name, self.runtime, self.on_event = model, name, runtime, on_event
 
     def _record(self, verb, *a, **kw):
@@ -124,6 +124,15 @@ class FakeRunner:
     def port(self, service, private_port, protocol="tcp", index=1):
         self._record("port", service, private_port, protocol, index)
         return ("127.0.0.1", 8080) if private_port == 80 else None
+
+    def attach_plan(self, infos, opts):  # the library's decisions, as the real runner makes them
+        from composer.project.attach import plan
+
+        return plan(self.model, infos, opts)
+
+    def exit_code(self, plan, aborted, codes):
+        found = self.containers((plan.opts.exit_code_from,), all=True) if plan.opts.exit_code_from else []
+        return plan.exit_code(aborted, codes, found[0].exit_code if found else None)
 
     def top(self, services):
         return [(FakeRunner.infos[0], [("root", "42", "1", "0", "10:00", "?", "00:00:00", "httpd -f")])]
@@ -174,6 +183,9 @@ class UpOptions:
     timeout: float | None = None
     renew_anon_volumes: bool = False
     always_recreate_deps: bool = False
+    build: bool = False
+    no_build: bool = False
+    pull: str = "missing"
 
 
 @dataclass(frozen=True)
@@ -197,8 +209,8 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setattr(mod, "UpOptions", UpOptions, raising=False)
     monkeypatch.setattr(mod, "DownOptions", DownOptions, raising=False)
     monkeypatch.setattr("composer.runtime.Runtime", FakeRuntime)
-    # image building/pulling before `up` is tested where real images exist (acceptance tests)
-    monkeypatch.setattr("composer.cli.stack_images.ensure_images", lambda *a, **k: None)
+    # image building/pulling is part of the runner's up (the fake's does none); tested where real
+    # images exist (acceptance tests)
     FakeRunner.calls = []
     FakeRunner.infos = [Info("demo-db-1", "db"), Info("demo-web-1", "web", ports=(PortMapping(80, 8080, "127.0.0.1"),))]
     FakeRunner.exec_code = 0

@@ -1,11 +1,9 @@
-"""`up` skips the registry client when every service image is present and none is pull_policy: always."""
+"""`up` (project/images.prepare) skips the registry client when every service image is present and none is pull_policy: always."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-
-from composer.cli.stack_images import _nothing_to_pull
+from composer.project.images import nothing_to_pull as _nothing_to_pull
 
 
 @dataclass
@@ -19,10 +17,13 @@ class Proj:
     services: dict = field(default_factory=dict)
 
 
-def test_nothing_to_pull(tmp_path, monkeypatch):
-    rt = SimpleNamespace(data_dir=str(tmp_path))
-    present = {"have:1"}
-    monkeypatch.setattr("composer.images.store.ImageStore.exists", lambda self, ref: ref in present)
+class Store:
+    def exists(self, ref: str) -> bool:
+        return ref in {"have:1"}
+
+
+def test_nothing_to_pull():
+    rt = Store()
     assert _nothing_to_pull(Proj({"a": Svc("have:1"), "b": Svc(None)}), rt)
     assert not _nothing_to_pull(Proj({"a": Svc("have:1"), "b": Svc("missing:1")}), rt)
     assert not _nothing_to_pull(Proj({"a": Svc("have:1", pull_policy="always")}), rt)

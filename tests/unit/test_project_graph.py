@@ -39,10 +39,10 @@ def test_generations_forward_and_reverse(runner):
 
 
 def test_select_adds_dependencies(runner):
-    assert runner._select(["lb"], no_deps=False) == ["app", "cache", "db", "lb"]
-    assert runner._select(["lb"], no_deps=True) == ["lb"]
+    assert runner.stack.select(["lb"], no_deps=False) == ["app", "cache", "db", "lb"]
+    assert runner.stack.select(["lb"], no_deps=True) == ["lb"]
     with pytest.raises(NotFoundError, match="no such service: nope"):
-        runner._select(["nope"], no_deps=False)
+        runner.stack.select(["nope"], no_deps=False)
 
 
 def test_cycle_is_a_config_error(tmp_path):

@@ -1,5 +1,5 @@
-"""ProjectRunner split into parts (project_base + mixins): the facade keeps the API the CLI and
-tests use, orphans are found and reported once for up and down, steps run in dependency order."""
+"""ProjectRunner over its collaborators (stack.Stack, parts.Parts): the facade keeps the API the CLI
+and tests use, orphans are found and reported once for up and down, steps run in dependency order."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from composer.config import LoadOptions, load_project
+from composer.project import up as upmod
 from composer.project.base import number
 from composer.project.project import DownOptions, Event, ProjectRunner, UpOptions
 from composer.runtime import Runtime
@@ -42,7 +43,7 @@ def runner(tmp_path):
 def test_facade_keeps_the_api():
     for name in ("up", "create", "down", "start", "stop", "restart", "kill", "pause", "rm", "wait_first",
                  "wait_ready", "containers", "container_for", "exec", "port", "top", "images", "create_oneoff",
-                 "start_oneoff", "graph", "emit", "_select"):
+                 "start_oneoff", "graph", "emit", "build", "pull", "attach_plan", "exit_code"):
         assert hasattr(ProjectRunner, name), name
     assert UpOptions().no_start is False and DownOptions().volumes is False
 
@@ -54,16 +55,16 @@ def test_number_label():
 
 def test_orphans_found_and_warned_once(runner):
     infos = [Info("parts-db-1", "db"), Info("parts-old-1", "old"), Info("parts-old-2", "old", "2")]
-    orphans = runner._orphans_in(infos)
+    orphans = runner.stack.orphans_in(infos)
     assert [c.name for c in orphans] == ["parts-old-1", "parts-old-2"]
-    runner._orphans(infos, remove=False, timeout=None)  # up without --remove-orphans: warn, keep
+    upmod.orphans(runner.parts, infos, remove=False, timeout=None)  # up without --remove-orphans: warn, keep
     assert [(e.action, e.detail) for e in runner.events] == [
         ("Warning", "found orphan containers (old) for this project; remove them with --remove-orphans")]
 
 
 def test_no_orphans_without_a_stack_file(tmp_path):
     r = ProjectRunner(None, name="parts", runtime=Runtime(tmp_path / "state", tmp_path / "data"))
-    assert r._orphans_in([Info("parts-old-1", "old")]) == []
+    assert r.stack.orphans_in([Info("parts-old-1", "old")]) == []
 
 
 def test_run_services_in_dependency_order(runner):
@@ -75,8 +76,8 @@ def test_run_services_in_dependency_order(runner):
             seen.append(c.label("composer.service"))
 
     infos = [Info("parts-app-1", "app"), Info("parts-db-1", "db")]
-    runner._run_services(infos, step, reverse=False)
+    runner.stack.run_services(infos, step, reverse=False)
     assert seen == ["db", "app"]
     seen.clear()
-    runner._run_services(infos, step, reverse=True)
+    runner.stack.run_services(infos, step, reverse=True)
     assert seen == ["app", "db"]
