@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from composer.config.model import Project
 from composer.errors import NotFoundError
-from composer.project.parallel import Dag, Once, map_parallel, run_graph
+from composer.project.parallel import Once, ancestors, find_cycle, map_parallel, run_graph
 from composer.runtime import ContainerInfo, Runtime
 from composer.service import service as svcmod
 from composer.service.links import L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer
@@ -100,20 +100,16 @@ class RunnerBase:
         return self._store
 
     @cached_property
-    def graph(self) -> Dag:
-        """Dependency -> dependent over depends_on (parallel.Dag: networkx's import alone cost
-        ~70 ms of an `up` with nothing to do)."""
-        g = Dag()
+    def graph(self) -> dict[str, tuple[str, ...]]:
+        """Service -> the services it depends on over depends_on (parallel's graph: graphlib's form)."""
         if self.model is None:
-            return g
-        g.add_nodes_from(self.model.services)
-        for name, s in self.model.services.items():
-            for dep in s.depends_on:
-                if dep in self.model.services:  # a missing optional (required: false) dep is no edge
-                    g.add_edge(dep, name)
-        cycle = g.find_cycle()
+            return {}
+        services = self.model.services
+        # a missing optional (required: false) dep is no edge
+        g = {name: tuple(d for d in s.depends_on if d in services) for name, s in services.items()}
+        cycle = find_cycle(g)
         if cycle:
-            raise svcmod.ConfigError(f"dependency cycle between services: {' -> '.join(map(str, cycle + cycle[:1]))}")
+            raise svcmod.ConfigError(f"dependency cycle between services: {' -> '.join(map(str, cycle))}")
         return g
 
     def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "") -> None:
@@ -167,7 +163,7 @@ class RunnerBase:
         chosen = set(services)
         if not no_deps:
             for s in services:
-                chosen |= self.graph.ancestors(s)
+                chosen |= ancestors(self.graph, s)
         return sorted(chosen)
 
     def _ctx(self) -> svcmod.ProjectContext:
@@ -218,9 +214,7 @@ class RunnerBase:
             out = map_parallel(list(containers), fn)
             out.raise_first()
             return
-        g = Dag()
-        g.add_nodes_from(groups)
-        g.add_edges_from((a, b) for a, b in self.graph.edges if a in groups and b in groups)
+        g = {n: tuple(d for d in self.graph.get(n, ()) if d in groups) for n in groups}
         outcome = run_graph(g, lambda n: map_parallel(groups[n], fn), reverse=reverse, skip_dependents=False)
         errors = [e for o in outcome.results.values() for e in o.errors.values()]
         errors += list(outcome.errors.values())

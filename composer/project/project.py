@@ -1,4 +1,4 @@
-"""ProjectRunner: a whole stack. The services form a graph (parallel.Dag) over depends_on (which the
+"""ProjectRunner: a whole stack. The services form a graph (project.parallel) over depends_on (which the
 model already fills from links, volumes_from and network_mode service:x); containers start in
 topological generations, in parallel within one, and stop in reverse. Never prints: everything a
 user sees arrives as Events through `on_event`.
