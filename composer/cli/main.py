@@ -109,7 +109,8 @@ def _code_cache_part(argv: list[str]) -> str:
 
 
 _CACHE_PARTS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create", "exec", "run",
-                "config", "build", "pull", "images", "image", "network", "ls", "wait", "events", "scale", "top"}
+                "config", "build", "pull", "images", "image", "network", "ls", "wait", "events", "scale", "top",
+                "graph"}
 _CONTAINER_VERBS = {"run", "create", "start", "ls", "ps", "list", "logs", "stop", "kill", "rm", "exec", "inspect",
                     "wait", "pause", "unpause"}
 
@@ -127,13 +128,14 @@ COMMAND_MODULES = (
     "composer.cli.config_cmd",
     "composer.cli.stack_images",
     "composer.cli.network_cmds",
+    "composer.cli.graph_cmd",
 )
 # Which module registers a top-level command, so that a run imports only the module it needs
 # (start-up time is part of every command: `ps` must not pay for the config loader's imports).
 _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli.image_cmds",
               "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd",
               "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
-              "network": "composer.cli.network_cmds"}
+              "network": "composer.cli.network_cmds", "graph": "composer.cli.graph_cmd"}
 _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
                      "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
                      "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}
