@@ -125,3 +125,14 @@ def test_runner_without_model_needs_a_name(tmp_path):
         ProjectRunner(None, runtime=Runtime(tmp_path / "s", tmp_path / "d"))
     r = ProjectRunner(None, name="x", runtime=Runtime(tmp_path / "s", tmp_path / "d"))
     assert r.containers() == [] and list(r.graph) == []
+
+
+def test_up_path_orders_with_graphlib_not_networkx():
+    """networkx's import (~70 ms) stays off `up`: the runner and the up command order with graphlib."""
+    import subprocess
+    import sys
+
+    code = ("import sys, composer.cli.up_cmd, composer.project.project, composer.project.parallel\n"
+            "print('networkx' in sys.modules, 'graphlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
