@@ -156,7 +156,8 @@ _new: dict[str, bytes] = {}
 
 # Which cache file a command line loads: one per command (and container verb).
 _CACHE_PARTS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create", "exec", "run",
-                "config", "build", "pull", "images", "image", "network", "ls", "wait", "events", "scale", "top"}
+                "config", "build", "pull", "images", "image", "network", "ls", "wait", "events", "scale", "top",
+                "graph"}
 _CONTAINER_VERBS = {"run", "create", "start", "ls", "ps", "list", "logs", "stop", "kill", "rm", "exec", "inspect",
                     "wait", "pause", "unpause"}
 

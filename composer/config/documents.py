@@ -130,6 +130,9 @@ def _extended(doc: Doc, name: str, reader: Reader, all_marks: Marks, stack: tupl
         raise located_error(f"extends unknown service {target!r}", doc.marks, path + ("service",),
                             hint=_suggest(target, base_services))
     base = _extended(base_doc, target, reader, all_marks, stack + (here,))
+    if not isinstance(base, dict):  # `base:` with nothing under it, or a scalar
+        raise located_error(f"extends service {target!r}, which is not a mapping", doc.marks, path + ("service",)
+                            if isinstance(svc.get("extends"), dict) else path)
     base = {k: v for k, v in base.items() if k != "extends"}
     if base_doc is not doc:
         base = rebase_service(base, base_doc.base_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
+from graphlib import CycleError, TopologicalSorter
 
 from composer.config import model as m
 from composer.config.interpolate import located_error
@@ -91,27 +92,13 @@ def _origin(svc: m.Service, dep: str, marks: Marks, base: tuple) -> tuple:
 
 
 def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
-    """Return a cycle as [a, b, c, a], or None. Iterative DFS (deep chains must not hit recursion limits)."""
-    WHITE, GREY, BLACK = 0, 1, 2
-    color = {n: WHITE for n in graph}
-    for root in sorted(graph):
-        if color[root] != WHITE:
-            continue
-        stack = [(root, iter(sorted(graph[root])))]
-        path = [root]
-        color[root] = GREY
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                color[node] = BLACK
-                stack.pop()
-                path.pop()
-                continue
-            if color.get(nxt) == GREY:
-                return path[path.index(nxt):] + [nxt]
-            if color.get(nxt) == WHITE:
-                color[nxt] = GREY
-                stack.append((nxt, iter(sorted(graph[nxt]))))
-                path.append(nxt)
+    """A cycle as [a, b, c, a], each depending on the next, or None. graphlib finds it (its cycle runs
+    dependency first: reversed here); it starts at its first service by name, so the message is stable."""
+    try:
+        TopologicalSorter({n: sorted(graph[n]) for n in sorted(graph)}).prepare()
+    except CycleError as err:
+        ring = list(reversed(err.args[1]))[:-1]
+        first = ring.index(min(ring))
+        ring = ring[first:] + ring[:first]
+        return ring + ring[:1]
     return None

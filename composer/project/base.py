@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from composer.config.model import Project
-from composer.project.parallel import Dag
+from composer.project.parallel import find_cycle
 from composer.runtime import ContainerInfo
 from composer.service import service as svcmod
 from composer.service.links import L_NUMBER
@@ -56,18 +56,15 @@ def number(c: ContainerInfo) -> int:
         return 0
 
 
-def dependency_graph(model: Project | None) -> Dag:
-    """Dependency -> dependent over depends_on (parallel.Dag: networkx's import alone cost
-    ~70 ms of an `up` with nothing to do)."""
-    g = Dag()
+def dependency_graph(model: Project | None) -> dict[str, tuple[str, ...]]:
+    """Service -> the services it depends on over depends_on (project.parallel's graph: graphlib's
+    form; networkx's import alone cost ~70 ms of an `up` with nothing to do)."""
     if model is None:
-        return g
-    g.add_nodes_from(model.services)
-    for name, s in model.services.items():
-        for dep in s.depends_on:
-            if dep in model.services:  # a missing optional (required: false) dep is no edge
-                g.add_edge(dep, name)
-    cycle = g.find_cycle()
+        return {}
+    services = model.services
+    # a missing optional (required: false) dep is no edge
+    g = {name: tuple(d for d in s.depends_on if d in services) for name, s in services.items()}
+    cycle = find_cycle(g)
     if cycle:
-        raise svcmod.ConfigError(f"dependency cycle between services: {' -> '.join(map(str, cycle + cycle[:1]))}")
+        raise svcmod.ConfigError(f"dependency cycle between services: {' -> '.join(map(str, cycle))}")
     return g

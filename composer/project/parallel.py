@@ -1,117 +1,79 @@
-"""A small dependency graph (Dag) and running a function over its nodes: topological generations one after the
-other, the nodes of one generation in parallel on a thread pool. Errors are collected, not raised,
-so one failed service does not hide what happened to the others; the dependents of a failed node
-are skipped. Ctrl-C cancels what has not started, lets running calls finish (a half-started
-container is worse than a started one) and raises Interrupted.
+"""The dependency graph and running a function over its nodes: topological generations one after
+the other, the nodes of one generation in parallel on a thread pool. Errors are collected, not
+raised, so one failed service does not hide what happened to the others; the dependents of a
+failed node are skipped. Ctrl-C cancels what has not started, lets running calls finish (a
+half-started container is worse than a started one) and raises Interrupted.
 
-Edges point from a dependency to its dependent (db -> web): generations then start with db.
-Dag replaces networkx here: importing networkx cost ~70 ms of a ~240 ms `up` that has nothing to
-do; a stack's graph has tens of nodes. Anything with the same few methods (a networkx DiGraph too)
-works with generations/run_graph."""
+A graph is a plain mapping, node -> the nodes it depends on (web -> (db,)): the input form of the
+standard library's graphlib.TopologicalSorter, which orders the generations and finds cycles here
+(networkx's `DiGraph.pred` has that form too). Not networkx itself: its import cost ~70 ms of a
+~240 ms `up` that has nothing to do, and a stack's graph has tens of nodes; graphlib costs ~0.4 ms.
+networkx draws the picture in `composer graph` (project/graph.py), where its import does not count."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
 
 from composer.errors import ComposerError, Interrupted
 
-if TYPE_CHECKING:
-    import networkx as nx
-
 MAX_WORKERS = 16
 
+Graph = Mapping[Hashable, Collection[Hashable]]  # node -> its dependencies
 
-class Dag:
-    """Directed graph over hashable nodes: the subset of networkx.DiGraph that composer uses."""
 
-    def __init__(self, edges: Iterable[tuple[Hashable, Hashable]] = ()) -> None:
-        self._succ: dict[Hashable, dict[Hashable, None]] = {}
-        self._pred: dict[Hashable, dict[Hashable, None]] = {}
-        self.add_edges_from(edges)
+def nodes_of(graph: Graph) -> dict[Hashable, None]:
+    """Every node, in order: the keys, then dependencies that are no key."""
+    out = dict.fromkeys(graph)
+    for deps in graph.values():
+        out.update(dict.fromkeys(deps))
+    return out
 
-    def add_node(self, n: Hashable) -> None:
-        self._succ.setdefault(n, {})
-        self._pred.setdefault(n, {})
 
-    def add_nodes_from(self, nodes: Iterable[Hashable]) -> None:
-        for n in nodes:
-            self.add_node(n)
+def subgraph(graph: Graph, nodes: Iterable[Hashable]) -> dict[Hashable, tuple[Hashable, ...]]:
+    """The graph on `nodes` (those of them it has), every node a key, in the graph's order."""
+    keep = set(nodes)
+    return {n: tuple(d for d in graph.get(n, ()) if d in keep) for n in nodes_of(graph) if n in keep}
 
-    def add_edge(self, a: Hashable, b: Hashable) -> None:
-        self.add_node(a)
-        self.add_node(b)
-        self._succ[a][b] = None
-        self._pred[b][a] = None
 
-    def add_edges_from(self, edges: Iterable[tuple[Hashable, Hashable]]) -> None:
-        for a, b in edges:
-            self.add_edge(a, b)
+def ancestors(graph: Graph, node: Hashable) -> set[Hashable]:
+    """Everything `node` depends on, directly or not."""
+    seen: set[Hashable] = set()
+    todo = list(graph.get(node, ()))
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo += graph.get(n, ())
+    return seen
 
-    def __iter__(self):
-        return iter(self._succ)
 
-    def __contains__(self, n: object) -> bool:
-        return n in self._succ
+def find_cycle(graph: Graph) -> list[Hashable] | None:
+    """The nodes of one cycle, each a dependency of the next, the first repeated at the end
+    ([db, app, db]); None when there is none."""
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as err:
+        return list(err.args[1])
+    return None
 
-    def __len__(self) -> int:
-        return len(self._succ)
 
-    @property
-    def edges(self) -> list[tuple[Hashable, Hashable]]:
-        return [(a, b) for a, bs in self._succ.items() for b in bs]
-
-    def successors(self, n: Hashable) -> Iterable[Hashable]:
-        return iter(self._succ[n])
-
-    def predecessors(self, n: Hashable) -> Iterable[Hashable]:
-        return iter(self._pred[n])
-
-    def subgraph(self, nodes: Iterable[Hashable]) -> "Dag":
-        keep = {n for n in nodes if n in self._succ}
-        g = Dag()
-        g.add_nodes_from(n for n in self._succ if n in keep)
-        g.add_edges_from((a, b) for a, b in self.edges if a in keep and b in keep)
-        return g
-
-    def ancestors(self, n: Hashable) -> set[Hashable]:
-        seen: set[Hashable] = set()
-        todo = list(self._pred[n])
-        while todo:
-            m = todo.pop()
-            if m not in seen:
-                seen.add(m)
-                todo += self._pred[m]
-        return seen
-
-    def find_cycle(self) -> list[Hashable] | None:
-        """The nodes of one cycle, in order, or None."""
-        state: dict[Hashable, int] = {}
-        for root in self._succ:
-            stack: list[tuple[Hashable, Iterator]] = []
-            path: list[Hashable] = []
-            if state.get(root):
-                continue
-            state[root] = 1
-            stack.append((root, iter(self._succ[root])))
-            path.append(root)
-            while stack:
-                node, it = stack[-1]
-                nxt = next(it, None)
-                if nxt is None:
-                    state[node] = 2
-                    stack.pop()
-                    path.pop()
-                elif state.get(nxt) == 1:
-                    return path[path.index(nxt):]
-                elif not state.get(nxt):
-                    state[nxt] = 1
-                    stack.append((nxt, iter(self._succ[nxt])))
-                    path.append(nxt)
-        return None
+def generations(graph: Graph, nodes: Iterable[Hashable] | None = None, *,
+                reverse: bool = False) -> list[list[Hashable]]:
+    """Topological generations of the subgraph on `nodes` (all by default), sorted within each;
+    reversed for stopping (dependents first). A cycle raises graphlib.CycleError (a ValueError)."""
+    sorter = TopologicalSorter(graph if nodes is None else subgraph(graph, nodes))
+    sorter.prepare()
+    gens = []
+    while sorter.is_active():
+        ready = sorter.get_ready()
+        gens.append(sorted(ready, key=str))
+        sorter.done(*ready)
+    return gens[::-1] if reverse else gens
 
 
 class DependencyFailed(ComposerError):
@@ -134,40 +96,26 @@ class Outcome:
             raise err
 
 
-def generations(graph: "Dag | nx.DiGraph", nodes: Iterable[Hashable] | None = None, *,
-                reverse: bool = False) -> list[list[Hashable]]:
-    """Topological generations of the subgraph on `nodes` (all by default), sorted within each;
-    reversed for stopping (dependents first)."""
-    g = graph if nodes is None else graph.subgraph(list(nodes))
-    indegree = {n: sum(1 for _ in g.predecessors(n)) for n in g}
-    gens = []
-    ready = [n for n, d in indegree.items() if d == 0]
-    while ready:
-        gens.append(sorted(ready, key=str))
-        nxt = []
-        for n in ready:
-            for m in g.successors(n):
-                indegree[m] -= 1
-                if indegree[m] == 0:
-                    nxt.append(m)
-        ready = nxt
-    if sum(map(len, gens)) != len(indegree):
-        raise ValueError("the graph has a cycle")
-    return gens[::-1] if reverse else gens
-
-
-def run_graph(graph: "Dag | nx.DiGraph", fn: Callable[[Hashable], Any], *, nodes: Iterable[Hashable] | None = None,
+def run_graph(graph: Graph, fn: Callable[[Hashable], Any], *, nodes: Iterable[Hashable] | None = None,
               reverse: bool = False, skip_dependents: bool = True,
               between: Callable[[list[Hashable]], None] | None = None,
               workers: int = MAX_WORKERS) -> Outcome:
     """fn(node) for every node, generation by generation. `between(gen)` runs in the calling
     thread after each generation (e.g. to refresh /etc/hosts files)."""
     out = Outcome()
-    g = graph if nodes is None else graph.subgraph(list(nodes))
+    g = subgraph(graph, nodes_of(graph) if nodes is None else nodes)
+    # a node is skipped when a node it waits for failed: its dependencies, or its dependents in reverse
+    waits_for: dict[Hashable, tuple[Hashable, ...]] = g
+    if reverse:
+        dependents: dict[Hashable, list[Hashable]] = {n: [] for n in g}
+        for n, deps in g.items():
+            for d in deps:
+                dependents[d].append(n)
+        waits_for = {n: tuple(ds) for n, ds in dependents.items()}
     for gen in generations(g, reverse=reverse):
         todo = []
         for node in gen:
-            failed = _failed_neighbour(g, node, out, reverse) if skip_dependents else None
+            failed = _failed(waits_for[node], out) if skip_dependents else None
             if failed is not None:
                 out.skipped[node] = failed
             else:
@@ -180,11 +128,10 @@ def run_graph(graph: "Dag | nx.DiGraph", fn: Callable[[Hashable], Any], *, nodes
     return out
 
 
-def _failed_neighbour(g: "Dag | nx.DiGraph", node: Hashable, out: Outcome, reverse: bool) -> Hashable | None:
-    deps = g.successors(node) if reverse else g.predecessors(node)
-    for dep in deps:
-        if dep in out.errors or dep in out.skipped:
-            return dep
+def _failed(nodes: Iterable[Hashable], out: Outcome) -> Hashable | None:
+    for n in nodes:
+        if n in out.errors or n in out.skipped:
+            return n
     return None
 
 

@@ -1,5 +1,5 @@
 """ProjectRunner: a whole stack, the facade the CLI (and any library user) calls. The services form
-a graph over depends_on (which the model already fills from links, volumes_from and network_mode
+a graph (project.parallel, on graphlib) over depends_on (which the model already fills from links, volumes_from and network_mode
 service:x); containers start in topological generations, in parallel within one, and stop in
 reverse. Never prints: everything a user sees arrives as Events through `on_event`, and image
 builds and pulls report through `on_image` (builds.BuildProgress, images.pull.PullEvent).
@@ -29,7 +29,7 @@ from composer.project import oneoff as oneoffmod
 from composer.project import up as upmod
 from composer.project.base import DownOptions, Event, UpOptions, number
 from composer.project.ops import ProjectSummary, list_projects, restart_set, top_rows
-from composer.project.parallel import Dag, map_parallel
+from composer.project.parallel import map_parallel
 from composer.project.parts import Parts
 from composer.project.stack import Stack
 from composer.runtime import ContainerInfo, Runtime
@@ -72,7 +72,7 @@ class ProjectRunner:
         return self.stack.volumes
 
     @property
-    def graph(self) -> Dag:
+    def graph(self) -> dict[str, tuple[str, ...]]:
         return self.stack.graph
 
     def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "") -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from composer.config.model import Project
 from composer.errors import ComposerError, NotFoundError
 from composer.project.base import Event, dependency_graph, number
-from composer.project.parallel import Dag, Once, map_parallel, run_graph
+from composer.project.parallel import Once, ancestors, map_parallel, run_graph
 from composer.runtime import ContainerInfo, Runtime
 from composer.service import service as svcmod
 from composer.service.links import L_ONEOFF, L_PROJECT, L_SERVICE
@@ -115,7 +115,7 @@ class Stack:
         return self._store[0]
 
     @cached_property
-    def graph(self) -> Dag:
+    def graph(self) -> dict[str, tuple[str, ...]]:
         """Dependency -> dependent over depends_on (base.dependency_graph)."""
         return dependency_graph(self.model)
 
@@ -146,7 +146,7 @@ class Stack:
         chosen = set(services)
         if not no_deps:
             for s in services:
-                chosen |= self.graph.ancestors(s)
+                chosen |= ancestors(self.graph, s)
         return sorted(chosen)
 
     def service_context(self) -> svcmod.ProjectContext:
@@ -200,9 +200,7 @@ class Stack:
             out = map_parallel(list(containers), fn)
             out.raise_first()
             return
-        g = Dag()
-        g.add_nodes_from(groups)
-        g.add_edges_from((a, b) for a, b in self.graph.edges if a in groups and b in groups)
+        g = {n: tuple(d for d in self.graph.get(n, ()) if d in groups) for n in groups}
         outcome = run_graph(g, lambda n: map_parallel(groups[n], fn), reverse=reverse, skip_dependents=False)
         errors = [e for o in outcome.results.values() for e in o.errors.values()]
         errors += list(outcome.errors.values())

@@ -1,4 +1,5 @@
-"""Bridge networks on the real host: attach, traffic, egress rule, isolation, internal, removal."""
+"""Bridge networks on the real host: attach, traffic, egress rule, isolation, internal, removal.
+What composer's rtnetlink client set is read back by pyroute2 (netlink_oracle), independently."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from composer.errors import ConflictError, NotFoundError
 from composer.runtime.spec import NetworkAttachment
+from tests.integration import netlink_oracle as oracle
 from tests.integration.network_helpers import (  # noqa: F401  (fixtures)
     holders, links, manager, nft_table, ping, request, run_in, serve)
 
@@ -42,6 +44,10 @@ def test_two_containers_talk_over_one_network(manager, holders):
     assert f"default via {info.gateway} dev eth0" in run_in(a, "ip", "route").stdout
     assert "state UP" in run_in(a, "ip", "link", "show", "lo").stdout or "UNKNOWN" in run_in(a, "ip", "link", "show", "lo").stdout
     assert [e.network for e in manager.endpoints(cid(1))] == ["t1_default"]
+    oracle.check_bridge(info)
+    oracle.check_endpoint(info, ea, a)
+    oracle.check_endpoint(info, eb, b)
+    assert oracle.host().ports(info.bridge) == {ea.host_veth, eb.host_veth}
 
 
 def test_egress_masquerade_rule_and_forwarding(manager):
@@ -88,20 +94,26 @@ def test_internal_network_has_no_way_out(manager, holders):
     assert f'ip saddr {info.subnet} oifname != "{info.bridge}" masquerade' not in nft_table()
     assert f'iifname "{info.bridge}" oifname != "{info.bridge}" drop' in nft_table()
     assert ping(p, eq.ipv4_address) and ep.ipv4_address != eq.ipv4_address
+    oracle.check_bridge(info)
+    oracle.check_endpoint(info, ep, p, default_route=False)
+    assert oracle.netns_of(p).defaults() == []
 
 
 def test_default_route_only_from_first_non_internal_network(manager, holders):
-    manager.ensure("t6_front")
-    manager.ensure("t6_back", internal=True)
+    nfront = manager.ensure("t6_front")
+    nback = manager.ensure("t6_back", internal=True)
     p = holders.new()
-    attach(manager, "t6_back", 1, p, "eth0")
+    back = attach(manager, "t6_back", 1, p, "eth0")
     front = attach(manager, "t6_front", 1, p, "eth1")
     routes = run_in(p, "ip", "route").stdout
     assert f"default via {front.gateway} dev eth1" in routes
-    manager.ensure("t6_other")
-    attach(manager, "t6_other", 1, p, "eth2")
+    nother = manager.ensure("t6_other")
+    other = attach(manager, "t6_other", 1, p, "eth2")
     assert run_in(p, "ip", "route").stdout.count("default") == 1
     assert {e.interface for e in manager.endpoints(cid(1))} == {"eth0", "eth1", "eth2"}
+    oracle.check_endpoint(nback, back, p, default_route=False)
+    oracle.check_endpoint(nfront, front, p, default_route=True)
+    oracle.check_endpoint(nother, other, p, default_route=False)
 
 
 def test_requested_address_and_mac(manager, holders):
@@ -110,6 +122,8 @@ def test_requested_address_and_mac(manager, holders):
     ep = attach(manager, "t7_default", 1, p, ipv4_address="10.89.251.7", mac_address="02:aa:bb:cc:dd:ee")
     assert (ep.ipv4_address, ep.mac_address, ep.gateway) == ("10.89.251.7", "02:aa:bb:cc:dd:ee", info.gateway)
     assert "02:aa:bb:cc:dd:ee" in run_in(p, "ip", "link", "show", "eth0").stdout
+    oracle.check_bridge(info)  # the requested gateway on the bridge
+    oracle.check_endpoint(info, ep, p)  # the requested address and MAC in the namespace
     with pytest.raises(ConflictError, match="10.89.251.7 is already in use"):
         attach(manager, "t7_default", 2, holders.new(), ipv4_address="10.89.251.7")
     assert manager.endpoints(cid(2)) == []
@@ -120,15 +134,22 @@ def test_remove_and_disconnect_leave_nothing(manager, holders):
     p = holders.new()
     ep = attach(manager, "t8_default", 1, p)
     assert ep.host_veth in links()
+    oracle.check_endpoint(info, ep, p)
     with pytest.raises(ConflictError, match="in use by container"):
         manager.remove("t8_default")
     manager.disconnect_all(cid(1))
     manager.disconnect_all(cid(1))  # idempotent
     assert ep.host_veth not in links()
     assert "eth0" not in run_in(p, "ip", "link").stdout
+    oracle.check_gone(ep.host_veth)
+    assert oracle.host().ports(info.bridge) == set()
+    inside = oracle.netns_of(p)
+    assert set(inside.links) == {"lo"} and inside.routes == []
     manager.remove("t8_default")
     manager.remove("t8_default")  # idempotent
     assert info.bridge not in links()
+    oracle.check_gone(info.bridge)
+    assert not any(r.dev == info.bridge for r in oracle.host().routes)
     assert f"_{manager._tag}" not in nft_table()
     with pytest.raises(NotFoundError):
         attach(manager, "t8_default", 2, p)
@@ -144,10 +165,11 @@ def test_gc_forgets_dead_containers(manager, holders):
     manager.gc({cid(1)})
     assert manager.endpoints(cid(2)) == [] and len(manager.endpoints(cid(1))) == 1
     assert eq.host_veth not in links()
+    oracle.check_gone(eq.host_veth)
 
 
 def test_parallel_connects_from_threads(manager, holders):
-    manager.ensure("t10_default")
+    info = manager.ensure("t10_default")
     pids = [holders.new() for _ in range(8)]
     results, errors = {}, []
 
@@ -166,6 +188,8 @@ def test_parallel_connects_from_threads(manager, holders):
     assert len({e.ipv4_address for e in results.values()}) == 8
     for i, pid in enumerate(pids):
         assert results[i].ipv4_address in run_in(pid, "ip", "-4", "addr").stdout
+        oracle.check_endpoint(info, results[i], pid)
+    assert oracle.host().ports(info.bridge) == {e.host_veth for e in results.values()}
     assert ping(pids[0], results[7].ipv4_address)
 
 

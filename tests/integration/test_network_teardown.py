@@ -1,6 +1,7 @@
 """Teardown on the real host: links deleted without waiting for the kernel's teardown are gone
 from the host when the call returns; a dead container's veth is left to vanish with its netns,
-a live one's is deleted after the grace; bridge removal is fast."""
+a live one's is deleted after the grace; bridge removal is fast. pyroute2 (netlink_oracle) confirms
+what our own dump says is gone."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from composer.runtime.net import network, rtnl
 from composer.runtime.spec import NetworkAttachment
+from tests.integration import netlink_oracle as oracle
 from tests.integration.network_helpers import holders, links, manager  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.root
@@ -32,6 +34,7 @@ def test_detached_delete_is_gone_on_return():
         rtnl.delete_links_detached(names)
         took = time.perf_counter() - t
         assert not set(names) & links()
+        oracle.check_gone(*names)
         assert took < 0.5
     finally:
         with rtnl.Rtnl() as nl:
@@ -78,6 +81,8 @@ def test_a_dead_containers_veth_vanishes_a_live_ones_is_deleted(manager, holders
     assert eb.host_veth not in links()
     assert time.perf_counter() - t < network.VETH_GRACE + 0.5
     assert manager.network_endpoints("td_default") == []
+    oracle.check_gone(ea.host_veth, eb.host_veth)
+    assert "eth0" not in oracle.netns_of(alive).links  # the peer went with its pair
 
 
 def test_bridge_removal_is_quick(manager):  # noqa: F811
@@ -88,6 +93,7 @@ def test_bridge_removal_is_quick(manager):  # noqa: F811
         manager.remove(f"tq{i}_default")
         times.append(time.perf_counter() - t)
         assert info.bridge not in links()
+        oracle.check_gone(info.bridge)
     print(f"network remove: median {statistics.median(times) * 1000:.1f} ms")
     assert statistics.median(times) < 0.3
 
@@ -118,3 +124,4 @@ def test_reap_detached_returns_at_once_and_the_veth_goes(manager, holders):  # n
     while {ea.host_veth, eb.host_veth} & links() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not {ea.host_veth, eb.host_veth} & links()
+    oracle.check_gone(ea.host_veth, eb.host_veth)

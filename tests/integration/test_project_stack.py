@@ -1,7 +1,8 @@
 """A 3-service stack through ProjectRunner on the real host: up, name resolution (service,
 alias, link alias), link variables, published port, named volume seeded from the image and
 surviving down, recreate moving an address that peers' /etc/hosts follow, and a down that leaves
-no host object behind."""
+no host object behind. pyroute2 (netlink_oracle) reads back each container's links, addresses and
+routes (set by its start helper) and confirms that `down` left none of them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from composer.config import LoadOptions, load_project
 from composer.project.project import DownOptions, ProjectRunner, UpOptions
 from composer.runtime import Runtime
 from tests import hostobjects
+from tests.integration import netlink_oracle as oracle
 
 pytestmark = pytest.mark.root
 
@@ -91,6 +93,16 @@ def test_stack_lifecycle(stack, tmp_path):
     started = [e.name for e in stack.events if e.action == "Started"]
     assert started.index(f"{stack.name}-app-1") < started.index(f"{stack.name}-lb-1")
 
+    # what the start helpers set inside, read back by pyroute2: one default route per container, via
+    # the gateway of its first network (app: back and front, both with a gateway)
+    nets = {n.name: n for n in rt.network.list()}
+    for c in rt.list(labels={"composer.project": stack.name}):
+        eps = sorted(c.endpoints, key=lambda e: e.interface)
+        assert eps and c.pid
+        for i, ep in enumerate(eps):
+            oracle.check_bridge(nets[ep.network])
+            oracle.check_endpoint(nets[ep.network], ep, c.pid, default_route=i == 0)
+
     # names: service, alias, link alias, container name; the db's volume was seeded from the image
     assert sh(stack, "app", "wget -qO- http://db:5000/index.html | grep -q 'composer busybox'") == 0
     assert sh(stack, "app", f"ping -c1 -W1 database && ping -c1 -W1 backend && ping -c1 -W1 {stack.name}-db-1") == 0
@@ -121,10 +133,14 @@ def test_stack_lifecycle(stack, tmp_path):
     assert sh(moved, "db", "echo kept > /var/www/marker") == 0
     ids = [c.id for c in moved.containers(all=True)]
     bridges = {n.bridge for n in rt.network.list()}
+    host_veths = {ep.host_veth for c in rt.list(labels={"composer.project": stack.name}) for ep in c.endpoints}
+    assert len(host_veths) == 4  # app on two networks, db and lb on one each
     moved.down(DownOptions())
     assert moved.containers(all=True) == []
     assert rt.network.list() == [] or not any(n.name.startswith(stack.name) for n in rt.network.list())
     assert not bridges & hostobjects.links()
+    oracle.check_gone(*bridges, *host_veths)
+    assert not any(r.dev in bridges for r in oracle.host().routes)
     assert not any(cid in path for cid in ids for path in hostobjects.cgroups())
     volume_dir = Path(os.environ["COMPOSER_DATA_DIR"]) / "volumes" / f"{stack.name}_data" / "_data"
     assert (volume_dir / "marker").read_text() == "kept\n"

@@ -25,3 +25,18 @@ def test_runtime_imports_no_yaml_rich_or_networkx():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_pyroute2_is_the_tests_oracle_only():
+    """pyroute2's import costs more than a whole `container run`: composer's own rtnetlink client
+    (runtime/net/rtnl.py) does the work, and pyroute2 only checks it in tests/integration."""
+    import ast
+
+    users = []
+    for path in (ROOT / "composer").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] == "pyroute2" for n in names):
+                users.append(str(path.relative_to(ROOT)))
+    assert users == []

@@ -1,4 +1,5 @@
-"""The dependency graph: generations, reverse order, parallel runs with failures and skips."""
+"""The dependency graph (node -> its dependencies, graphlib's form): generations, reverse order, cycles,
+parallel runs with failures and skips."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from composer.config import LoadOptions, load_project
 from composer.errors import ConfigError, NotFoundError
-from composer.project.parallel import generations, map_parallel, run_graph
+from composer.project.parallel import find_cycle, generations, map_parallel, run_graph
 from composer.project.project import ProjectRunner
 from composer.runtime import Runtime
 
@@ -56,7 +57,7 @@ def test_cycle_is_a_config_error(tmp_path):
 
 
 def test_run_graph_order_parallel_and_skips():
-    g = nx.DiGraph([("db", "app"), ("app", "lb"), ("cache", "app2")])
+    g = {"app": ["db"], "lb": ["app"], "app2": ["cache"]}
     order, lock = [], threading.Lock()
     active, peak = [0], [0]
 
@@ -81,17 +82,37 @@ def test_run_graph_order_parallel_and_skips():
 
 
 def test_run_graph_reverse_does_not_skip():
-    g = nx.DiGraph([("db", "app")])
+    g = nx.DiGraph([("db", "app")]).pred  # a networkx graph's predecessor view is a graph too
     seen = []
     out = run_graph(g, lambda n: seen.append(n), reverse=True, skip_dependents=False)
     assert seen == ["app", "db"] and out.ok
 
 
 def test_between_called_after_each_generation():
-    g = nx.DiGraph([("a", "b")])
+    g = {"b": ["a"]}
     calls = []
     run_graph(g, lambda n: None, between=calls.append)
     assert calls == [["a"], ["b"]]
+
+
+def test_run_graph_reverse_skips_the_dependencies_of_a_failure():
+    def fn(node):
+        if node == "app":
+            raise RuntimeError("app broke")
+
+    out = run_graph({"app": ["db"], "lb": ["app"]}, fn, reverse=True)
+    assert out.errors.keys() == {"app"} and out.skipped == {"db": "app"} and out.results == {"lb": None}
+
+
+def test_cycle_named_by_graphlib():
+    g = {"app": ["db"], "lb": ["app"], "db": ["lb"], "alone": []}
+    cycle = find_cycle(g)
+    assert cycle[0] == cycle[-1] and sorted(cycle[:-1]) == ["app", "db", "lb"]
+    for a, b in zip(cycle, cycle[1:]):
+        assert a in g[b]  # each is a dependency of the next
+    with pytest.raises(ValueError):
+        generations(g)
+    assert find_cycle({"app": ["db"]}) is None
 
 
 def test_map_parallel_collects_errors():
@@ -104,3 +125,14 @@ def test_runner_without_model_needs_a_name(tmp_path):
         ProjectRunner(None, runtime=Runtime(tmp_path / "s", tmp_path / "d"))
     r = ProjectRunner(None, name="x", runtime=Runtime(tmp_path / "s", tmp_path / "d"))
     assert r.containers() == [] and list(r.graph) == []
+
+
+def test_up_path_orders_with_graphlib_not_networkx():
+    """networkx's import (~70 ms) stays off `up`: the runner and the up command order with graphlib."""
+    import subprocess
+    import sys
+
+    code = ("import sys, composer.cli.up_cmd, composer.project.project, composer.project.parallel\n"
+            "print('networkx' in sys.modules, 'graphlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

@@ -54,3 +54,15 @@ def test_extends_unknown(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_text(tmp_path, "services:\n  web: {image: x}\n  a:\n    extends: {service: wbe}\n")
     assert "wbe" in str(e.value) and "did you mean 'web'" in str(e.value) and ":4:" in str(e.value)
+
+
+def test_extends_a_service_without_a_body(tmp_path):
+    """Found by test_property: `base:` with nothing under it was an AttributeError, not a message."""
+    import pytest
+
+    from composer.config import LoadOptions, load_project
+    from composer.errors import ConfigError
+
+    (tmp_path / "compose.yaml").write_text("services:\n  base:\n  web:\n    extends: base\n    image: x\n")
+    with pytest.raises(ConfigError, match="compose.yaml:4:.*extends service 'base', which is not a mapping"):
+        load_project(LoadOptions(cwd=str(tmp_path), environ={}))
