@@ -7,7 +7,7 @@ import _socket  # socket.py (enums, selectors) costs `container run` ~2 ms; this
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
@@ -211,7 +211,10 @@ class _Starter:
             self.rt.network.ports.check_ports(spec.ports, _exclude=spec.id)
         target = _net_target(self.rt, spec)
         self.driver = cgroups.default_driver()
-        cgroup = self.driver.plan(spec.id, spec.resources)  # made below, while the monitor forks
+        resources = spec.resources
+        if spec.privileged:  # docker: every device, as every capability
+            resources = replace(resources, device_rules=resources.device_rules + ("a",))
+        cgroup = self.driver.plan(spec.id, resources)  # made below, while the monitor forks
         etc = etcfiles.write_all(self.p.state, hostname=spec.hostname or spec.id[:12], domainname=spec.domainname,
                                  hosts=spec.hosts, dns=spec.dns, dns_search=spec.dns_search)
         if spec.network_mode == "host":
@@ -247,7 +250,7 @@ class _Starter:
         # what needs no PID 1 happens now; PID 1 waits for "go"
         for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
             self.driver.remove_dir(leftover)
-        self.cgroup = self.driver.create(spec.id, spec.resources)
+        self.cgroup = self.driver.create(spec.id, resources)
         reserved = self._reserve(nets)
         hello = self.recv()
         if "error" in hello:

@@ -39,6 +39,8 @@ class Resources:
     pids: int | None = None
     oom_kill_disable: bool = False
     oom_score_adj: int | None = None
+    # device cgroup rules added to docker's default allow list ("c 189:* rwm"; privileged: "a")
+    device_rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
