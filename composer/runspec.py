@@ -40,6 +40,7 @@ class RunOptions:
     read_only: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    cgroupns: str = ""  # host | private; "" = the runtime's default for the host's cgroup version
     security_opt: tuple[str, ...] = ()  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
 
 
@@ -184,7 +185,7 @@ def build(opts: RunOptions, image: ImageInfo, host: HostContext, *, id: str | No
         networks=(NetworkAttachment("bridge"),) if opts.network == "bridge" else (),
         ports=ports, labels=labels, stop_signal=parse_signal(config.stop_signal), init=opts.init,
         auto_remove=opts.rm, read_only=opts.read_only, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
-        **security(opts.security_opt, host.cwd),
+        cgroupns=opts.cgroupns, **security(opts.security_opt, host.cwd),
     )
 
 

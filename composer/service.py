@@ -215,7 +215,7 @@ def build_spec(service: Service, ctx: ProjectContext, image, *, number: int, id:
         stop_signal=parse_signal(service.stop_signal or config.stop_signal, service.name),
         stop_timeout=service.stop_grace_period if service.stop_grace_period is not None else 10.0,
         cap_add=tuple(service.cap_add), cap_drop=tuple(service.cap_drop), privileged=service.privileged,
-        read_only=service.read_only, no_new_privileges=nnp, seccomp=seccomp, init=bool(service.init),
+        cgroupns=service.cgroup or "", read_only=service.read_only, no_new_privileges=nnp, seccomp=seccomp, init=bool(service.init),
         tty=service.tty, stdin_open=service.stdin_open,
         ulimits=tuple(Ulimit(k, u.soft, u.hard) for k, u in service.ulimits.items()),
         sysctls=tuple(service.sysctls.items()), shm_size=service.shm_size, restart=restart_for(service),

@@ -263,6 +263,7 @@ class Service:
     platform: str | None = None
     ipc: str | None = None
     pid: str | None = None
+    cgroup: str | None = None  # host | private (the cgroup namespace)
     configs: tuple[FileRef, ...] = ()
     secrets: tuple[FileRef, ...] = ()
     devices: tuple[str, ...] = ()

@@ -54,7 +54,10 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
         if m.type not in ("bind", "tmpfs"):
             raise ContainerError(f"unsupported mount type {m.type!r}")
     _check_network_mode(spec)
-    from composer.runtime import caps
+    from composer.runtime import caps, cgroupns
+
+    if spec.cgroupns not in cgroupns.MODES:
+        raise ContainerError(f"invalid cgroup namespace mode {spec.cgroupns!r}: use host or private")
     from composer.runtime.cgroups_limits import validate
 
     validate(spec.resources)
@@ -202,7 +205,7 @@ class _Starter:
         return json.loads(data)
 
     def run(self) -> None:
-        from composer.runtime import cgroups, etcfiles
+        from composer.runtime import cgroupns, cgroups, etcfiles
         from composer.runtime import launcher
 
         spec = self.spec
@@ -231,6 +234,7 @@ class _Starter:
             "healthcheck": asdict(spec.healthcheck) if spec.healthcheck else None,
             "log_max_size": spec.log.max_size, "log_max_file": spec.log.max_file,
         }
+        req["cfg"]["cgroup"] = cgroupns.config(spec.cgroupns, req["cgroup"])  # /sys/fs/cgroup inside
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         self.sock = ours
         ours.settimeout(HANDSHAKE_TIMEOUT)

@@ -11,6 +11,7 @@ import os
 import stat
 
 from composer.paths import follow_links
+from composer.runtime import cgroupns
 from composer.runtime import syscalls as sc
 
 # docker's defaults (moby oci/defaults.go)
@@ -148,6 +149,7 @@ def setup(cfg: dict) -> None:
         sc.mount("sysfs", sys_, "sysfs", sysflags)
     else:  # sysfs can only be mounted fresh in an own netns; otherwise a read-only bind
         _bind("/sys", sys_, True)
+    cgroupns.mount_inside(root, cfg.get("cgroup"))
     _mount_dev(root, cfg.get("shm_size"))
     for target, source in cfg.get("etc_files", {}).items():
         dest = secure_join(root, target)

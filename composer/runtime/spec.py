@@ -132,6 +132,7 @@ class ContainerSpec:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
+    cgroupns: str = ""  # "host" | "private"; "" = docker's default: private on cgroup v2, host on v1
     read_only: bool = False
     no_new_privileges: bool = False
     seccomp: str = ""  # "" docker's default profile, "unconfined", or a docker-format profile's JSON

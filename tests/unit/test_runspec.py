@@ -79,10 +79,11 @@ def test_limits():
 
 def test_flags_pass_through():
     spec = build(RunOptions("x", name="n", workdir="/w", user="1:2", hostname="h", network="none", init=True,
-                            rm=True, labels=("a=b",), read_only=True, cap_add=("NET_ADMIN",)))
+                            rm=True, labels=("a=b",), read_only=True, cap_add=("NET_ADMIN",), cgroupns="private"))
     assert (spec.name, spec.cwd, spec.user, spec.hostname) == ("n", "/w", "1:2", "h")
     assert spec.network_mode == "none" and spec.networks == ()
     assert spec.init and spec.auto_remove and spec.read_only and spec.cap_add == ("NET_ADMIN",)
+    assert spec.cgroupns == "private"
     assert dict(spec.labels) == {"a": "b"}
     with pytest.raises(UsageError, match="absolute"):
         build(RunOptions("x", workdir="rel"))

@@ -52,6 +52,7 @@ services:
     labels: {tier: front}
     healthcheck: {test: "wget -q localhost", interval: 5s}
     ipc: host
+    cgroup: host
   worker:
     image: busybox
     scale: 2
@@ -174,6 +175,7 @@ def test_resources_and_keys(project):
     assert any("label:disable" in w for w in built.warnings)
     worker = build(project, "worker").spec
     assert worker.resources.memory == 32 * 1024 * 1024
+    assert spec.cgroupns == "host" and worker.cgroupns == ""  # compose's `cgroup`; "" = docker's default
 
 
 def test_replicas_and_port_ranges(project):
