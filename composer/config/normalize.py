@@ -134,7 +134,10 @@ class Normalizer:
             ipc=_opt_str(d.get("ipc")), pid=_opt_str(d.get("pid")), cgroup=_opt_str(d.get("cgroup")),
             configs=self.file_refs(d.get("configs")), secrets=self.file_refs(d.get("secrets")),
             devices=tuple(str(x) if not isinstance(x, dict) else
-                          f"{x.get('source')}:{x.get('target', x.get('source'))}" for x in d.get("devices") or ()),
+                          ":".join([str(x.get("source")), str(x.get("target", x.get("source")))]
+                                   + ([str(x["permissions"])] if x.get("permissions") else []))
+                          for x in d.get("devices") or ()),
+            device_cgroup_rules=self.strs(d.get("device_cgroup_rules")),
             group_add=self.strs(d.get("group_add")), extensions=ext,
         )
 

@@ -233,6 +233,33 @@ def attached(cgroup_dir: str) -> int:
         os.close(dfd)
 
 
+def host_device(text: str):
+    """docker's --device / compose `devices` entry, "HOST[:CONTAINER][:PERMISSIONS]", resolved on
+    this host (the node's type, numbers, mode and owner are read now, as docker does at create)."""
+    import stat
+
+    from composer.runtime.spec import Device
+
+    parts = text.split(":")
+    perms = "rwm"
+    if len(parts) > 1 and parts[-1] and not set(parts[-1]) - set("rwm"):
+        perms = parts.pop()
+    if not 1 <= len(parts) <= 2 or not parts[0].startswith("/") or (len(parts) == 2 and not parts[1].startswith("/")):
+        raise ContainerError(f"invalid device {text!r}: expected HOST_PATH[:CONTAINER_PATH][:PERMISSIONS] "
+                             "with absolute paths and permissions from r, w, m")
+    source, target = parts[0], parts[-1]
+    try:
+        st = os.stat(source)
+    except OSError as e:
+        raise ContainerError(f"invalid device {text!r}: {source}: {e.strerror}") from None
+    if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise ContainerError(f"invalid device {text!r}: {source} is not a device node")
+    return Device(target=os.path.normpath(target), kind="c" if stat.S_ISCHR(st.st_mode) else "b",
+                  major=os.major(st.st_rdev), minor=os.minor(st.st_rdev),
+                  access="".join(c for c in "rwm" if c in perms), mode=stat.S_IMODE(st.st_mode),
+                  uid=st.st_uid, gid=st.st_gid)
+
+
 def rules_for(extra: tuple[str, ...] = ()) -> tuple[DeviceRule, ...]:
     """The default rules plus a container's own (docker's device_cgroup_rules, `devices:`)."""
     return tuple(parse_rule(r) for r in DEFAULT_RULES + tuple(extra))

@@ -60,7 +60,7 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
         raise ContainerError(f"invalid cgroup namespace mode {spec.cgroupns!r}: use host or private")
     from composer.runtime.cgroups_limits import validate
 
-    validate(spec.resources)
+    validate(_resources(spec))
     try:
         caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
     except ValueError as e:
@@ -86,6 +86,15 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
             rmtree(p.state)
             raise
     return rt._info(spec)
+
+
+def _resources(spec: ContainerSpec):
+    """The cgroup resources, with what the device policy must also allow: the spec's devices, and
+    every device for a privileged container (docker: as every capability)."""
+    extra = tuple(d.rule for d in spec.devices) + (("a",) if spec.privileged else ())
+    if not extra:
+        return spec.resources
+    return replace(spec.resources, device_rules=spec.resources.device_rules + extra)
 
 
 def _check_network_mode(spec: ContainerSpec) -> None:
@@ -157,6 +166,7 @@ def _child_config(rt: "Runtime", spec: ContainerSpec, etc_files: dict[str, str],
         "oom_score_adj": spec.resources.oom_score_adj, "no_new_privileges": spec.no_new_privileges,
         "caps": caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged), "last_cap": caps.last_cap(),
         "argv": list(spec.argv), "init": spec.init, "seccomp": _seccomp_hex(rt, spec),
+        "devices": [asdict(d) for d in spec.devices],
     }
 
 
@@ -214,9 +224,7 @@ class _Starter:
             self.rt.network.ports.check_ports(spec.ports, _exclude=spec.id)
         target = _net_target(self.rt, spec)
         self.driver = cgroups.default_driver()
-        resources = spec.resources
-        if spec.privileged:  # docker: every device, as every capability
-            resources = replace(resources, device_rules=resources.device_rules + ("a",))
+        resources = _resources(spec)
         cgroup = self.driver.plan(spec.id, resources)  # made below, while the monitor forks
         etc = etcfiles.write_all(self.p.state, hostname=spec.hostname or spec.id[:12], domainname=spec.domainname,
                                  hosts=spec.hosts, dns=spec.dns, dns_search=spec.dns_search)

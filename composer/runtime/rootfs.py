@@ -115,6 +115,22 @@ def _mount_dev(root: str, shm_size: int | None) -> None:
     sc.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
 
 
+def _make_devices(root: str, devices) -> None:
+    """The spec's host devices (their device policy is the cgroup's), replacing what is there."""
+    for d in devices:
+        path = secure_join(root, d["target"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.lexists(path):
+            os.unlink(path)
+        kind = stat.S_IFCHR if d["kind"] == "c" else stat.S_IFBLK
+        old = os.umask(0)
+        try:
+            os.mknod(path, kind | d["mode"], os.makedev(d["major"], d["minor"]))
+        finally:
+            os.umask(old)
+        os.chown(path, d["uid"], d["gid"])
+
+
 def _mask(root: str) -> None:
     for path in MASKED:
         target = os.path.join(root, path.lstrip("/"))
@@ -151,6 +167,7 @@ def setup(cfg: dict) -> None:
         _bind("/sys", sys_, True)
     cgroupns.mount_inside(root, cfg.get("cgroup"))
     _mount_dev(root, cfg.get("shm_size"))
+    _make_devices(root, cfg.get("devices", ()))
     for target, source in cfg.get("etc_files", {}).items():
         dest = secure_join(root, target)
         _ensure(dest, False)

@@ -113,3 +113,13 @@ def test_spec_round_trips_json():
 
     spec = build(RunOptions("x", volumes=("/a:/b",), memory="8m", publish=("1:2",)))
     assert ContainerSpec.from_json(spec.to_json()) == spec
+
+
+def test_devices_and_rules_from_flags():
+    spec = build(RunOptions("x", devices=("/dev/null:/dev/n:r",), device_cgroup_rules=("b 8:* r",)))
+    assert [(d.target, d.kind, d.major, d.minor, d.access) for d in spec.devices] == [("/dev/n", "c", 1, 3, "r")]
+    assert spec.resources.device_rules == ("b 8:* r",)
+    with pytest.raises(UsageError, match="--device: invalid device '/tmp:/x'"):
+        build(RunOptions("x", devices=("/tmp:/x",)))
+    with pytest.raises(UsageError, match="--device-cgroup-rule: invalid device cgroup rule"):
+        build(RunOptions("x", device_cgroup_rules=("b 8",)))
