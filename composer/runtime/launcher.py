@@ -44,7 +44,7 @@ SOCK_NAME, LOCK_NAME, LOG_NAME = "launcher.sock", "launcher.lock", "launcher.log
 # A launcher runs the code of these modules (in its monitors and PID 1s): changing any of them
 # makes a running launcher outdated.
 _CODE = ("launcher", "launcher_server", "monitor", "monitor_launch", "rtnl", "monitor_facts", "logpump", "handoff",
-         "health", "tty", "child", "rootfs", "caps", "seccomp", "syscalls")
+         "health", "tty", "child", "rootfs", "cgroupns", "caps", "seccomp", "syscalls")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
