@@ -74,7 +74,7 @@ def main() -> None:
         print(f"composer cached rebuild (CLI):     {statistics.median(cached):6.2f} s (median of {n}, max "
               f"{max(cached):.2f})")
         os.environ.update(COMPOSER_STATE_DIR=env["COMPOSER_STATE_DIR"], COMPOSER_DATA_DIR=env["COMPOSER_DATA_DIR"])
-        from composer.images.build import BuildOptions, build as lib_build
+        from composer.images.dockerfile.builder import BuildOptions, build as lib_build
         from composer.images.store import ImageStore
 
         store = ImageStore()

@@ -7,7 +7,7 @@ from __future__ import annotations
 MAX_LINKS = 40
 
 
-# No typing import: PID 1's setup code (runtime.rootfs) uses this in the lean launcher.
+# No typing import: PID 1's setup code (runtime.fs.rootfs) uses this in the lean launcher.
 def follow_links(rel: str, readlink: "Callable[[str], str | None]", *, follow_last: bool = True,  # noqa: F821
                  too_many: "Callable[[], Exception]") -> list[str]:  # noqa: F821
     """The components of rel once every symlink along it is followed. readlink(path) gets a path

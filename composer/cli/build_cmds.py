@@ -40,7 +40,7 @@ def _pairs(items: list[str], what: str, *, env_fallback: bool) -> tuple[tuple[st
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from composer.images.build import BuildEvent, BuildOptions, build
+    from composer.images.dockerfile.builder import BuildEvent, BuildOptions, build
     from composer.images.store import ImageStore
     from composer.runtime import Runtime
 

@@ -108,8 +108,8 @@ def _spec(args, rt):
     import dataclasses
     import os
 
-    from composer import runspec
     from composer.images.store import ImageStore
+    from composer.service import runspec
 
     image = ImageStore(rt.data_dir).resolve(args.image)
     opts = runspec.RunOptions(
@@ -161,7 +161,7 @@ def attach_and_wait(rt, start, *, tty: bool = False, interactive: bool = False) 
     import contextlib
     import os
 
-    from composer.runtime import tty as rtty
+    from composer.runtime.monitor import tty as rtty
 
     raw = tty and interactive and os.isatty(0)
     with rtty.raw_mode(0) if raw else contextlib.nullcontext():

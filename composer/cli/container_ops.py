@@ -90,7 +90,7 @@ def _ago(t: float | None) -> str:
 
 
 def _status(info) -> str:
-    from composer.ui import status_text  # one wording for `ps` and `container ls`
+    from composer.ui.tables import status_text  # one wording for `ps` and `container ls`
 
     return status_text(info)
 
@@ -121,7 +121,7 @@ def cmd_ls(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from composer.logs import parse_tail
+    from composer.ui.logmux import parse_tail
 
     tail = parse_tail(args.tail)
     rt = _runtime()
@@ -150,7 +150,7 @@ def cmd_stop(args) -> int:
 
 
 def cmd_kill(args) -> int:
-    from composer.runspec import parse_signal
+    from composer.service.runspec import parse_signal
 
     sig = parse_signal(args.signal)
     return _each(args.containers, lambda rt, ref: rt.kill(ref, sig))

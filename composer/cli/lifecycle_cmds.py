@@ -68,9 +68,9 @@ def _ensure_images(ctx, args, model) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from composer import runspec
     from composer.cli.container_cmds import attach_and_wait
-    from composer.oneoff import OneOffOptions
+    from composer.project.oneoff import OneOffOptions
+    from composer.service import runspec
 
     model = load_model(args, [args.service])
     check_services(model, [args.service])
@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    from composer.project import UpOptions
+    from composer.project.project import UpOptions
 
     scale = parse_scale(args.pairs)
     services = [name for name, _ in scale]
@@ -125,7 +125,7 @@ def cmd_unpause(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    from composer.project import DownOptions
+    from composer.project.project import DownOptions
 
     model, name = load_optional(args, args.services)
     check_services(model, args.services)
@@ -143,8 +143,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     from composer.cli.project_common import name_only
-    from composer.container_events import follow, parse_time
     from composer.errors import UsageError
+    from composer.project.events import follow, parse_time
     from composer.runtime import Runtime
 
     bounds = {}

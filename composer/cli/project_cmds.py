@@ -171,7 +171,7 @@ def _lazy(name: str):
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from composer.project import DownOptions
+    from composer.project.project import DownOptions
 
     model, name = load_optional(args)
     ctx = context(args, model, name, prepare=True)
@@ -202,7 +202,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from composer.runspec import parse_signal
+    from composer.service.runspec import parse_signal
 
     sig = parse_signal(args.signal)
     return _simple(args, lambda ctx: ctx.runner.kill(tuple(args.services), sig))
@@ -210,7 +210,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     from composer.cli.project_common import parse_scale
-    from composer.project import UpOptions
+    from composer.project.project import UpOptions
 
     if args.force_recreate and args.no_recreate:
         raise UsageError("--force-recreate and --no-recreate are incompatible")
@@ -250,7 +250,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    from composer import ui
+    from composer.ui import tables as ui
 
     if args.format not in ("table", "json"):
         raise UsageError(f"unsupported --format {args.format!r} (table or json)")
@@ -276,7 +276,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from composer.logs import LogMux, LogOptions, LogPrinter, colour_map, parse_since, parse_tail, print_logs
+    from composer.ui.logmux import LogMux, LogOptions, LogPrinter, colour_map, parse_since, parse_tail, print_logs
 
     tail = parse_tail(args.tail)
     opts = LogOptions(follow=args.follow, tail=tail, since=parse_since(args.since) if args.since else None,
@@ -311,7 +311,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     """Runs in this process's own thread only: the runtime forks into the container's namespaces."""
     import os
 
-    from composer.runspec import parse_env
+    from composer.service.runspec import parse_env
 
     if not args.cmd_argv:
         raise UsageError("exec needs a command: composer exec SERVICE COMMAND [ARG...]")
@@ -341,7 +341,7 @@ def cmd_port(args: argparse.Namespace) -> int:
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from composer import ui
+    from composer.ui import tables as ui
 
     model, name = name_only(args)
     check_services(model, args.services)
@@ -364,9 +364,9 @@ def _top_entry(entry):
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from composer import ui
-    from composer.project_ops import list_projects
+    from composer.project.ops import list_projects
     from composer.runtime import Runtime
+    from composer.ui import tables as ui
 
     if args.format not in ("table", "json"):
         raise UsageError(f"unsupported --format {args.format!r} (table or json)")

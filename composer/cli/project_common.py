@@ -84,7 +84,7 @@ def check_services(model: Any, services: Sequence[str]) -> None:
 def context(args: argparse.Namespace, model: Any, name: str, *, prepare: bool = False) -> Ctx:
     """A runner for the project. prepare=True forks the runtime's launcher now, before any thread
     (rich's live display, parallel starts) exists: containers must be set up single-threaded."""
-    from composer.project import ProjectRunner
+    from composer.project.project import ProjectRunner
     from composer.runtime import Runtime
 
     runtime = Runtime()
@@ -96,7 +96,7 @@ def context(args: argparse.Namespace, model: Any, name: str, *, prepare: bool = 
 
 
 def progress(args: argparse.Namespace, title: str = "Running") -> Any:
-    from composer.ui import make_progress
+    from composer.ui.progress import make_progress
 
     return make_progress(getattr(args, "progress", "auto"), getattr(args, "ansi", "auto"), sys.stderr, title)
 
@@ -123,7 +123,7 @@ def colour_enabled(args: argparse.Namespace, stream: Any = None) -> bool:
 
 
 def sources(infos: Sequence[Any], project: str, *, running: bool | None = None) -> list[Any]:
-    from composer.logs import Source, display_name
+    from composer.ui.logmux import Source, display_name
 
     return [Source(i.id, display_name(i.name, i.label("composer.project", project) or project),
                    i.label("composer.service", "") or i.name, i.running if running is None else running)
@@ -172,14 +172,14 @@ class Query:
     runtime: Any
 
     def containers(self, services: Sequence[str] = (), all: bool = False, oneoff: bool = False) -> list[Any]:
-        from composer.links import L_ONEOFF, L_PROJECT, L_SERVICE
+        from composer.service.links import L_ONEOFF, L_PROJECT, L_SERVICE
 
         infos = self.runtime.list(all=all, labels={L_PROJECT: self.name})
         return [i for i in infos if (i.label(L_ONEOFF) == "True") == oneoff
                 and (not services or i.label(L_SERVICE) in services)]
 
     def container_for(self, service: str, index: int = 1) -> Any:
-        from composer.links import L_NUMBER
+        from composer.service.links import L_NUMBER
 
         for info in self.containers((service,), all=True):
             if info.label(L_NUMBER) == str(index):

@@ -84,8 +84,8 @@ def build_for(project, rt, *, services=(), force: bool, no_cache: bool = False, 
     """Build what needs building, with live step output on stderr."""
     if not any(svc.build is not None for svc in project.services.values()):
         return  # nothing to build: don't even open the store
-    from composer.builds import build_services, services_to_build
     from composer.images.store import ImageStore
+    from composer.project.builds import build_services, services_to_build
 
     store = ImageStore(rt.data_dir)
     todo = services_to_build(project, services, force=force, exists=store.exists)

@@ -36,7 +36,7 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from composer.project import UpOptions
+    from composer.project.project import UpOptions
 
     _validate(args)
     model = load_model(args, args.services)
@@ -79,7 +79,7 @@ def _attached_services(ctx: Ctx, args: argparse.Namespace, infos: list[Any]) -> 
 
 
 def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) -> int:
-    from composer.logs import LogMux, LogOptions, LogPrinter, colour_map
+    from composer.ui.logmux import LogMux, LogOptions, LogPrinter, colour_map
 
     project = ctx.name
     watched = _attached_services(ctx, args, infos)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 from composer.errors import ImageError, NotFoundError
 from composer.images.model import Image, ImageConfig
-from composer.images.reference import looks_like_id, normalize, parse_reference
+from composer.images.reference import looks_like_id, parse_reference
 
 _INDEX_VERSION = 1
 
@@ -236,13 +236,4 @@ class ImageStore:
         )
 
 
-def __getattr__(name: str) -> Any:
-    """StagedLayer moved to store_layers; still importable from here, loaded on first use."""
-    if name == "StagedLayer":
-        from composer.images.store_layers import StagedLayer
-
-        return StagedLayer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["ImageStore", "StagedLayer", "default_data_dir", "normalize"]
+__all__ = ["ImageStore", "default_data_dir"]

@@ -55,7 +55,7 @@ class PortMapping:
 
 @dataclass(frozen=True)
 class NetworkAttachment:
-    """Attach to a runtime network (see runtime.network) by its network name."""
+    """Attach to a runtime network (see runtime.net.network) by its network name."""
 
     network: str
     ipv4_address: str | None = None

@@ -61,7 +61,7 @@ class Stack:
         """What this project put on the host, by the runtime's naming rules: links (bridges and veth
         host ends), cgroups (named by container id), processes. Other tests on the machine may
         create objects at the same time, so the check is by name, not a before/after diff."""
-        from composer.runtime.ipam import bridge_name, veth_name
+        from composer.runtime.net.ipam import bridge_name, veth_name
 
         ids, links = set(), set()
         for path in glob.glob(os.path.join(self.env["COMPOSER_DATA_DIR"], "containers", "*", "spec.json")):

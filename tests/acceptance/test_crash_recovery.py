@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.runtime import ipam, nft
+from composer.runtime.net import ipam, nft
 from tests import hostobjects
 from tests.acceptance.conftest import CLI, Stack, _alive
 from tests.acceptance.test_lifecycle_scale_run import IDLE, tstack  # noqa: F401 - fixture

@@ -100,7 +100,7 @@ def test_up_with_taken_port_fails_before_starting_anything(stack):
         assert str(port) in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr  # a short message, no traceback
         assert s("ps", "-a", "-q").stdout == ""  # `first` was not started (nor created)
-        from composer.runtime.ipam import bridge_name
+        from composer.runtime.net.ipam import bridge_name
 
         assert bridge_name(f"{s.name}_default") not in hostobjects.links()
 

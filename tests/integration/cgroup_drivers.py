@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 
-from composer.runtime import cgroups as cg
+from composer.runtime.cgroups import base as cg
 
 
 def unified_v2():
     """A V2Driver on the hybrid host's cgroup2 mount, or None on a pure v1 or pure v2 host."""
-    from composer.runtime.cgroups_detect import mounted_dir, parse_mountinfo, parse_proc_cgroup
-    from composer.runtime.cgroups_v2 import V2Driver
+    from composer.runtime.cgroups.detect import mounted_dir, parse_mountinfo, parse_proc_cgroup
+    from composer.runtime.cgroups.v2 import V2Driver
 
     if cg.default_driver().version != 1:
         return None
@@ -34,7 +34,9 @@ def kinds() -> list[str]:
 
 def make(kind: str):
     if kind == "host":
-        return cg.detect()
+        from composer.runtime.cgroups.detect import detect
+
+        return detect()
     drv = unified_v2()
     assert drv is not None, f"no {kind} driver on this host"
     return drv

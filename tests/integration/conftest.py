@@ -57,7 +57,7 @@ def remove_networks(state_dir: str) -> None:
     """The default `bridge` network outlives its containers (like docker0): tests remove it."""
     if not os.path.isdir(os.path.join(state_dir, "networks")):
         return
-    from composer.runtime.network import NetworkManager
+    from composer.runtime.net.network import NetworkManager
 
     nm = NetworkManager(Path(state_dir))
     for net in nm.list():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.runtime.network import NetworkManager
+from composer.runtime.net.network import NetworkManager
 
 PY = sys.executable
 

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.root
 
 
 def test_debian_bootstrap_then_build(cli, composer_env, tmp_path):
-    from composer.images import ImageStore
     from composer.images.bootstrap import bootstrap_debian
+    from composer.images.store import ImageStore
 
     store = ImageStore()
     lines: list[str] = []

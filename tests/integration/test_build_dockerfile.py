@@ -46,8 +46,8 @@ CMD ["sh", "-c", "cat out.txt; echo mode=$MODE; id -u; pwd"]
 
 @pytest.fixture
 def base(composer_env):
-    from composer.images import ImageStore
     from composer.images.bootstrap import bootstrap_busybox
+    from composer.images.store import ImageStore
 
     bootstrap_busybox(ImageStore())
     yield

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from composer.errors import ContainerError
-from composer.runtime import cgroups
+from composer.runtime.cgroups import base as cgroups
 from composer.runtime.spec import Resources
 from tests.integration import cgroup_drivers
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from composer.errors import HostError
-from composer.runtime import cgroups_devices as cd
+from composer.runtime.cgroups import devices as cd
 from tests.integration import cgroup_drivers
 
 pytestmark = pytest.mark.root

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from composer.errors import ContainerError
-from composer.runtime import cgroups as cg
+from composer.runtime.cgroups import base as cg
 from composer.runtime.spec import Resources
 from tests import hostobjects
 from tests.integration import cgroup_drivers

@@ -13,8 +13,8 @@ import stat
 
 import pytest
 
-from composer.runtime import cgroups
-from composer.runtime.cgroups_devices import host_device
+from composer.runtime.cgroups import base as cgroups
+from composer.runtime.cgroups.devices import host_device
 from composer.runtime.spec import Resources
 from tests.integration import cgroup_drivers
 

@@ -131,7 +131,7 @@ def test_the_battery_has_26_probes_and_every_disk():
 def test_disks_stay_shut_with_each_cgroup_driver(runtime, make_spec, monkeypatch, kind):
     """The disk probe with each driver this host has. On the hybrid host's cgroup2 driver the
     container is in no v1 devices cgroup of its own: the BPF program alone keeps the disks shut."""
-    from composer.runtime import cgroups
+    from composer.runtime.cgroups import base as cgroups
 
     monkeypatch.setattr(cgroups, "_DEFAULT", cgroup_drivers.make(kind))
     spec = make_spec("sh", "-c", PRELUDE + _disks_script())

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from composer.images import ImageConfig, ImageStore
 from composer.images.bootstrap import busybox_rootfs, find_static_busybox
+from composer.images.model import ImageConfig
+from composer.images.store import ImageStore
 
 pytestmark = pytest.mark.root
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from composer.runtime import state as st
+from composer.runtime.container import state as st
 from composer.runtime.spec import Healthcheck, LogConfig, RestartPolicy
 from tests.integration import cgroup_drivers
 
@@ -146,7 +146,8 @@ def test_starter_killed_before_go_leaves_no_process(runtime, make_spec, tmp_path
     script = tmp_path / "die.py"
     script.write_text(
         "import os, sys\n"
-        "from composer.runtime import Runtime, cgroups\n"
+        "from composer.runtime import Runtime\n"
+        "from composer.runtime.cgroups import base as cgroups\n"
         "from tests.integration import cgroup_drivers\n"
         "cgroup_drivers.use_for_runtime(sys.argv[4])\n"
         "type(cgroups.default_driver()).attach = lambda *a: os._exit(9)  # dies right after the monitor's hello\n"
@@ -177,7 +178,7 @@ def test_privileged_gets_what_the_host_grants(runtime, make_spec):
     """privileged: every capability this host lets composer have (a sandbox may withhold some),
     no seccomp filter, and mounting works; asking for a withheld one by name is a clear error."""
     from composer.errors import ContainerError
-    from composer.runtime import caps
+    from composer.runtime.security import caps
 
     spec = make_spec("sh", "-c", "grep -E 'CapEff|Seccomp:' /proc/self/status; mkdir -p /tmp/m; mount -t tmpfs x /tmp/m && echo mounted",
                      privileged=True)
@@ -196,7 +197,7 @@ def test_privileged_gets_what_the_host_grants(runtime, make_spec):
 def test_idle_monitor_is_cmp_pump_and_comes_back_for_probes(runtime, make_spec):
     """Once probes are >= 5 s apart the monitor execs cmp-pump (same pid), which hands back to the
     Python monitor when the next probe is due; the probe's result lands in the state as before."""
-    from composer.runtime import handoff
+    from composer.runtime.monitor import handoff
 
     assert handoff.PUMP is not None, "cmp-pump is not built: ./dev setup compiles it"
     spec = make_spec("sh", "-c", "echo hello; sleep 60",

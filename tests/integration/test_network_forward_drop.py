@@ -28,8 +28,8 @@ pytestmark = pytest.mark.root
 SCRIPT = textwrap.dedent("""
     import json, shutil, subprocess, sys, tempfile
     from pathlib import Path
-    from composer.runtime import nft
-    from composer.runtime.network import NetworkManager
+    from composer.runtime.net import nft
+    from composer.runtime.net.network import NetworkManager
     from composer.runtime.spec import NetworkAttachment, PortMapping
     from tests.integration.network_helpers import Holders, ping, request, run_in, serve
 

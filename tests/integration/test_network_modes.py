@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from composer.errors import ConflictError, ContainerError
-from composer.runtime import Runtime, proxy
+from composer.runtime import Runtime
+from composer.runtime.net import proxy
 from composer.runtime.spec import Mount, NetworkAttachment, PortMapping
 from tests import hostobjects
 from tests.integration.network_helpers import (CID, holders, http_get, manager, nft_table, request,  # noqa: F401
@@ -100,7 +101,7 @@ def test_proxy_republish_of_the_same_container_replaces_its_proxy(manager, proxi
 
 def test_automatic_fallback_when_nft_refuses_the_port_rules(manager, holders, monkeypatch):
     from composer.errors import HostError
-    from composer.runtime import nft
+    from composer.runtime.net import nft
 
     monkeypatch.delenv(proxy.ENV_DRIVER, raising=False)
     monkeypatch.setattr(proxy, "_NFT_USABLE", True)
@@ -221,7 +222,7 @@ def load_stack(tmp_path: Path, name: str, gen: int):
 
 
 def test_stack_service_network_mode_follows_a_recreated_target(composer_env, busybox_in_store, tmp_path):
-    from composer.project import DownOptions, ProjectRunner, UpOptions
+    from composer.project.project import DownOptions, ProjectRunner, UpOptions
 
     name = "cmpnm" + tmp_path.name[-6:].replace("_", "").lower()
     events: list = []

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from composer.runtime import network, rtnl
+from composer.runtime.net import network, rtnl
 from composer.runtime.spec import NetworkAttachment
 from tests.integration.network_helpers import holders, links, manager  # noqa: F401  (fixtures)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from composer.config import LoadOptions, load_project
-from composer.project import DownOptions, ProjectRunner, UpOptions, list_projects
+from composer.project.project import DownOptions, ProjectRunner, UpOptions, list_projects
 
 pytestmark = pytest.mark.root
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from composer.config import LoadOptions, load_project
-from composer.project import DownOptions, ProjectRunner, UpOptions
+from composer.project.project import DownOptions, ProjectRunner, UpOptions
 from composer.runtime import Runtime
 from tests import hostobjects
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from composer.errors import ImageError
-from composer.images import ImageStore
 from composer.images.archive import load_archive
 from composer.images.pull import pull_image
 from composer.images.push import push_image
+from composer.images.store import ImageStore
 from tests import imagekit as kit
 from tests.conftest import IN_CI
 

@@ -166,7 +166,7 @@ def test_oom_kill_is_reported(runtime, make_spec):
 
 
 def test_pids_limit(runtime, make_spec):
-    from composer.runtime import cgroups
+    from composer.runtime.cgroups import base as cgroups
 
     spec = make_spec("sleep", "60", resources=Resources(pids=10))
     runtime.run(spec)

@@ -69,7 +69,7 @@ def test_ten_idle_containers_from_separate_clis(cli, runtime, busybox_image):
     comms = sorted(procs.values())
     assert "cmp-launcher" not in comms and "cmp-zygote" not in comms, comms
     assert sum(c.startswith("cmp-mon-") for c in comms) == 10, comms
-    from composer.runtime import handoff
+    from composer.runtime.monitor import handoff
 
     assert handoff.PUMP is not None, "cmp-pump is not built: ./dev setup compiles it"
     assert all(os.readlink(f"/proc/{p}/exe") == os.path.realpath(handoff.PUMP) for p in procs), procs
@@ -88,7 +88,7 @@ def test_a_kept_launcher_connection_serves_the_next_start_or_is_replaced(runtime
     terminated, by its verified pid) costs only a fresh connection, not the start."""
     import signal
 
-    from composer.runtime import launcher
+    from composer.runtime.monitor import launcher
 
     client = launcher.for_state_dir(runtime.state_dir)
     runtime.prepare(spawning=True)
@@ -115,7 +115,7 @@ def test_a_kept_launcher_connection_serves_the_next_start_or_is_replaced(runtime
 
 
 def test_prepare_without_a_spawn_keeps_no_connection(runtime):
-    from composer.runtime import launcher
+    from composer.runtime.monitor import launcher
 
     runtime.prepare()
     assert "sock" not in launcher.for_state_dir(runtime.state_dir)._kept

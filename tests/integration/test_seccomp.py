@@ -144,7 +144,7 @@ def test_exec_gets_filter_and_ulimits(runtime, make_spec, capfd):
 
 
 def test_custom_profile(runtime, make_spec, tmp_path):
-    from composer.runtime import seccomp_profile
+    from composer.runtime.security import seccomp_profile
 
     (tmp_path / "p.json").write_text(json.dumps({
         "defaultAction": "SCMP_ACT_ALLOW",

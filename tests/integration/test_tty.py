@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from composer.runtime import tty as rtty
+from composer.runtime.monitor import tty as rtty
 from tests.integration.conftest import PYTHON
 
 pytestmark = pytest.mark.root

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from composer.errors import ImageError
-from composer.images.build.context import BuildContext
-from composer.images.build.copyplan import CopyRequest, plan_copy
-from composer.images.build.layerview import LayerView
+from composer.images.dockerfile.context import BuildContext
+from composer.images.dockerfile.copyplan import CopyRequest, plan_copy
+from composer.images.dockerfile.layerview import LayerView
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:

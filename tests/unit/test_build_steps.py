@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from composer.errors import ImageError
-from composer.images.build.cache import BuildCache, step_key
-from composer.images.build.configsteps import apply, duration, workdir
-from composer.images.build.dockerfile import parse
-from composer.images.build.stages import plan_stages
-from composer.images.build.words import Lexer
+from composer.images.dockerfile.cache import BuildCache, step_key
+from composer.images.dockerfile.configsteps import apply, duration, workdir
+from composer.images.dockerfile.dockerfile import parse
+from composer.images.dockerfile.stages import plan_stages
+from composer.images.dockerfile.words import Lexer
 from composer.images.model import ImageConfig
 
 LEX = Lexer()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from composer.runtime import cgroupns
+from composer.runtime.fs import cgroupns
 
 V1 = {"version": 1, "dirs": [["memory", "/sys/fs/cgroup/memory/composer/x"], ["cpu,cpuacct", "/c/composer/x"]]}
 V2 = {"version": 2, "dirs": [["", "/sys/fs/cgroup/composer/x"]]}

@@ -14,11 +14,14 @@ import signal
 import pytest
 
 from composer.errors import ContainerError, HostError
-from composer.runtime import cgroups as cg
-from composer.runtime import cgroups_devices
-from composer.runtime.cgroups import CgroupPaths, detect
-from composer.runtime.cgroups_v1 import DEVICE_RULES, V1Driver
-from composer.runtime.cgroups_v2 import V2Driver, shares_to_weight, swap_max
+from composer.runtime.cgroups import base as cg
+from composer.runtime.cgroups import devices as cgroups_devices
+from composer.runtime.cgroups import detect as cgdetect
+from composer.runtime.cgroups.base import CgroupPaths
+from composer.runtime.cgroups.detect import detect
+from composer.runtime.cgroups.limits import parse_cpuset, validate
+from composer.runtime.cgroups.v1 import DEVICE_RULES, V1Driver
+from composer.runtime.cgroups.v2 import V2Driver, shares_to_weight, swap_max
 from composer.runtime.spec import Resources
 
 MIB = 1024 * 1024
@@ -233,9 +236,9 @@ def test_detect_v2_when_only_cgroup2_has_controllers(tmp_path, kernel):
 
 def test_detect_cgroup_namespace_mount_root(tmp_path):
     # A bind of /docker/abc as the mount: /proc/self/cgroup paths are relative to the hierarchy root.
-    m = cg.Mount("/docker/abc", "/sys/fs/cgroup/memory", "cgroup", frozenset({"rw", "memory"}))
-    assert cg.mounted_dir(m, "/docker/abc/sub", "") == "/sys/fs/cgroup/memory/sub"
-    assert cg.mounted_dir(m, "/docker/abc", "/r") == "/r/sys/fs/cgroup/memory"
+    m = cgdetect.Mount("/docker/abc", "/sys/fs/cgroup/memory", "cgroup", frozenset({"rw", "memory"}))
+    assert cgdetect.mounted_dir(m, "/docker/abc/sub", "") == "/sys/fs/cgroup/memory/sub"
+    assert cgdetect.mounted_dir(m, "/docker/abc", "/r") == "/r/sys/fs/cgroup/memory"
 
 
 def test_detect_no_cgroups(tmp_path):
@@ -247,7 +250,7 @@ def test_detect_no_cgroups(tmp_path):
 
 def test_mountinfo_escapes():
     text = r"41 31 0:38 / /sys/fs/cgroup/my\040dir rw - cgroup cgroup rw,pids" + "\n"
-    assert cg.parse_mountinfo(text)[0].mountpoint == "/sys/fs/cgroup/my dir"
+    assert cgdetect.parse_mountinfo(text)[0].mountpoint == "/sys/fs/cgroup/my dir"
 
 
 # ---------------------------------------------------------------- v1 writes
@@ -571,11 +574,11 @@ def test_kill_all_v1_signals_then_thaws(tmp_path, kernel, monkeypatch):
 
 
 def test_validate_docker_defaults():
-    lim = cg.validate(Resources(memory=32 * MIB, cpus=0.004 + 0.5, pids=0, cpu_shares=1))
+    lim = validate(Resources(memory=32 * MIB, cpus=0.004 + 0.5, pids=0, cpu_shares=1))
     assert lim.memory_swap == 64 * MIB and lim.pids is None and lim.shares == 2
     assert lim.cfs_quota_us == 50400
-    assert cg.validate(Resources(cpus=0.01)).cfs_quota_us == 1000
-    assert cg.parse_cpuset("0-2,5") == {0, 1, 2, 5}
+    assert validate(Resources(cpus=0.01)).cfs_quota_us == 1000
+    assert parse_cpuset("0-2,5") == {0, 1, 2, 5}
 
 
 def test_driver_for_paths_needs_no_mountinfo(tmp_path, kernel):

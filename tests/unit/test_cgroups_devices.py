@@ -8,8 +8,8 @@ import struct
 import pytest
 
 from composer.errors import ContainerError
-from composer.runtime import cgroups_devices as cd
-from composer.runtime.cgroups_limits import validate
+from composer.runtime.cgroups import devices as cd
+from composer.runtime.cgroups.limits import validate
 from composer.runtime.spec import Resources
 
 M, R, W = cd.ACC_MKNOD, cd.ACC_READ, cd.ACC_WRITE

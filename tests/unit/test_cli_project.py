@@ -185,14 +185,14 @@ class DownOptions:
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    """A stack dir as cwd; composer.project and the Runtime replaced by fakes."""
+    """A stack dir as cwd; composer.project.project and the Runtime replaced by fakes."""
     (tmp_path / "compose.yaml").write_text(STACK)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
-    mod = sys.modules.get("composer.project")
+    mod = sys.modules.get("composer.project.project")
     if mod is None:
-        mod = types.ModuleType("composer.project")
-        monkeypatch.setitem(sys.modules, "composer.project", mod)
+        mod = types.ModuleType("composer.project.project")
+        monkeypatch.setitem(sys.modules, "composer.project.project", mod)
     monkeypatch.setattr(mod, "ProjectRunner", FakeRunner, raising=False)
     monkeypatch.setattr(mod, "UpOptions", UpOptions, raising=False)
     monkeypatch.setattr(mod, "DownOptions", DownOptions, raising=False)
@@ -411,7 +411,7 @@ def test_ps_imports_stay_light(tmp_path):
 
 
 def test_ls_lists_projects(fake, monkeypatch, capsys):
-    import composer.project_ops as ops
+    import composer.project.ops as ops
 
     summaries = [ops.ProjectSummary("demo", "running(2)", "/x/compose.yaml"),
                  ops.ProjectSummary("alpha", "exited(1)", "/y/compose.yaml")]

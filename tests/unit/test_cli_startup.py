@@ -10,9 +10,11 @@ import pytest
 
 from composer.cli import container_cmds
 from composer.cli.main import build_parser, container_verb
-from composer.runtime import caps, execute, seccomp
-from composer.runtime import seccomp_profile as sp
-from composer.runtime.rootfs import SetupError
+from composer.runtime.container import execute
+from composer.runtime.fs.rootfs import SetupError
+from composer.runtime.security import caps
+from composer.runtime.security import seccomp
+from composer.runtime.security import seccomp_profile as sp
 from composer.runtime.spec import ContainerSpec
 
 
@@ -49,8 +51,8 @@ def test_help_and_unknown_verbs_build_every_verb(argv):
 def test_run_imports_neither_inspect_nor_hashlib():
     code = ("import sys, composer.cli.main as m\n"
             "m.build_parser('container', ['container', 'run', 'img', 'true'])\n"
-            "import composer.cli.container_cmds, composer.runtime.containers, composer.runtime.lifecycle\n"
-            "import composer.images.store, composer.runspec, composer.runtime.seccomp\n"
+            "import composer.cli.container_cmds, composer.runtime.container.containers, composer.runtime.container.lifecycle\n"
+            "import composer.images.store, composer.service.runspec, composer.runtime.security.seccomp\n"
             "print(type(sys.modules['inspect']).__name__, 'hashlib' in sys.modules, 'locale' in sys.modules)\n"
             "import inspect\n"
             "print(inspect.signature(len), type(sys.modules['inspect']).__name__)\n"

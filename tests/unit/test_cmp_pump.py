@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from composer.runtime import handoff, monitor
+from composer.runtime.monitor import handoff, monitor
 
 NASTY = (b"plain line\n" + "héllo wörld 🙂 \"quoted\" back\\slash\ttab\x01ctl\x7f\n".encode()
          + b"bad utf8 \xff\xfe \xc3 \xe2\x82 \xf0\x9f\x99 end\n" + b"x" * 40000 + b"\n" + b"no newline at the end")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from composer.errors import ImageError
-from composer.images.build.dockerfile import parse
+from composer.images.dockerfile.dockerfile import parse
 
 
 def cmds(text: str) -> list[tuple[str, str]]:

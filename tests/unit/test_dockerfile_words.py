@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from composer.errors import ImageError
-from composer.images.build.words import Lexer, parse_pairs, split_raw
+from composer.images.dockerfile.words import Lexer, parse_pairs, split_raw
 
 ENV = {"A": "a", "EMPTY": "", "SP": "x y", "HOME": "/root"}
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from composer.errors import ImageError
-from composer.images import ImageStore
 from composer.images.archive import load_archive, save_images
+from composer.images.store import ImageStore
 from tests import imagekit as kit
 
 BASE = kit.layer({"bin/sh": b"#!shell\n", "etc/os-release": b"ID=test\n"})

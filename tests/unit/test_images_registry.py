@@ -10,11 +10,11 @@ import json
 import pytest
 
 from composer.errors import ImageError, NotFoundError
-from composer.images import ImageStore
 from composer.images.auth import credentials_for, parse_challenge, plain_http_allowed
 from composer.images.manifest import pick_platform
 from composer.images.pull import pull_image, pull_project_images
 from composer.images.registry import RegistryClient
+from composer.images.store import ImageStore
 from tests import imagekit as kit
 from tests.fakeregistry import FakeRegistry
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from composer.errors import ConflictError, ImageError, NotFoundError, UsageError
-from composer.images import ImageConfig, ImageStore, apply_changes
+from composer.images.importer import apply_changes
 from composer.images.model import HealthConfig
+from composer.images.model import ImageConfig
+from composer.images.store import ImageStore
 from tests.unit.test_images_extract import entry, make_tar
 
 ROOTFS = make_tar(entry("bin", tarfile.DIRTYPE, mode=0o755), entry("bin/hello", data=b"#!/bin/sh\necho hi\n",
@@ -234,7 +236,7 @@ def test_temp_files_of_dead_writers_are_swept(store, tmp_path):
 
 def test_concurrent_imports_from_processes(store, tmp_path):
     path = tarfile_at(tmp_path)
-    code = ("import sys; from composer.images import ImageStore; "
+    code = ("import sys; from composer.images.store import ImageStore; "
             "ImageStore(sys.argv[1]).import_rootfs(sys.argv[2], sys.argv[3])")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(store.root.parent), str(path), f"p{n}"])
              for n in range(4)]

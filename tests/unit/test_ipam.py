@@ -5,7 +5,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from composer.errors import ConflictError, ContainerError
-from composer.runtime import ipam
+from composer.runtime.net import ipam
 
 
 def nets(*texts):

@@ -1,6 +1,6 @@
 """The layering in docs/ARCHITECTURE.md, checked mechanically: imports point one way
-(cli -> watch/ui/logs -> project -> service -> config/images/parallel -> runtime). The contract
-lives in pyproject.toml ([tool.importlinter])."""
+(cli -> ui -> project -> service -> config | images -> runtime, and inside runtime container -> monitor ->
+net | cgroups | security | fs). The contracts live in pyproject.toml ([tool.importlinter])."""
 
 import subprocess
 import sys

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from composer import readiness as R
 from composer.config.model import Dependency, Deploy, FrozenMap, RestartPolicy, Service, ServiceNetwork, ServicePort
-from composer.container_events import Facts, diff
 from composer.errors import UsageError
-from composer.oneoff import OneOffOptions, adjust_spec, oneoff_service
+from composer.project import readiness as R
+from composer.project.events import Facts, diff
+from composer.project.oneoff import OneOffOptions, adjust_spec, oneoff_service
 from composer.runtime.spec import ContainerSpec, Healthcheck, Mount, PortMapping
 
 
@@ -142,7 +142,7 @@ def test_events_from_two_looks():
 
 
 def test_dag_without_networkx():
-    from composer.parallel import Dag, generations
+    from composer.project.parallel import Dag, generations
 
     g = Dag([("db", "app"), ("cache", "app"), ("app", "lb")])
     g.add_node("alone")
@@ -156,7 +156,7 @@ def test_dag_without_networkx():
 
 def test_unhonoured_keys_warn_once_each():
     from composer.config.model import FileRef, Logging, ResourceSpec
-    from composer.service_keys import logging_for, warnings_for
+    from composer.service.keys import logging_for, warnings_for
 
     s = Service(name="w", image="i", tty=True, ipc="host",
                 deploy=Deploy(mode="global", labels=FrozenMap({"a": "b"}), extras=FrozenMap({"placement": {}}),
@@ -168,7 +168,7 @@ def test_unhonoured_keys_warn_once_each():
                 "'deploy.resources.reservations.cpus'", "'deploy.restart_policy.delay'", "'configs.mode'"):
         assert f"service w: key {key}" in text, key
     assert "reservations.memory" not in text  # honoured (memory reservation)
-    assert "'tty'" not in text  # honoured (runtime.tty)
+    assert "'tty'" not in text  # honoured (runtime.monitor.tty)
     warn: list[str] = []
     logging_for(Service(name="w", logging=Logging(driver="json-file", options=FrozenMap({"max-size": "1m",
                                                                                         "compress": "true"}))), warn)
@@ -178,7 +178,7 @@ def test_unhonoured_keys_warn_once_each():
 def test_raising_a_hard_ulimit_needs_cap_sys_resource():
     from composer.config.model import Ulimit
     from composer.errors import ConfigError
-    from composer.service_keys import check_ulimits
+    from composer.service.keys import check_ulimits
 
     s = Service(name="w", ulimits=FrozenMap({"nofile": Ulimit(soft=1024, hard=1 << 20)}))
     with pytest.raises(ConfigError, match="ulimits.nofile hard limit 1048576 is above this host's 4096; raising a "

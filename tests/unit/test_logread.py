@@ -1,4 +1,4 @@
-"""runtime.logread: a follower that attaches before the monitor has opened the log waits for it."""
+"""runtime.container.logread: a follower that attaches before the monitor has opened the log waits for it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 import threading
 import time
 
-from composer.runtime import logread
-from composer.runtime import state as st
+from composer.runtime.container import logread
+from composer.runtime.container import state as st
 from composer.runtime.syscalls import proc_start_time
 
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from composer import logs
 from composer.errors import NotFoundError, UsageError
 from composer.runtime import LogRecord
+from composer.ui import logmux as logs
 
 
 @dataclass
@@ -190,7 +190,7 @@ def test_tail_values():
     import pytest
 
     from composer.errors import UsageError
-    from composer.logs import parse_tail
+    from composer.ui.logmux import parse_tail
 
     assert parse_tail("all") is None and parse_tail("-1") is None and parse_tail("0") == 0 and parse_tail("5") == 5
     with pytest.raises(UsageError, match="invalid --tail 'x'"):

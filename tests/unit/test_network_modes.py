@@ -7,14 +7,16 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from composer import service as S
 from composer.config import LoadOptions, load_project
 from composer.errors import ConfigError, ContainerError, HostError
 from composer.images.model import ImageConfig
-from composer.links import Peer
-from composer.runtime import etcfiles, lifecycle, proxy
 from composer.runtime import syscalls as sc
+from composer.runtime.container import lifecycle
+from composer.runtime.net import etcfiles
+from composer.runtime.net import proxy
 from composer.runtime.spec import ContainerSpec, NetworkAttachment, PortMapping
+from composer.service import service as S
+from composer.service.links import Peer
 from tests.unit.test_service import FakeContainer
 
 STACK = """

@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from composer.runtime import nft
-from composer.runtime.nft import Published
+from composer.runtime.net import nft
+from composer.runtime.net.nft import Published
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import pytest
 
 from composer.config import LoadOptions, load_project
 from composer.errors import ConfigError, NotFoundError
-from composer.parallel import generations, map_parallel, run_graph
-from composer.project import ProjectRunner
+from composer.project.parallel import generations, map_parallel, run_graph
+from composer.project.project import ProjectRunner
 from composer.runtime import Runtime
 
 STACK = """

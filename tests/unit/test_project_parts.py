@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from composer.config import LoadOptions, load_project
-from composer.project import DownOptions, Event, ProjectRunner, UpOptions
-from composer.project_base import number
+from composer.project.base import number
+from composer.project.project import DownOptions, Event, ProjectRunner, UpOptions
 from composer.runtime import Runtime
 
 STACK = """

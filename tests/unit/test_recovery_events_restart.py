@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from composer import recovery
-from composer.container_events import Facts, follow, history, parse_time
-from composer.project_ops import restart_set
+from composer.project import recovery
+from composer.project.events import Facts, follow, history, parse_time
+from composer.project.ops import restart_set
 
 # ---------------------------------------------------------------- ownership tags
 

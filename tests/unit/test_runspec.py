@@ -6,10 +6,10 @@ import signal
 
 import pytest
 
-from composer import runspec
 from composer.errors import UsageError
 from composer.images.model import ImageConfig
-from composer.runspec import HostContext, ImageInfo, RunOptions
+from composer.service import runspec
+from composer.service.runspec import HostContext, ImageInfo, RunOptions
 
 
 def image(**cfg) -> ImageInfo:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from composer.runtime import etcfiles
-from composer.runtime.child import resolve_user
-from composer.runtime.rootfs import overlay_options, secure_join
+from composer.runtime.fs.rootfs import overlay_options, secure_join
+from composer.runtime.monitor.child import resolve_user
+from composer.runtime.net import etcfiles
 
 
 def test_hosts_content():
@@ -67,7 +67,7 @@ def test_resolve_user(tmp_path):
     assert resolve_user("4321", str(pw), str(gr)) == (4321, 0, [], "/")
     import pytest
 
-    from composer.runtime.rootfs import SetupError
+    from composer.runtime.fs.rootfs import SetupError
 
     with pytest.raises(SetupError, match="unable to find user ghost"):
         resolve_user("ghost", str(pw), str(gr))
@@ -76,7 +76,7 @@ def test_resolve_user(tmp_path):
 
 
 def test_caps_resolve():
-    from composer.runtime import caps
+    from composer.runtime.security import caps
 
     mask = caps.resolve()
     assert set(caps.names(mask)) == set(caps.DEFAULT)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from composer.runtime import launcher, monitor
+from composer.runtime.monitor import launcher, monitor
 
 
 def test_roundtrip_matches_json():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from composer.runtime import state as st
+from composer.runtime.container import state as st
 from composer.runtime.syscalls import is_alive, proc_start_time
 
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from composer.runtime import caps
-from composer.runtime import seccomp_bpf as bpf
-from composer.runtime import seccomp_profile as sp
-from composer.runtime.seccomp_tables import table
+from composer.runtime.security import caps
+from composer.runtime.security import seccomp_bpf as bpf
+from composer.runtime.security import seccomp_profile as sp
+from composer.runtime.security.seccomp_tables import table
 
 X86 = table("x86_64")
 ARM = table("aarch64")
@@ -228,8 +228,8 @@ def test_build_once_then_cached():
 def test_compose_security_opt(tmp_path):
     from types import SimpleNamespace
 
-    from composer import service_keys as K
     from composer.errors import ConfigError
+    from composer.service import keys as K
 
     (tmp_path / "prof.json").write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW"}))
     svc = lambda *opts: SimpleNamespace(name="web", security_opt=list(opts))  # noqa: E731
@@ -243,8 +243,8 @@ def test_compose_security_opt(tmp_path):
 
 
 def test_run_security_opt(tmp_path):
-    from composer import runspec
     from composer.errors import UsageError
+    from composer.service import runspec
 
     assert runspec.security(("seccomp=unconfined",), "/") == {"no_new_privileges": False, "seccomp": "unconfined"}
     assert runspec.security(("no-new-privileges",), "/") == {"no_new_privileges": True, "seccomp": ""}
@@ -256,7 +256,7 @@ def test_run_security_opt(tmp_path):
 
 
 def test_programs_are_cached_in_the_state_dir(tmp_path, monkeypatch):
-    from composer.runtime import seccomp
+    from composer.runtime.security import seccomp
 
     assert seccomp.program_for(str(tmp_path), "unconfined", (), (), False) is None
     assert seccomp.program_for(str(tmp_path), "", (), (), True) is None

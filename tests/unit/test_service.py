@@ -12,10 +12,10 @@ import pytest
 from composer.config import LoadOptions, config_hash, load_project
 from composer.errors import ConfigError, ConflictError
 from composer.images.model import ImageConfig
-from composer.links import Peer, hosts_entries, link_env
-from composer.mounts import requests_for
 from composer.runtime.spec import ContainerSpec, Mount, PortMapping
-from composer import service as S
+from composer.service import service as S
+from composer.service.links import Peer, hosts_entries, link_env
+from composer.service.mounts import requests_for
 
 STACK = """
 name: shop

@@ -6,8 +6,8 @@ import io
 import json
 from dataclasses import dataclass, field
 
-from composer import ui
 from composer.runtime.spec import PortMapping
+from composer.ui import progress, tables
 
 NOW = 1_700_000_000.0
 
@@ -52,38 +52,38 @@ class Ev:
 
 
 def test_status_texts_follow_docker():
-    assert ui.status_text(FakeInfo(), NOW) == "Up 3 seconds"
-    assert ui.status_text(FakeInfo(started_at=NOW - 1), NOW) == "Up 1 second"
-    assert ui.status_text(FakeInfo(health="healthy"), NOW) == "Up 3 seconds (healthy)"
-    assert ui.status_text(FakeInfo(status="paused"), NOW) == "Up 3 seconds (Paused)"
+    assert tables.status_text(FakeInfo(), NOW) == "Up 3 seconds"
+    assert tables.status_text(FakeInfo(started_at=NOW - 1), NOW) == "Up 1 second"
+    assert tables.status_text(FakeInfo(health="healthy"), NOW) == "Up 3 seconds (healthy)"
+    assert tables.status_text(FakeInfo(status="paused"), NOW) == "Up 3 seconds (Paused)"
     exited = FakeInfo(status="exited", exit_code=0, finished_at=NOW - 130)
-    assert ui.status_text(exited, NOW) == "Exited (0) 2 minutes ago"
-    assert ui.status_text(FakeInfo(status="exited", exit_code=137, oom_killed=True, finished_at=NOW - 5), NOW) \
+    assert tables.status_text(exited, NOW) == "Exited (0) 2 minutes ago"
+    assert tables.status_text(FakeInfo(status="exited", exit_code=137, oom_killed=True, finished_at=NOW - 5), NOW) \
         == "Exited (137) (OOM killed) 5 seconds ago"
-    assert ui.status_text(FakeInfo(status="created"), NOW) == "Created"
+    assert tables.status_text(FakeInfo(status="created"), NOW) == "Created"
 
 
 def test_port_texts():
     info = FakeInfo(ports=(PortMapping(80, 8080, "127.0.0.1"), PortMapping(53, 5353, "", "udp")))
-    assert ui.ports_text(info) == "127.0.0.1:8080->80/tcp, 0.0.0.0:5353->53/udp"
-    assert ui.ports_text(FakeInfo(spec=FakeSpec(ports=(PortMapping(80),)))) == "80/tcp"
-    assert ui.ports_text(FakeInfo(status="exited")) == ""
+    assert tables.ports_text(info) == "127.0.0.1:8080->80/tcp, 0.0.0.0:5353->53/udp"
+    assert tables.ports_text(FakeInfo(spec=FakeSpec(ports=(PortMapping(80),)))) == "80/tcp"
+    assert tables.ports_text(FakeInfo(status="exited")) == ""
 
 
 def test_command_truncated_like_docker():
-    assert ui.command_text(("httpd", "-f")) == '"httpd -f"'
-    long = ui.command_text(("sh", "-c", "echo hello world and more"))
+    assert tables.command_text(("httpd", "-f")) == '"httpd -f"'
+    long = tables.command_text(("sh", "-c", "echo hello world and more"))
     assert long.startswith('"sh -c ') and long.endswith('…"') and len(long) == 22
-    assert ui.command_text(("sh", "-c", "echo hello world and more"), trunc=False) == \
+    assert tables.command_text(("sh", "-c", "echo hello world and more"), trunc=False) == \
         "\"sh -c 'echo hello world and more'\""
 
 
 def test_ps_plain_table_aligned():
-    rows = [ui.ps_row(FakeInfo(), NOW), ui.ps_row(FakeInfo(name="demo-database-1", status="exited", exit_code=1,
+    rows = [tables.ps_row(FakeInfo(), NOW), tables.ps_row(FakeInfo(name="demo-database-1", status="exited", exit_code=1,
                                                            finished_at=NOW - 10), NOW)]
-    text = ui.plain_table(ui.PS_HEADERS, [tuple(vars(r).values()) for r in rows])
+    text = tables.plain_table(tables.PS_HEADERS, [tuple(vars(r).values()) for r in rows])
     lines = text.splitlines()
-    assert lines[0].split() == list(ui.PS_HEADERS)
+    assert lines[0].split() == list(tables.PS_HEADERS)
     assert lines[0].index("IMAGE") == lines[1].index("busybox") == lines[2].index("busybox")
     assert "Up 3 seconds" in lines[1] and "Exited (1) 10 seconds ago" in lines[2]
     assert "2 minutes ago" in lines[1]
@@ -91,15 +91,15 @@ def test_ps_plain_table_aligned():
 
 def test_ps_rich_table_into_string_console():
     out = io.StringIO()
-    row = ui.ps_row(FakeInfo(ports=(PortMapping(80, 8080, "127.0.0.1"),)), NOW)
-    ui.print_table(ui.PS_HEADERS, [tuple(vars(row).values())], out, use_rich=True, colour=False, width=200)
+    row = tables.ps_row(FakeInfo(ports=(PortMapping(80, 8080, "127.0.0.1"),)), NOW)
+    tables.print_table(tables.PS_HEADERS, [tuple(vars(row).values())], out, use_rich=True, colour=False, width=200)
     text = out.getvalue()
     assert "NAME" in text and "demo-web-1" in text and "127.0.0.1:8080->80/tcp" in text
     assert "\x1b[" not in text
 
 
 def test_ps_json_fields():
-    d = ui.ps_json(FakeInfo(ports=(PortMapping(80, 8080, "127.0.0.1"),)), "demo", NOW)
+    d = tables.ps_json(FakeInfo(ports=(PortMapping(80, 8080, "127.0.0.1"),)), "demo", NOW)
     assert d["Name"] == "demo-web-1" and d["Service"] == "web" and d["State"] == "running"
     assert d["Publishers"] == [{"URL": "127.0.0.1", "TargetPort": 80, "PublishedPort": 8080, "Protocol": "tcp"}]
     json.dumps(d)
@@ -107,8 +107,8 @@ def test_ps_json_fields():
 
 def test_plain_progress_lines():
     out = io.StringIO()
-    p = ui.make_progress("auto", "auto", out)  # a StringIO is no terminal: plain
-    assert isinstance(p, ui.PlainProgress)
+    p = progress.make_progress("auto", "auto", out)  # a StringIO is no terminal: plain
+    assert isinstance(p, progress.PlainProgress)
     with p:
         p(Ev("Network", "demo_default", "Created"))
         p(Ev("Container", "demo-web-1", "Started"))
@@ -119,7 +119,7 @@ def test_plain_progress_lines():
 
 def test_quiet_progress_only_errors():
     out = io.StringIO()
-    p = ui.make_progress("quiet", "auto", out)
+    p = progress.make_progress("quiet", "auto", out)
     p(Ev("Container", "x", "Started"))
     p(Ev("Container", "x", "Error", detail="boom"))
     assert out.getvalue() == "Container x  Error  boom\n"
@@ -130,15 +130,15 @@ def test_ansi_never_and_progress_plain_pick_plain():
         def isatty(self):
             return True
 
-    assert isinstance(ui.make_progress("auto", "never", Tty()), ui.PlainProgress)
-    assert isinstance(ui.make_progress("plain", "auto", Tty()), ui.PlainProgress)
-    assert isinstance(ui.make_progress("auto", "auto", Tty()), ui.TtyProgress)
+    assert isinstance(progress.make_progress("auto", "never", Tty()), progress.PlainProgress)
+    assert isinstance(progress.make_progress("plain", "auto", Tty()), progress.PlainProgress)
+    assert isinstance(progress.make_progress("auto", "auto", Tty()), progress.TtyProgress)
 
 
 def test_tty_progress_renders_marks_and_times():
     from rich.console import Console
 
-    p = ui.TtyProgress(io.StringIO(), colour=False, width=100)
+    p = progress.TtyProgress(io.StringIO(), colour=False, width=100)
     p(Ev("network", "demo_default", "Creating"))
     p(Ev("Network", "demo_default", "Created"))
     p(Ev("Container", "demo-web-1", "Starting"))
@@ -155,7 +155,7 @@ def test_tty_progress_renders_marks_and_times():
 
 def test_tty_progress_live_writes_final_state():
     out = io.StringIO()
-    with ui.TtyProgress(out, colour=False, width=80) as p:
+    with progress.TtyProgress(out, colour=False, width=80) as p:
         p(Ev("Container", "demo-web-1", "Starting"))
         p(Ev("Container", "demo-web-1", "Started"))
     assert "Container demo-web-1" in out.getvalue() and "Started" in out.getvalue()
@@ -163,11 +163,11 @@ def test_tty_progress_live_writes_final_state():
 
 def test_runner_kinds_capitalised_and_project_warnings():
     out = io.StringIO()
-    p = ui.PlainProgress(out)
+    p = progress.PlainProgress(out)
     p(Ev("container", "demo-web-1", "Started", "web"))
     p(Ev("container", "demo", "Warning", None, "found orphan containers (old)"))
     assert out.getvalue().splitlines() == ["Container demo-web-1  Started", "WARNING: found orphan containers (old)"]
-    t = ui.TtyProgress(io.StringIO(), colour=False)
+    t = progress.TtyProgress(io.StringIO(), colour=False)
     t(Ev("container", "demo", "Warning", None, "orphans"))
     t(Ev("volume", "demo_data", "Created"))
     assert t.plain_lines() == ["Volume demo_data  Created"]

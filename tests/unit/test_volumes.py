@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from composer import volumes as V
 from composer.errors import NotFoundError
+from composer.service import volumes as V
 
 ROOT = os.geteuid() == 0
 

@@ -1,0 +1,79 @@
+"""`down`, as part of ProjectRunner: stop every container of the project (dependents first), then
+remove them all at once, then the project's networks and (with --volumes) its volumes. Orphans
+stay, with a warning, unless --remove-orphans."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+
+from composer.errors import ComposerError, ConflictError
+from composer.project.base import DownOptions
+from composer.project.parallel import map_parallel
+from composer.runtime import ContainerInfo
+from composer.service.links import L_SERVICE
+
+
+class DownMixin:
+    """ProjectRunner's down (uses its containers, _locked, _run_services, the container steps,
+    _unpublish_in_background, _remove_networks, _remove_volumes)."""
+
+    def down(self, opts: DownOptions = DownOptions()) -> None:
+        # No runtime.prepare(): down spawns no monitor, and a launcher started for nothing costs an
+        # interpreter start (~15 ms of CPU on a 2-core host) while we work.
+        with self._locked():
+            containers = self.containers(all=True, oneoff=None)
+            orphans = [] if opts.remove_orphans else self._orphans_in(containers)
+            if orphans:
+                self._warn_orphans(orphans)
+                containers = [c for c in containers if c not in orphans]
+            # Stop everything first, then remove: by the time we remove, the kernel has torn down
+            # the dead containers' network namespaces and their veths (the removal just checks
+            # they are gone), which is much cheaper than deleting each veth through netlink.
+            unpublishing = self._unpublish_in_background(containers)
+            try:
+                self._run_services(containers, lambda c: self._stop_for_removal(c, opts.timeout), reverse=True)
+            except ComposerError as err:  # removal kills what did not stop: down must go on
+                self.emit("container", self.name, "Warning", None, str(err))
+            if unpublishing is not None:
+                unpublishing.join()
+            out = map_parallel(containers, lambda c: self._remove_container(c, opts.timeout, opts.volumes, stop=False))
+            out.raise_first()
+            self._remove_networks()
+            if opts.volumes:
+                self._remove_volumes()
+
+    def _stop_for_removal(self, c: ContainerInfo, timeout: float | None) -> None:
+        """down's stop: stop signal, grace period, SIGKILL, as runtime.stop, but without waiting for
+        the monitor to record the exit: the removal that follows kills the monitor and cleans up
+        after it. Measured with 30 services: the exit is recorded 80-200 ms after PID 1 is gone
+        (30 monitors at once on 2 cores), the process itself exits in 5-30 ms. Paused or
+        restarting containers, and stop signals that do not mark a manual stop (so the restart
+        policy could start the container again), take the full runtime.stop."""
+        sig = c.spec.stop_signal
+        if c.status != "running" or not c.pid or sig not in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+            self._stop(c, timeout)
+            return
+        try:
+            pidfd = os.pidfd_open(c.pid)
+        except OSError:
+            self._stop(c, timeout)  # gone already, or no pidfd: the runtime knows best
+            return
+        svc = c.label(L_SERVICE)
+        self.emit("container", c.name, "Stopping", svc)
+        try:
+            grace = c.spec.stop_timeout if timeout is None else timeout
+            try:
+                self.runtime.kill(c.id, sig)  # verifies pid and start time; marks a manual stop
+            except ConflictError:
+                grace = 0  # not running any more
+            if grace and not select.select([pidfd], [], [], grace)[0]:
+                with contextlib.suppress(ConflictError):
+                    self.runtime.kill(c.id, signal.SIGKILL)
+                select.select([pidfd], [], [], 10.0)
+        finally:
+            os.close(pidfd)
+        self._forget(c.id)
+        self.emit("container", c.name, "Stopped", svc)

@@ -1,0 +1,125 @@
+"""The project's networks, as part of ProjectRunner: every host port an `up` publishes checked free
+before anything changes, the stack's bridge networks made (labelled with project and key, their
+bridges tagged for recovery), published ports withdrawn beside `down`'s stops, and the networks
+removed at `down` (with those whose records a crash lost)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Sequence
+
+from composer.errors import ConflictError, NotFoundError
+from composer.project import recovery
+from composer.runtime import ContainerInfo
+from composer.service import service as svcmod
+from composer.service.links import L_PROJECT
+
+
+L_NETWORK = "composer.network"
+
+
+class NetworksMixin:
+    """ProjectRunner's networks (uses its model, runtime, emit, _need_model, _warn_once)."""
+
+    def _check_ports(self, plans: dict[str, list[svcmod.Action]]) -> None:
+        """Every host port this up will publish must be free, before anything changes."""
+        model = self._need_model()
+        wanted, replaced = [], []
+        for n, actions in plans.items():
+            s = model.services[n]
+            if svcmod.check_network_mode(s) != "bridge":
+                continue
+            for a in actions:
+                if a.kind in ("create", "recreate"):
+                    wanted += [m for m in svcmod.port_mappings(s, a.number) if m.host_port]
+                elif a.kind == "start":
+                    wanted += [m for m in a.container.spec.ports if m.host_port]
+                if a.kind in ("recreate", "remove", "start") and a.container is not None:
+                    replaced.append(a.container.id)
+        if not wanted:
+            return
+        nm = self.runtime.network
+        held = {(p.host_ip, p.host_port, p.protocol) for cid in replaced for p in nm.ports.published(cid)}
+        todo = [m for m in wanted if (m.host_ip, m.host_port, m.protocol) not in held]
+        try:
+            nm.ports.check_ports(todo)
+        except ConflictError as err:
+            owner = next((n for n, acts in plans.items() for a in acts
+                          if any(str(m.host_port) in err.message for m in svcmod.port_mappings(model.services[n], a.number))), None)
+            raise ConflictError(f"service {owner}: {err.message}" if owner else err.message, hint=err.hint) from None
+
+    def _ensure_networks(self, names: Sequence[str]) -> None:
+        model = self._need_model()
+        keys = sorted({k for n in names for k in model.services[n].networks
+                       if svcmod.check_network_mode(model.services[n]) == "bridge"})
+        if not keys:
+            return
+        nm = self.runtime.network
+        for key in keys:
+            if key not in model.networks:
+                raise svcmod.ConfigError(f"network {key} is used but not declared", key="networks")
+            net = model.networks[key]
+            if net.external:
+                if nm.get(net.name) is None:
+                    raise NotFoundError(f"network {net.name} declared as external, but could not be found",
+                                        hint=f"create it first: composer network create {net.name}")
+                continue
+            if net.driver not in (None, "bridge"):
+                self._warn_once(key, f"network {key}: driver {net.driver!r} is not supported, using bridge")
+            existed = nm.get(net.name) is not None
+            if not existed:
+                self.emit("network", net.name, "Creating")
+            pool = net.ipam[0] if net.ipam else None
+            labels = {**net.labels, L_PROJECT: self.name, L_NETWORK: key}
+            info = nm.ensure(net.name, subnet=pool.subnet if pool else None, gateway=pool.gateway if pool else None,
+                             internal=net.internal, labels=tuple(sorted(labels.items())))
+            recovery.tag_bridge(info.bridge, recovery.BridgeTag(recovery.scope_of(self.runtime), self.name, net.name))
+            if not existed:
+                self.emit("network", net.name, "Created")
+
+    def _unpublish_in_background(self, containers: list[ContainerInfo]) -> threading.Thread | None:
+        """Withdraw the published ports of containers that are going away, beside their stops (as
+        docker, a stopping container stops forwarding): the nft commit (13-30 ms) would otherwise
+        be on the critical path of the removals. Errors are left to the removal, which retries."""
+        if not os.path.isdir(os.path.join(self.runtime.state_dir, "networks")):
+            return None
+        nm = self.runtime.network
+        ids = {c.id for c in containers} & {p.container_id for p in nm.ports.published()}
+        if not ids:
+            return None
+
+        def run() -> None:
+            for cid in sorted(ids):
+                with contextlib.suppress(Exception):
+                    nm.ports.unpublish(cid)
+
+        thread = threading.Thread(target=run, name="composer-unpublish", daemon=True)
+        thread.start()
+        return thread
+
+    def _remove_networks(self) -> None:
+        names = set()
+        if self.model is not None:
+            names |= {n.name for n in self.model.networks.values() if not n.external}
+        for name in recovery.reclaim_networks(self.runtime, self.name, names):  # records lost in a crash
+            self.emit("network", name, "Removed")
+        if not os.path.isdir(os.path.join(self.runtime.state_dir, "networks")):
+            return  # nothing was ever made (or the state dir went with a reboot)
+        nm = self.runtime.network
+        names |= {n.name for n in nm.list() if dict(n.labels).get(L_PROJECT) == self.name}
+        for name in sorted(names):
+            if nm.get(name) is None:
+                continue
+            self.emit("network", name, "Removing")
+            try:
+                nm.remove(name)
+            except ConflictError:
+                nm.gc({c.id for c in self.runtime.list(all=True)})  # endpoints of containers lost in a crash
+                try:
+                    nm.remove(name)
+                except ConflictError as err:
+                    self.emit("network", name, "Warning", None, str(err))
+                    continue
+            self.emit("network", name, "Removed")

@@ -1,0 +1,130 @@
+"""One-off runs (`composer run SERVICE CMD`): a container of a service with the run's flags applied,
+named `<project>-<service>-run-<12 hex>` and labelled composer.oneoff=True (so `up` never counts
+it as a replica and `down` removes it). Its dependencies start first and are waited for as `up`
+does. Published ports only with --service-ports or -p, network aliases only with --use-aliases,
+no restart policy.
+
+`oneoff_service` is pure (unit tested); OneOffMixin is the part of ProjectRunner that runs it."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from dataclasses import dataclass
+
+from composer.config.model import FrozenMap, Service
+from composer.errors import ComposerError, UsageError
+from composer.runtime.spec import ContainerSpec, Mount
+
+
+@dataclass(frozen=True)
+class OneOffOptions:
+    service: str
+    command: tuple[str, ...] = ()  # empty: the service's command
+    entrypoint: str | None = None  # a shell-split string, as compose; "" clears it
+    env: tuple[tuple[str, str], ...] = ()
+    volumes: tuple[Mount, ...] = ()  # -v, already parsed (runspec.parse_volume)
+    workdir: str | None = None
+    user: str | None = None
+    name: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    publish: tuple[object, ...] = ()  # -p as runtime PortMappings
+    service_ports: bool = False
+    use_aliases: bool = False
+    no_deps: bool = False
+    rm: bool = False
+    no_tty: bool = False
+    tty: bool | None = None  # None: the service's `tty:`; compose run decides (stdin a terminal, no -T)
+    stdin_open: bool | None = None  # None: the service's `stdin_open:`; compose run: True (-i default)
+
+
+def oneoff_service(s: Service, opts: OneOffOptions) -> Service:
+    """The service as the run sees it: the flags override the file; no ports unless asked,
+    no network aliases unless asked, no restart policy, no container_name (names must be unique)."""
+    changes: dict = {"container_name": None, "restart": None, "scale": None}
+    if s.deploy is not None:
+        changes["deploy"] = dataclasses.replace(s.deploy, restart_policy=None, replicas=None)
+    if opts.command:
+        changes["command"] = tuple(opts.command)
+    if opts.entrypoint is not None:
+        try:
+            changes["entrypoint"] = tuple(shlex.split(opts.entrypoint))
+        except ValueError as err:
+            raise UsageError(f"invalid --entrypoint {opts.entrypoint!r}: {err}") from None
+    if opts.workdir is not None:
+        if not opts.workdir.startswith("/"):
+            raise UsageError(f"the working directory {opts.workdir!r} is invalid, it needs to be an absolute path")
+        changes["working_dir"] = opts.workdir
+    if opts.user is not None:
+        changes["user"] = opts.user
+    if opts.env:
+        env = dict(s.environment)
+        env.update(opts.env)
+        changes["environment"] = tuple(sorted(env.items()))
+    if opts.labels:
+        changes["labels"] = FrozenMap({**s.labels, **dict(opts.labels)})
+    if not opts.service_ports:
+        changes["ports"] = ()
+    if not opts.use_aliases:
+        changes["networks"] = FrozenMap((k, dataclasses.replace(n, aliases=())) for k, n in s.networks.items())
+    if opts.tty is not None:
+        changes["tty"] = opts.tty
+    if opts.no_tty:
+        changes["tty"] = False
+    if opts.stdin_open is not None:
+        changes["stdin_open"] = opts.stdin_open
+    return dataclasses.replace(s, **changes)
+
+
+def adjust_spec(spec: ContainerSpec, opts: OneOffOptions) -> ContainerSpec:
+    """-v mounts (replacing a service mount on the same target), -p ports, --rm."""
+    targets = {m.target for m in opts.volumes}
+    mounts = tuple(m for m in spec.mounts if m.target not in targets) + tuple(opts.volumes)
+    return dataclasses.replace(spec, mounts=mounts, ports=tuple(spec.ports) + tuple(opts.publish),
+                               auto_remove=opts.rm)
+
+
+class OneOffMixin:
+    """ProjectRunner's `run` (uses its up, _locked, _create, _wait_dependencies, ...)."""
+
+    def create_oneoff(self, opts: OneOffOptions) -> object:
+        """Start the dependencies (unless no_deps) and wait for them as `up` does, then create the
+        one-off container (not started: the caller starts it, attached or not)."""
+        from composer.service.mounts import MountMaker
+
+        model = self._need_model()
+        self._check_services([opts.service])
+        s = model.services[opts.service]
+        deps = [] if opts.no_deps else [n for n in self._select([opts.service], False) if n != opts.service]
+        if deps:
+            self._up_dependencies(deps)
+            self._wait_dependencies(s, deps, set())
+        run_s = oneoff_service(s, opts)
+        image = self._image(s)
+        self.runtime.prepare()
+        with self._locked():
+            self._ensure_networks([opts.service])
+            self._ensure_volumes([opts.service])
+            self._peers = {c.id: _peer(c) for c in self.containers(oneoff=None)}
+            return self._create(run_s, 1, image, MountMaker(self.volumes, self.name), oneoff=True, name=opts.name,
+                                quiet=True, adjust=lambda spec: adjust_spec(spec, opts))
+
+    def start_oneoff(self, info, *, attach: bool = False):
+        """Start it (attach: stdout/stderr to ours, runtime.wait then reports the exit) and list it
+        in its peers' /etc/hosts."""
+        try:
+            started = self.runtime.start(info.id, attach_stdio=attach)
+        except ComposerError:
+            if info.spec.auto_remove:
+                self.runtime.remove(info.id, force=True)
+            raise
+        with self._locked():
+            self._dirty = True
+            self._refresh_hosts()
+        return started
+
+
+def _peer(info):
+    from composer.service.links import peer_from_info
+
+    return peer_from_info(info)
