@@ -138,7 +138,7 @@ def test_starter_killed_before_go_leaves_no_process(runtime, make_spec, tmp_path
     import subprocess
     import sys
 
-    from composer.runtime import cgroups
+    from composer.runtime.cgroups import base as cgroups
 
     monkeypatch.setattr(cgroups, "_DEFAULT", cgroup_drivers.make(kind))  # remove finds its cgroup
     spec = make_spec("sleep", "60")
