@@ -64,3 +64,14 @@ def test_cgroupns_modes(runtime, make_spec, monkeypatch, kind, mode):
 def test_bad_mode_is_refused(runtime, make_spec):
     with pytest.raises(ContainerError, match="invalid cgroup namespace mode 'shared'"):
         runtime.create(make_spec("true", cgroupns="shared"))
+
+
+@pytest.mark.parametrize("kind", cgroup_drivers.kinds())
+@pytest.mark.parametrize("mode", ["host", "private"])
+def test_exec_joins_the_cgroup_namespace(runtime, make_spec, monkeypatch, kind, mode):
+    drv = cgroup_drivers.make(kind)
+    monkeypatch.setattr(cgroups, "_DEFAULT", drv)
+    spec = make_spec("sleep", "30", cgroupns=mode)
+    runtime.run(spec)
+    at_root = "^0::/$" if drv.version == 2 else ":pids:/$"
+    assert runtime.exec(spec.id, ["grep", "-q", at_root, "/proc/self/cgroup"]) == (0 if mode == "private" else 1)
