@@ -94,3 +94,13 @@ def test_rules_round_trip_and_reach_limits():
     assert lim.devices[-1] == cd.DeviceRule("c", 189, None, "rwm")
     with pytest.raises(ContainerError):
         validate(Resources(device_rules=("nonsense",)))
+
+
+def test_a_spec_with_devices_round_trips_through_json():
+    from composer.runtime.spec import ContainerSpec, Device
+
+    spec = ContainerSpec(id="a" * 64, name="x", image="i", image_id="t", layers=("/l",), argv=("true",),
+                         devices=(Device("/dev/x", "c", 60, 7, "r", 0o640, 0, 5),), cgroupns="private",
+                         resources=Resources(device_rules=("c 60:* r",)))
+    assert ContainerSpec.from_json(spec.to_json()) == spec
+    assert spec.devices[0].rule == "c 60:7 r"
