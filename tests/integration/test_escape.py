@@ -122,6 +122,20 @@ def test_a_default_container_cannot(ccli, marker, probe):
     assert socket.gethostname() == hostname
 
 
+def test_a_host_network_container_cannot_write_sys(ccli):
+    """Not a default, but the same walls: with the host's netns, /sys and everything mounted below
+    it inside are read-only (a bind of the host's /sys would carry its cgroup, debugfs, tracefs and
+    bpf mounts writable), so the container cannot leave its cgroup through cgroup.procs either."""
+    script = PRELUDE + ("awk '$5 ~ \"^/sys\" {print $5, $6}' /proc/self/mountinfo | while read -r point opts; do "
+                        "case ,$opts, in *,ro,*) echo \"DENIED: $point ro\";; *) echo \"ESCAPED: $point $opts\";; "
+                        "esac; done; for f in $(find /sys/fs/cgroup -name cgroup.procs); do "
+                        "try sh -c \"echo $$ > $f\"; done")
+    r = ccli("container", "run", "--rm", "--network", "host", ccli.image, "sh", "-c", script)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    check(r.stdout, r" ro$|" + READ_ONLY)
+    assert "cgroup.procs" in r.stdout, r.stdout
+
+
 def test_the_battery_has_26_probes_and_every_disk():
     assert len(PROBES) == 26
     assert host_disks(), "the host lists no block device in /sys/block"

@@ -115,6 +115,25 @@ def _mount_dev(root: str, shm_size: int | None) -> None:
     sc.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
 
 
+def _host_network_sysfs(target: str, flags: int) -> None:
+    """/sys of a container in the host's netns. A fresh sysfs where the kernel allows it (root in
+    the host's user namespace owns the host's netns): it carries none of the host's submounts
+    (cgroup, debugfs, tracefs, bpf, securityfs...), which a bind of /sys would, writable: the
+    read-only remount of a recursive bind changes its top mount only. Where refused, that bind
+    with every submount made read-only one by one."""
+    try:
+        sc.mount("sysfs", target, "sysfs", flags)
+        return
+    except OSError:
+        pass
+    _bind("/sys", target, True)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for point in points:
+        if point.startswith(target + "/"):
+            sc.mount(None, point, None, sc.MS_BIND | sc.MS_REMOUNT | flags)
+
+
 def _make_devices(root: str, devices) -> None:
     """The spec's host devices (their device policy is the cgroup's), replacing what is there."""
     for d in devices:
@@ -163,8 +182,8 @@ def setup(cfg: dict) -> None:
     sysflags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY
     if cfg.get("netns", True):
         sc.mount("sysfs", sys_, "sysfs", sysflags)
-    else:  # sysfs can only be mounted fresh in an own netns; otherwise a read-only bind
-        _bind("/sys", sys_, True)
+    else:
+        _host_network_sysfs(sys_, sysflags)
     cgroupns.mount_inside(root, cfg.get("cgroup"))
     _mount_dev(root, cfg.get("shm_size"))
     _make_devices(root, cfg.get("devices", ()))
