@@ -61,3 +61,15 @@ def test_device_cgroup_rule_allows_a_node_made_inside(runtime, make_spec, monkey
 
 def test_privileged_opens_every_device(runtime, make_spec):
     assert run(runtime, make_spec, "mknod /tmp/k c 60 7; try 'exec 3>>/tmp/k'", privileged=True) == [PASSED]
+
+
+def test_run_flags(cli, runtime, busybox_image, node):
+    script = OPEN + ("try 'exec 3</dev/exp'; try 'exec 3>>/dev/exp'; mknod /tmp/k c 61 0; try 'exec 3</tmp/k'; "
+                     "mknod /tmp/j c 62 0; try 'exec 3</tmp/j'")
+    r = cli("container", "run", "--rm", "--network", "none", "--device", f"{node}:/dev/exp:r",
+            "--device-cgroup-rule", "c 61:* r", busybox_image, "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [PASSED, REFUSED, PASSED, REFUSED]
+    bad = cli("container", "run", "--rm", "--device", "/etc/hostname", busybox_image, "true")
+    assert bad.returncode != 0 and bad.stderr.strip() == (
+        "composer: --device: invalid device '/etc/hostname': /etc/hostname is not a device node")
