@@ -74,6 +74,10 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-only", action="store_true")
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
+    p.add_argument("--device", action="append", default=[], metavar="HOST[:CONTAINER][:PERMISSIONS]")
+    p.add_argument("--device-cgroup-rule", action="append", default=[], metavar="'c MAJOR:MINOR rwm'")
+    p.add_argument("--cgroupns", choices=("host", "private"), default="",
+                   help="cgroup namespace (default: private on cgroup v2, host on v1, as docker)")
     p.add_argument("--security-opt", action="append", default=[], metavar="seccomp=unconfined|PROFILE.json")
     p.add_argument("--restart", metavar="no|always|on-failure[:N]|unless-stopped")
     p.add_argument("--health-cmd", metavar="CMD")
@@ -114,7 +118,8 @@ def _spec(args, rt):
         memory=args.memory, cpus=args.cpus, pids_limit=args.pids_limit, network=args.network,
         entrypoint=args.entrypoint, init=args.init, rm=args.rm, labels=tuple(args.label),
         publish=tuple(args.publish), read_only=args.read_only, cap_add=tuple(args.cap_add),
-        cap_drop=tuple(args.cap_drop), security_opt=tuple(args.security_opt))
+        cap_drop=tuple(args.cap_drop), cgroupns=args.cgroupns, devices=tuple(args.device),
+        device_cgroup_rules=tuple(args.device_cgroup_rule), security_opt=tuple(args.security_opt))
     host = runspec.HostContext(cwd=os.getcwd(), environ=os.environ, ncpu=os.cpu_count() or 1)
     info = runspec.ImageInfo(ref=args.image, id=image.id, layers=image.layers, config=image.config)
     spec = runspec.build(opts, info, host)

@@ -263,9 +263,11 @@ class Service:
     platform: str | None = None
     ipc: str | None = None
     pid: str | None = None
+    cgroup: str | None = None  # host | private (the cgroup namespace)
     configs: tuple[FileRef, ...] = ()
     secrets: tuple[FileRef, ...] = ()
-    devices: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()  # "HOST[:CONTAINER][:PERMISSIONS]"
+    device_cgroup_rules: tuple[str, ...] = ()  # "c 189:* rwm"
     group_add: tuple[str, ...] = ()
     env_file: tuple[str, ...] = ()  # absolute paths, already merged into environment
     extensions: FrozenMap[str, Any] = EMPTY  # x-* keys of the service

@@ -131,10 +131,13 @@ class Normalizer:
             logging=self.logging(d.get("logging")), oom_kill_disable=self.bool_(p + ("oom_kill_disable",), d.get("oom_kill_disable")),
             oom_score_adj=self.int_(p + ("oom_score_adj",), d.get("oom_score_adj")),
             pull_policy=_opt_str(d.get("pull_policy")), platform=_opt_str(d.get("platform")),
-            ipc=_opt_str(d.get("ipc")), pid=_opt_str(d.get("pid")),
+            ipc=_opt_str(d.get("ipc")), pid=_opt_str(d.get("pid")), cgroup=_opt_str(d.get("cgroup")),
             configs=self.file_refs(d.get("configs")), secrets=self.file_refs(d.get("secrets")),
             devices=tuple(str(x) if not isinstance(x, dict) else
-                          f"{x.get('source')}:{x.get('target', x.get('source'))}" for x in d.get("devices") or ()),
+                          ":".join([str(x.get("source")), str(x.get("target", x.get("source")))]
+                                   + ([str(x["permissions"])] if x.get("permissions") else []))
+                          for x in d.get("devices") or ()),
+            device_cgroup_rules=self.strs(d.get("device_cgroup_rules")),
             group_add=self.strs(d.get("group_add")), extensions=ext,
         )
 

@@ -39,6 +39,8 @@ class Resources:
     pids: int | None = None
     oom_kill_disable: bool = False
     oom_score_adj: int | None = None
+    # device cgroup rules added to docker's default allow list ("c 189:* rwm"; privileged: "a")
+    device_rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,25 @@ class NetworkAttachment:
     mac_address: str | None = None
     aliases: tuple[str, ...] = ()
     interface: str = ""  # name inside the container; default eth0, eth1, ...
+
+
+@dataclass(frozen=True)
+class Device:
+    """A host device given to the container (compose `devices`, run --device): the node made at
+    `target` inside, and what the container's device policy lets it do with it."""
+
+    target: str
+    kind: str  # "c" | "b"
+    major: int
+    minor: int
+    access: str = "rwm"
+    mode: int = 0o660  # the node's permission bits and owner, as on the host
+    uid: int = 0
+    gid: int = 0
+
+    @property
+    def rule(self) -> str:
+        return f"{self.kind} {self.major}:{self.minor} {self.access}"
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,8 @@ class ContainerSpec:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
+    cgroupns: str = ""  # "host" | "private"; "" = docker's default: private on cgroup v2, host on v1
+    devices: tuple[Device, ...] = ()
     read_only: bool = False
     no_new_privileges: bool = False
     seccomp: str = ""  # "" docker's default profile, "unconfined", or a docker-format profile's JSON
@@ -160,6 +183,7 @@ _NESTED: dict[str, Any] = {
     "networks": NetworkAttachment,
     "ports": PortMapping,
     "ulimits": Ulimit,
+    "devices": Device,
 }
 _SINGLE: dict[str, Any] = {
     "resources": Resources,

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 
 from composer.config.model import Healthcheck as ModelHealthcheck
 from composer.config.model import Service
-from composer.errors import ConfigError, UsageError
+from composer.errors import ConfigError, ContainerError, UsageError
 from composer.runtime.spec import Healthcheck, LogConfig, Resources, RestartPolicy
 
 # What the runtime cannot do (yet): reported once per service and key.
-UNSUPPORTED = ("ipc", "pid", "devices", "group_add", "dns_opt", "platform")
+UNSUPPORTED = ("ipc", "pid", "group_add", "dns_opt", "platform")
 
 
 def parse_signal(name: str | None, service: str = "") -> int:
@@ -52,7 +52,33 @@ def resources_for(service: Service) -> Resources:
         cpu_shares=service.cpu_shares, cpuset=service.cpuset,
         pids=service.pids_limit or (limits.pids if limits else None),
         oom_kill_disable=service.oom_kill_disable, oom_score_adj=service.oom_score_adj,
+        device_rules=device_rules_for(service),
     )
+
+
+def device_rules_for(service: Service) -> tuple[str, ...]:
+    from composer.runtime.cgroups.devices import parse_rule
+
+    for rule in service.device_cgroup_rules:
+        try:
+            parse_rule(rule)
+        except ContainerError as e:
+            raise ConfigError(f"service {service.name}: device_cgroup_rules: {e}", service=service.name,
+                              key="device_cgroup_rules") from None
+    return tuple(service.device_cgroup_rules)
+
+
+def devices_for(service: Service) -> tuple:
+    """`devices`, each resolved on this host (a missing node or a plain file is an error here)."""
+    from composer.runtime.cgroups.devices import host_device
+
+    out = []
+    for text in service.devices:
+        try:
+            out.append(host_device(text))
+        except ContainerError as e:
+            raise ConfigError(f"service {service.name}: devices: {e}", service=service.name, key="devices") from None
+    return tuple(out)
 
 
 def restart_for(service: Service) -> RestartPolicy:

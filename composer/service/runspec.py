@@ -40,6 +40,9 @@ class RunOptions:
     read_only: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
+    cgroupns: str = ""  # host | private; "" = the runtime's default for the host's cgroup version
+    devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER][:PERMISSIONS]
+    device_cgroup_rules: tuple[str, ...] = ()  # --device-cgroup-rule "c 189:* rwm"
     security_opt: tuple[str, ...] = ()  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
 
 
@@ -126,6 +129,16 @@ def parse_labels(items: tuple[str, ...]) -> list[tuple[str, str]]:
     return out
 
 
+def devices(texts: tuple[str, ...]) -> tuple:
+    from composer.errors import ContainerError
+    from composer.runtime.cgroups.devices import host_device
+
+    try:
+        return tuple(host_device(t) for t in texts)
+    except ContainerError as e:
+        raise UsageError(f"--device: {e}") from None
+
+
 def resources(opts: RunOptions, ncpu: int) -> Resources:
     memory = parse_size(opts.memory, what="memory limit") if opts.memory else None
     if memory is not None and memory < 6 * 1024 * 1024:
@@ -144,7 +157,16 @@ def resources(opts: RunOptions, ncpu: int) -> Resources:
             pids = int(opts.pids_limit)
         except ValueError:
             raise UsageError(f"invalid argument {opts.pids_limit!r} for --pids-limit: not an integer") from None
-    return Resources(memory=memory, cpus=cpus or None, pids=pids if pids and pids > 0 else None)
+    from composer.errors import ContainerError
+    from composer.runtime.cgroups.devices import parse_rule
+
+    for rule in opts.device_cgroup_rules:
+        try:
+            parse_rule(rule)
+        except ContainerError as e:
+            raise UsageError(f"--device-cgroup-rule: {e}") from None
+    return Resources(memory=memory, cpus=cpus or None, pids=pids if pids and pids > 0 else None,
+                     device_rules=tuple(opts.device_cgroup_rules))
 
 
 def argv_for(opts: RunOptions, config) -> tuple[str, ...]:
@@ -184,7 +206,7 @@ def build(opts: RunOptions, image: ImageInfo, host: HostContext, *, id: str | No
         networks=(NetworkAttachment("bridge"),) if opts.network == "bridge" else (),
         ports=ports, labels=labels, stop_signal=parse_signal(config.stop_signal), init=opts.init,
         auto_remove=opts.rm, read_only=opts.read_only, cap_add=opts.cap_add, cap_drop=opts.cap_drop,
-        **security(opts.security_opt, host.cwd),
+        cgroupns=opts.cgroupns, devices=devices(opts.devices), **security(opts.security_opt, host.cwd),
     )
 
 

@@ -19,8 +19,8 @@ from composer.errors import ConfigError, ConflictError, ContainerError
 from composer.service.links import (L_EXPOSED, L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer, format_exposed,
                             hosts_entries, link_env, parse_exposed)
 from composer.runtime.spec import ContainerSpec, Mount, NetworkAttachment, PortMapping, Ulimit
-from composer.service.keys import (argv_for, healthcheck_for, logging_for, parse_signal, resources_for, restart_for,
-                                   security_for, warnings_for)
+from composer.service.keys import (argv_for, devices_for, healthcheck_for, logging_for, parse_signal, resources_for,
+                                   restart_for, security_for, warnings_for)
 from composer.service.keys import check_ulimits as check_ulimits  # the project checks ulimits through this module
 
 L_HASH = "composer.config-hash"
@@ -215,7 +215,8 @@ def build_spec(service: Service, ctx: ProjectContext, image, *, number: int, id:
         stop_signal=parse_signal(service.stop_signal or config.stop_signal, service.name),
         stop_timeout=service.stop_grace_period if service.stop_grace_period is not None else 10.0,
         cap_add=tuple(service.cap_add), cap_drop=tuple(service.cap_drop), privileged=service.privileged,
-        read_only=service.read_only, no_new_privileges=nnp, seccomp=seccomp, init=bool(service.init),
+        cgroupns=service.cgroup or "", devices=devices_for(service), read_only=service.read_only,
+        no_new_privileges=nnp, seccomp=seccomp, init=bool(service.init),
         tty=service.tty, stdin_open=service.stdin_open,
         ulimits=tuple(Ulimit(k, u.soft, u.hard) for k, u in service.ulimits.items()),
         sysctls=tuple(service.sysctls.items()), shm_size=service.shm_size, restart=restart_for(service),

@@ -10,6 +10,7 @@ import pytest
 
 from composer.runtime.container import state as st
 from composer.runtime.spec import Healthcheck, LogConfig, RestartPolicy
+from tests.integration import cgroup_drivers
 
 pytestmark = pytest.mark.root
 
@@ -129,22 +130,29 @@ def test_state_says_restarting_during_backoff(runtime, make_spec):
     runtime.remove(spec.id, force=True)
 
 
-def test_starter_killed_before_go_leaves_no_process(runtime, make_spec, tmp_path):
+@pytest.mark.parametrize("kind", cgroup_drivers.kinds())
+def test_starter_killed_before_go_leaves_no_process(runtime, make_spec, tmp_path, kind, monkeypatch):
     """kill -9 of the CLI in the middle of the start handshake: PID 1 never runs, and neither it nor
-    the monitor waits forever (PID 1 used to hold its own end of the sync pipe)."""
+    the monitor waits forever (PID 1 used to hold its own end of the sync pipe). With each cgroup
+    driver this host has (the v2 driver overrides attach)."""
     import subprocess
     import sys
 
+    from composer.runtime.cgroups import base as cgroups
+
+    monkeypatch.setattr(cgroups, "_DEFAULT", cgroup_drivers.make(kind))  # remove finds its cgroup
     spec = make_spec("sleep", "60")
     runtime.create(spec)
     script = tmp_path / "die.py"
     script.write_text(
         "import os, sys\n"
         "from composer.runtime import Runtime\n"
-        "from composer.runtime.cgroups.base import CgroupDriver\n"
-        "CgroupDriver.attach = lambda *a: os._exit(9)  # dies right after the monitor's hello\n"
+        "from composer.runtime.cgroups import base as cgroups\n"
+        "from tests.integration import cgroup_drivers\n"
+        "cgroup_drivers.use_for_runtime(sys.argv[4])\n"
+        "type(cgroups.default_driver()).attach = lambda *a: os._exit(9)  # dies right after the monitor's hello\n"
         "Runtime(sys.argv[1], sys.argv[2]).start(sys.argv[3])\n")
-    proc = subprocess.run([sys.executable, str(script), runtime.state_dir, runtime.data_dir, spec.id],
+    proc = subprocess.run([sys.executable, str(script), runtime.state_dir, runtime.data_dir, spec.id, kind],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 9, proc.stderr
 

@@ -44,16 +44,34 @@ def _run(runtime, spec):
             "".join(r.line for r in logs if r.stream == "stderr"))
 
 
+def interpreter_mounts(prefix: str, exe: str) -> list[tuple[str, str]]:
+    """What the interpreter needs beyond /usr/lib: its prefix (a pyenv or /usr/local build), or, for a
+    distribution's /usr/bin/python3 (prefix /usr), the binary alone: mounting all of /usr would
+    shadow busybox's applets with the host's util-linux."""
+    prefix = os.path.normpath(prefix)
+    if prefix in ("/usr", "/"):
+        return [(exe, exe)]
+    if prefix == "/usr/lib" or prefix.startswith("/usr/lib/"):
+        return []
+    return [(prefix, prefix)] + ([] if exe.startswith(prefix + "/") else [(exe, exe)])
+
+
+def test_interpreter_mounts_never_cover_usr():
+    assert interpreter_mounts("/usr", "/usr/bin/python3.11") == [("/usr/bin/python3.11", "/usr/bin/python3.11")]
+    assert interpreter_mounts("/usr/local", "/usr/local/bin/python3.11") == [("/usr/local", "/usr/local")]
+    assert interpreter_mounts("/root/.pyenv/versions/3.11.7", "/root/.pyenv/versions/3.11.7/bin/python3.11") == [
+        ("/root/.pyenv/versions/3.11.7", "/root/.pyenv/versions/3.11.7")]
+
+
 def _python_mounts() -> tuple[tuple[Mount, ...], str]:
     """The test's interpreter and the host's libraries, read-only at the same paths."""
     if not sys.platform.startswith("linux") or os.uname().machine != "x86_64":
         pytest.fail("the syscall numbers in PROBE are x86_64's")
     exe = os.path.realpath(sys.executable)
     pairs = [("/usr/lib", "/usr/lib"), ("/usr/lib", "/lib"), ("/usr/lib64", "/lib64")]
-    if not sys.base_prefix.startswith("/usr/"):
-        pairs.append((sys.base_prefix, sys.base_prefix))
+    pairs += interpreter_mounts(sys.base_prefix, exe)
     mounts = tuple(Mount(target=dst, source=os.path.realpath(src), read_only=True)
-                   for src, dst in pairs if os.path.isdir(src))
+                   for src, dst in pairs if os.path.exists(src))
     return mounts, exe
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from composer.errors import ContainerError, HostError
 from composer.runtime.cgroups import base as cg
+from composer.runtime.cgroups import devices as cgroups_devices
 from composer.runtime.cgroups import detect as cgdetect
 from composer.runtime.cgroups.base import CgroupPaths
 from composer.runtime.cgroups.detect import detect
@@ -136,6 +137,14 @@ def kernel(tmp_path, monkeypatch):
     k.real_rmdir = os.rmdir
     monkeypatch.setattr(os, "rmdir", k.rmdir)
     monkeypatch.setattr(cg, "write_file", k.write)
+    k.programs = {}  # v2: cgroup dir (relative) -> the device rules attached (needs root: faked)
+
+    def attach(d, rules):
+        if "bpf" in k.fail:
+            raise HostError(f"cannot set the device policy of cgroup {d} (BPF_PROG_ATTACH): refused")
+        k.programs[k.rel(d)] = tuple(str(r) for r in rules)
+
+    monkeypatch.setattr(cgroups_devices, "attach", attach)
     return k
 
 
@@ -350,6 +359,16 @@ def test_v2_writes_every_resource(tmp_path, kernel):
     # controllers enabled down the chain, in subtree_control of every ancestor of the leaf
     for anc in ("sys/fs/cgroup", "sys/fs/cgroup/user.slice", "sys/fs/cgroup/user.slice/composer"):
         assert set(_cat(str(tmp_path / anc / "cgroup.subtree_control")).split()) == {"cpu", "cpuset", "memory", "pids"}
+
+
+def test_v2_attaches_the_device_policy_and_undoes_on_refusal(tmp_path, kernel):
+    drv = v2_tree(tmp_path, kernel)
+    drv.create("a", Resources(device_rules=("c 189:* rwm",)))
+    assert kernel.programs == {"sys/fs/cgroup/user.slice/composer/a": cgroups_devices.DEFAULT_RULES + ("c 189:* rwm",)}
+    kernel.fail["bpf"] = 1
+    with pytest.raises(HostError, match="device policy"):
+        drv.create("b", Resources())
+    assert not os.path.exists(tmp_path / "sys/fs/cgroup/user.slice/composer/b")
 
 
 def test_v2_enables_only_what_is_needed_and_reads_once(tmp_path, kernel):

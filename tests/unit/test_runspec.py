@@ -79,10 +79,11 @@ def test_limits():
 
 def test_flags_pass_through():
     spec = build(RunOptions("x", name="n", workdir="/w", user="1:2", hostname="h", network="none", init=True,
-                            rm=True, labels=("a=b",), read_only=True, cap_add=("NET_ADMIN",)))
+                            rm=True, labels=("a=b",), read_only=True, cap_add=("NET_ADMIN",), cgroupns="private"))
     assert (spec.name, spec.cwd, spec.user, spec.hostname) == ("n", "/w", "1:2", "h")
     assert spec.network_mode == "none" and spec.networks == ()
     assert spec.init and spec.auto_remove and spec.read_only and spec.cap_add == ("NET_ADMIN",)
+    assert spec.cgroupns == "private"
     assert dict(spec.labels) == {"a": "b"}
     with pytest.raises(UsageError, match="absolute"):
         build(RunOptions("x", workdir="rel"))
@@ -112,3 +113,13 @@ def test_spec_round_trips_json():
 
     spec = build(RunOptions("x", volumes=("/a:/b",), memory="8m", publish=("1:2",)))
     assert ContainerSpec.from_json(spec.to_json()) == spec
+
+
+def test_devices_and_rules_from_flags():
+    spec = build(RunOptions("x", devices=("/dev/null:/dev/n:r",), device_cgroup_rules=("b 8:* r",)))
+    assert [(d.target, d.kind, d.major, d.minor, d.access) for d in spec.devices] == [("/dev/n", "c", 1, 3, "r")]
+    assert spec.resources.device_rules == ("b 8:* r",)
+    with pytest.raises(UsageError, match="--device: invalid device '/tmp:/x'"):
+        build(RunOptions("x", devices=("/tmp:/x",)))
+    with pytest.raises(UsageError, match="--device-cgroup-rule: invalid device cgroup rule"):
+        build(RunOptions("x", device_cgroup_rules=("b 8",)))

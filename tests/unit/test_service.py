@@ -3,6 +3,7 @@ hosts entries, resources; and the convergence plan."""
 
 from __future__ import annotations
 
+import re
 import signal
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ services:
     labels: {tier: front}
     healthcheck: {test: "wget -q localhost", interval: 5s}
     ipc: host
+    cgroup: host
   worker:
     image: busybox
     scale: 2
@@ -174,6 +176,7 @@ def test_resources_and_keys(project):
     assert any("label:disable" in w for w in built.warnings)
     worker = build(project, "worker").spec
     assert worker.resources.memory == 32 * 1024 * 1024
+    assert spec.cgroupns == "host" and worker.cgroupns == ""  # compose's `cgroup`; "" = docker's default
 
 
 def test_replicas_and_port_ranges(project):
@@ -245,3 +248,29 @@ def test_plan(project):
     assert [(a.kind, a.number) for a in S.plan(svc, 3, image_id, [same])] == [("noop", 1), ("create", 2), ("create", 3)]
     two = FakeContainer(build(project, "db", number=2).spec)
     assert [(a.kind, a.number) for a in S.plan(svc, 1, image_id, [same, two])] == [("remove", 2), ("noop", 1)]
+
+
+def _one_service(tmp_path, body: str):
+    (tmp_path / "compose.yaml").write_text("services:\n  s:\n    image: busybox\n" + body)
+    return load_project(LoadOptions(cwd=str(tmp_path), environ={}))
+
+
+def test_devices_and_device_cgroup_rules(tmp_path):
+    p = _one_service(tmp_path, "    devices: ['/dev/null:/dev/mine:rw', {source: /dev/zero, target: /dev/z, "
+                               "permissions: r}]\n    device_cgroup_rules: ['c 189:* rwm']\n")
+    spec = build(p, "s").spec
+    assert [(d.target, d.rule) for d in spec.devices] == [("/dev/mine", "c 1:3 rw"), ("/dev/z", "c 1:5 r")]
+    assert spec.resources.device_rules == ("c 189:* rwm",)
+    assert not any("devices" in w for w in build(p, "s").warnings)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("    devices: ['/etc/hostname:/dev/x']\n", "service s: devices: invalid device '/etc/hostname:/dev/x': "
+                                               "/etc/hostname is not a device node"),
+    ("    devices: ['/dev/nonexistent-cmp']\n", "No such file or directory"),
+    ("    device_cgroup_rules: ['c 189 rwm']\n", "service s: device_cgroup_rules: invalid device cgroup rule"),
+])
+def test_bad_devices_name_the_service_and_key(tmp_path, body, message):
+    p = _one_service(tmp_path, body)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build(p, "s")

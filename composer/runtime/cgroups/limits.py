@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from composer.errors import ContainerError
+from composer.runtime.cgroups.devices import rules_for
 from composer.runtime.spec import Resources
 
 CFS_PERIOD_US = 100_000
@@ -32,6 +33,7 @@ class Limits:
     cpuset: str | None = None
     pids: int | None = None
     oom_kill_disable: bool = False
+    devices: tuple = ()  # devices.DeviceRule: the default allow list and the container's own
 
 
 _CPUSET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
@@ -108,7 +110,8 @@ def validate(res: Resources, ncpu: int | None = None) -> Limits:
     pids = res.pids if res.pids is not None and res.pids > 0 else None  # docker: <= 0 is unlimited
     if res.pids is not None and not _is_int(res.pids):
         raise ContainerError(f"invalid pids limit {res.pids!r}: must be an integer")
-    return Limits(mem, swap, resv, quota, shares, cpuset or None, pids, bool(res.oom_kill_disable))
+    return Limits(mem, swap, resv, quota, shares, cpuset or None, pids, bool(res.oom_kill_disable),
+                  rules_for(tuple(res.device_rules)))
 
 
 def check_cpuset_available(cpuset: str, available: str) -> None:

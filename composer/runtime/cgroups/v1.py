@@ -12,20 +12,16 @@ from composer.errors import ContainerError, HostError
 from composer.runtime.cgroups import base as cg
 from composer.runtime.cgroups.base import CgroupDriver, CgroupPaths, CgroupStats
 from composer.runtime.cgroups.limits import CFS_PERIOD_US, Limits, check_cpuset_available, check_name, validate
+from composer.runtime.cgroups.devices import DEFAULT_RULES
 from composer.runtime.spec import Resources
 
 # Hierarchies a container joins. cpuset only when asked: it costs two extra reads and writes.
 USED = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices", "cpuset")
 UNLIMITED = 1 << 62  # memory.limit_in_bytes reads 9223372036854771712 when unlimited
 
-# docker's default device rules: deny everything, then allow mknod of any node and access to the
-# harmless ones. Without this a container with CAP_MKNOD could open the host's disks.
-DEVICE_RULES = (
-    "c *:* m", "b *:* m",
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",  # null zero full random urandom
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",  # tty console ptmx pts/*
-    "c 10:200 rwm",  # net/tun
-)
+# docker's default device rules (devices.DEFAULT_RULES, v2's too), written after
+# "devices.deny a". Without them a container with CAP_MKNOD could open the host's disks.
+DEVICE_RULES = DEFAULT_RULES
 
 
 class V1Driver(CgroupDriver):
@@ -122,8 +118,8 @@ class V1Driver(CgroupDriver):
         dev = p.dir_for("devices")
         if dev:
             _set(dev, "devices.deny", "a", "device rules")
-            for rule in DEVICE_RULES:
-                _set(dev, "devices.allow", rule, f"device rule {rule}")
+            for rule in lim.devices:
+                _set(dev, "devices.allow", str(rule), f"device rule {rule}")
 
     # ------------------------------------------------------------ queries and control
 

@@ -14,6 +14,7 @@ import signal
 
 from composer.errors import ContainerError, HostError
 from composer.runtime.cgroups import base as cg
+from composer.runtime.cgroups import devices
 from composer.runtime.cgroups.base import CgroupDriver, CgroupPaths, CgroupStats
 from composer.runtime.cgroups.limits import CFS_PERIOD_US, Limits, check_cpuset_available, check_name, validate
 from composer.runtime.spec import Resources
@@ -61,6 +62,8 @@ class V2Driver(CgroupDriver):
         paths = CgroupPaths(2, (("", d),))
         try:
             self._write_limits(d, lim)
+            # before any process joins: PID 1 is attached (and execs) only after create()
+            devices.attach(d, lim.devices)
         except BaseException:
             self._undo([d])
             raise
@@ -157,17 +160,21 @@ class V2Driver(CgroupDriver):
         return cg.read_file(os.path.join(self._dir(paths), "cgroup.freeze")) == "1"
 
     def kill_all(self, paths: CgroupPaths, sig: int = signal.SIGKILL) -> None:
+        """Signal every task; for SIGKILL, return once they are gone (up to 1 s, as v1) and the
+        cgroup is thawed (cgroup.kill kills frozen tasks but leaves cgroup.freeze at 1)."""
         d = self._dir(paths)
+        frozen = self.is_frozen(paths)
+        killed = False
         if sig == signal.SIGKILL and os.path.exists(os.path.join(d, "cgroup.kill")):
             try:
                 cg.write_file(os.path.join(d, "cgroup.kill"), "1")  # atomic, races no fork
-                return
+                killed = True
             except FileNotFoundError:
                 return
             except OSError:
                 pass
-        frozen = self.is_frozen(paths)
-        cg.kill_pids(self.pids(paths), sig)
+        if not killed:
+            cg.kill_pids(self.pids(paths), sig)
         if frozen:
             self.thaw(paths)
         if sig == signal.SIGKILL:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from composer.runtime.container.containers import ContainerInfo
 
 NAMESPACES = (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
-              ("pid", sc.CLONE_NEWPID), ("mnt", sc.CLONE_NEWNS))
+              ("pid", sc.CLONE_NEWPID), ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS))
 
 
 def _enter(pid: int, state: dict) -> None:

@@ -7,7 +7,7 @@ import _socket  # socket.py (enums, selectors) costs `container run` ~2 ms; this
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
@@ -56,8 +56,12 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
     _check_network_mode(spec)
     from composer.runtime.cgroups.limits import validate
     from composer.runtime.security import caps
+    from composer.runtime.fs import cgroupns
 
-    validate(spec.resources)
+    if spec.cgroupns not in cgroupns.MODES:
+        raise ContainerError(f"invalid cgroup namespace mode {spec.cgroupns!r}: use host or private")
+
+    validate(_resources(spec))
     try:
         caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
     except ValueError as e:
@@ -83,6 +87,15 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
             rmtree(p.state)
             raise
     return rt._info(spec)
+
+
+def _resources(spec: ContainerSpec):
+    """The cgroup resources, with what the device policy must also allow: the spec's devices, and
+    every device for a privileged container (docker: as every capability)."""
+    extra = tuple(d.rule for d in spec.devices) + (("a",) if spec.privileged else ())
+    if not extra:
+        return spec.resources
+    return replace(spec.resources, device_rules=spec.resources.device_rules + extra)
 
 
 def _check_network_mode(spec: ContainerSpec) -> None:
@@ -154,6 +167,7 @@ def _child_config(rt: "Runtime", spec: ContainerSpec, etc_files: dict[str, str],
         "oom_score_adj": spec.resources.oom_score_adj, "no_new_privileges": spec.no_new_privileges,
         "caps": caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged), "last_cap": caps.last_cap(),
         "argv": list(spec.argv), "init": spec.init, "seccomp": _seccomp_hex(rt, spec),
+        "devices": [asdict(d) for d in spec.devices],
     }
 
 
@@ -205,6 +219,7 @@ class _Starter:
         from composer.runtime.cgroups import base as cgroups
         from composer.runtime.monitor import launcher
         from composer.runtime.net import etcfiles
+        from composer.runtime.fs import cgroupns
 
         spec = self.spec
         nets = attachments(spec)
@@ -212,7 +227,8 @@ class _Starter:
             self.rt.network.ports.check_ports(spec.ports, _exclude=spec.id)
         target = _net_target(self.rt, spec)
         self.driver = cgroups.default_driver()
-        cgroup = self.driver.plan(spec.id, spec.resources)  # made below, while the monitor forks
+        resources = _resources(spec)
+        cgroup = self.driver.plan(spec.id, resources)  # made below, while the monitor forks
         etc = etcfiles.write_all(self.p.state, hostname=spec.hostname or spec.id[:12], domainname=spec.domainname,
                                  hosts=spec.hosts, dns=spec.dns, dns_search=spec.dns_search)
         if spec.network_mode == "host":
@@ -229,6 +245,7 @@ class _Starter:
             "healthcheck": asdict(spec.healthcheck) if spec.healthcheck else None,
             "log_max_size": spec.log.max_size, "log_max_file": spec.log.max_file,
         }
+        req["cfg"]["cgroup"] = cgroupns.config(spec.cgroupns, req["cgroup"])  # /sys/fs/cgroup inside
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         self.sock = ours
         ours.settimeout(HANDSHAKE_TIMEOUT)
@@ -248,7 +265,7 @@ class _Starter:
         # what needs no PID 1 happens now; PID 1 waits for "go"
         for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
             self.driver.remove_dir(leftover)
-        self.cgroup = self.driver.create(spec.id, spec.resources)
+        self.cgroup = self.driver.create(spec.id, resources)
         reserved = self._reserve(nets)
         hello = self.recv()
         if "error" in hello:

@@ -11,6 +11,7 @@ import os
 import stat
 
 from composer.paths import follow_links
+from composer.runtime.fs import cgroupns
 from composer.runtime import syscalls as sc
 
 # docker's defaults (moby oci/defaults.go)
@@ -114,6 +115,41 @@ def _mount_dev(root: str, shm_size: int | None) -> None:
     sc.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
 
 
+def _host_network_sysfs(target: str, flags: int) -> None:
+    """/sys of a container in the host's netns. A fresh sysfs where the kernel allows it (root in
+    the host's user namespace owns the host's netns): it carries none of the host's submounts
+    (cgroup, debugfs, tracefs, bpf, securityfs...), which a bind of /sys would, writable: the
+    read-only remount of a recursive bind changes its top mount only. Where refused, that bind
+    with every submount made read-only one by one."""
+    try:
+        sc.mount("sysfs", target, "sysfs", flags)
+        return
+    except OSError:
+        pass
+    _bind("/sys", target, True)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for point in points:
+        if point.startswith(target + "/"):
+            sc.mount(None, point, None, sc.MS_BIND | sc.MS_REMOUNT | flags)
+
+
+def _make_devices(root: str, devices) -> None:
+    """The spec's host devices (their device policy is the cgroup's), replacing what is there."""
+    for d in devices:
+        path = secure_join(root, d["target"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.lexists(path):
+            os.unlink(path)
+        kind = stat.S_IFCHR if d["kind"] == "c" else stat.S_IFBLK
+        old = os.umask(0)
+        try:
+            os.mknod(path, kind | d["mode"], os.makedev(d["major"], d["minor"]))
+        finally:
+            os.umask(old)
+        os.chown(path, d["uid"], d["gid"])
+
+
 def _mask(root: str) -> None:
     for path in MASKED:
         target = os.path.join(root, path.lstrip("/"))
@@ -146,9 +182,11 @@ def setup(cfg: dict) -> None:
     sysflags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY
     if cfg.get("netns", True):
         sc.mount("sysfs", sys_, "sysfs", sysflags)
-    else:  # sysfs can only be mounted fresh in an own netns; otherwise a read-only bind
-        _bind("/sys", sys_, True)
+    else:
+        _host_network_sysfs(sys_, sysflags)
+    cgroupns.mount_inside(root, cfg.get("cgroup"))
     _mount_dev(root, cfg.get("shm_size"))
+    _make_devices(root, cfg.get("devices", ()))
     for target, source in cfg.get("etc_files", {}).items():
         dest = secure_join(root, target)
         _ensure(dest, False)

@@ -20,6 +20,7 @@ import os
 import resource
 
 from composer.runtime import syscalls as sc
+from composer.runtime.fs import cgroupns
 from composer.runtime.fs import rootfs
 from composer.runtime.fs.rootfs import SetupError
 from composer.runtime.monitor import tty
@@ -109,6 +110,7 @@ def load_seccomp(program: bytes) -> None:
 
 def prepare(cfg: dict) -> tuple[str, list[str], dict[str, str]]:
     """Everything up to exec. Returns (path, argv, env)."""
+    cgroupns.enter(cfg.get("cgroup"))  # after "go": PID 1 is in its cgroup, the namespace's root
     rootfs.setup(cfg)
     if cfg.get("netns", True):
         sc.sethostname(cfg["hostname"])

@@ -45,8 +45,8 @@ SOCK_NAME, LOCK_NAME, LOG_NAME = "launcher.sock", "launcher.lock", "launcher.log
 # makes a running launcher outdated.
 # (paths under composer/runtime/)
 _CODE = ("monitor/launcher", "monitor/launcher_server", "monitor/monitor", "monitor/launch", "net/rtnl",
-         "monitor/facts", "monitor/failure", "monitor/logpump", "monitor/handoff", "monitor/health", "monitor/tty", "monitor/child",
-         "fs/rootfs", "security/caps", "security/seccomp", "syscalls")
+         "monitor/facts", "monitor/failure", "monitor/logpump", "monitor/handoff", "monitor/health", "monitor/tty",
+         "monitor/child", "fs/rootfs", "fs/cgroupns", "security/caps", "security/seccomp", "syscalls")
 _RUNTIME = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -11,7 +11,12 @@ table does not override it; setting our bridge's IFLA_BR_NF_CALL_IPTABLES to 0 d
 either, because the kernel ORs it with the per-netns bridge-nf-call-iptables sysctl (=1 here) and
 that sysctl is host-wide for our host-side bridges. What works is docker's documented spot: two
 ACCEPT rules of our own in its DOCKER-USER chain, tagged `composer`, present while any composer
-network exists. Isolation and `internal` drops live in our table and stay final."""
+network exists. Isolation and `internal` drops live in our table and stay final.
+
+composer neither needs nor loads br_netfilter (Debian ships it as a module, loaded by nothing until
+dockerd or an admin does): every rule here filters or translates routed traffic, which meets the
+hooks either way, and the hairpin masquerade sends a neighbour's reply back through the host.
+Bridged traffic between containers of one network passes unfiltered, as docker with icc=true."""
 
 from __future__ import annotations
 
