@@ -6,7 +6,7 @@
 # to Debian's mirror ($COMPOSER_VM_MIRROR).  The guest's test logic is NOT baked in: the image only runs
 # /mnt/in/guest.sh from the run's read-only share, so editing the tier's scripts needs no rebuild.
 set -euo pipefail
-out=$1; shift
+out=$1 wheels=$2; shift 2
 mirror=${COMPOSER_VM_MIRROR:-http://deb.debian.org/debian}
 # Not under a path containing /composer: debootstrap mounts /proc and /sys in the target while it
 # runs, and the test suite's leak check counts mounts under such paths as composer's.
@@ -64,6 +64,16 @@ for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.
          man-db.timer dpkg-db-backup.timer logrotate.timer systemd-tmpfiles-clean.timer; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
+
+# composer's dependencies, where `./dev setup` in the guest looks for its virtualenv: it then only adds
+# composer itself (editable) from the run's source snapshot.
+mkdir -p "$root/root/composer" "$root/tmp/wheels"
+cp "$wheels"/*.whl "$wheels/requirements.txt" "$root/tmp/wheels/"
+inchroot() { env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root chroot "$root" "$@"; }  # no host PIP_* settings
+inchroot /usr/bin/python3 -m venv /root/composer/.venv
+inchroot /root/composer/.venv/bin/pip install -q --disable-pip-version-check --no-index \
+    --find-links /tmp/wheels -r /tmp/wheels/requirements.txt
+rm -rf "$root/tmp/wheels"
 
 kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)
 initrd=$root/boot/initrd.img-${kernel##*/vmlinuz-}

@@ -16,6 +16,7 @@ s), COMPOSER_VM_TEST_TIMEOUT (per test, s), COMPOSER_VM_KEEP=1 (keep the run dir
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import hashlib
 import os
@@ -74,10 +75,10 @@ def packages() -> list[str]:
     return sorted(set(VM_PACKAGES + debs))
 
 
-def ensure_image() -> Path:
+def ensure_image(wheels: Path) -> Path:
     pkgs = packages()
     script = HERE / "build-image.sh"
-    key = digest(" ".join(pkgs), script.read_bytes())
+    key = digest(" ".join(pkgs), script.read_bytes(), wheels.name)
     img = CACHE / f"image-{key}"
     if (img / "root.img").is_file():
         return img
@@ -87,7 +88,7 @@ def ensure_image() -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     t = time.monotonic()
     with open(CACHE / "build.log", "w") as log:
-        rc = subprocess.run([str(script), str(tmp), *pkgs], stdout=log, stderr=subprocess.STDOUT,
+        rc = subprocess.run([str(script), str(tmp), str(wheels), *pkgs], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL).returncode
     if rc != 0:
         tail = (CACHE / "build.log").read_text(errors="replace").splitlines()[-15:]
@@ -110,7 +111,7 @@ def requirements() -> list[str]:
 
 def ensure_wheels() -> Path:
     reqs = requirements()
-    wheels = CACHE / f"wheels-{digest(' '.join(reqs), ' '.join(WHEEL_TAGS))}"
+    wheels = CACHE / f"wheels-{digest(' '.join(reqs), ' '.join(WHEEL_TAGS), 'with requirements.txt')}"
     if (wheels / ".complete").is_file():
         return wheels
     say(f"pip download of {len(reqs)} requirements for the VM's Python 3.11")
@@ -119,6 +120,7 @@ def ensure_wheels() -> Path:
                         "-d", str(wheels), *WHEEL_TAGS, *reqs], capture_output=True, text=True)
     if r.returncode != 0:
         raise TierError(f"pip download failed:\n{r.stdout}{r.stderr}")
+    (wheels / "requirements.txt").write_text("\n".join(reqs) + "\n")
     (wheels / ".complete").touch()
     for old in CACHE.glob("wheels-*"):
         if old != wheels:
@@ -142,7 +144,7 @@ def selection() -> dict[str, list[str]]:
         path, _, rest = line.partition("::")
         found = sorted(glob.glob(str(ROOT / path)))
         if not found:
-            say(f"selection: {path} is not in this tree (left out)")
+            say(f"selection: nothing in this tree matches {path} (left out)")
         phases[phase] += [str(Path(f).relative_to(ROOT)) + (f"::{rest}" if rest else "") for f in found]
     return phases
 
@@ -159,8 +161,11 @@ def plan(args: list[str]) -> dict[str, list[str]]:
 
 def snapshot_source(dest: Path) -> None:
     """The worktree's current files, committed or not (what `git ls-files` sees, minus ignored ones)."""
-    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           capture_output=True, check=True).stdout.split(b"\0")
+    r = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                       capture_output=True)
+    if r.returncode != 0:
+        raise TierError(f"the source tree must be a git checkout: {r.stderr.decode(errors='replace').strip()}")
+    files = r.stdout.split(b"\0")
     for rel in filter(None, (f.decode() for f in files)):
         src = ROOT / rel
         if not src.exists() and not src.is_symlink():
@@ -295,12 +300,20 @@ def main(args: list[str]) -> int:
     phases = plan(args)
     run = Path(tempfile.mkdtemp(prefix="cmpvm-run.", dir="/var/tmp"))
     try:
-        img, wheels = ensure_image(), ensure_wheels()
+        for tool in ("qemu-system-x86_64", "debootstrap", "mkfs.ext4", "git"):
+            if not shutil.which(tool):
+                raise TierError(f"{tool} is not installed (./dev test-v2 installs it: qemu-system-x86, debootstrap, "
+                                "e2fsprogs, git)")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with open(CACHE / ".lock", "w") as lock:  # two runs at once build the cache once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            wheels = ensure_wheels()
+            img = ensure_image(wheels)
         (run / "in" / "src").mkdir(parents=True)
         (run / "out").mkdir()
         snapshot_source(run / "in" / "src")
         write_scripts(run / "in", phases)
-        say(f"booting Debian 12 (cgroup {CGROUP}, TCG) and running {sum(map(len, phases.values()))} selections")
+        say(f"booting Debian 12 (cgroup {CGROUP}, TCG) to run the tests from: {', '.join(phases)}")
         booted = boot_and_wait(qemu_argv(img, run, wheels), run)
         return report(run, phases, booted, time.monotonic() - t0, bool(args))
     except TierError as e:
