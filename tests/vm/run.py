@@ -10,8 +10,8 @@ download` on the host; read-only) and `out` (logs, exit codes, junit xml).  The 
 selection from a root login session, then the service subset from a plain service, and powers off.
 
 Environment: COMPOSER_VM_CGROUP=v2|v1 (v1 boots systemd's hybrid layout, like this host, to tell a v2
-failure from slowness), COMPOSER_VM_CACHE (default /var/tmp/composer-vm), COMPOSER_VM_TIMEOUT (whole run,
-s), COMPOSER_VM_TEST_TIMEOUT (per test, s), COMPOSER_VM_KEEP=1 (keep the run dir with the console log).
+failure from slowness), COMPOSER_VM_CACHE (default /var/tmp/composer-vm), COMPOSER_VM_TIMEOUT (the VM's
+whole run, s), COMPOSER_VM_BOOT_TIMEOUT (to the guest script's first line), COMPOSER_VM_TEST_TIMEOUT (per test), COMPOSER_VM_KEEP=1 (keep the run dir with the console log).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CACHE = Path(os.environ.get("COMPOSER_VM_CACHE", "/var/tmp/composer-vm"))
 CGROUP = os.environ.get("COMPOSER_VM_CGROUP", "v2")
-TIMEOUT = int(os.environ.get("COMPOSER_VM_TIMEOUT", "2700"))
+TIMEOUT = int(os.environ.get("COMPOSER_VM_TIMEOUT", "1800"))
+BOOT_TIMEOUT = int(os.environ.get("COMPOSER_VM_BOOT_TIMEOUT", "300"))
 TEST_TIMEOUT = int(os.environ.get("COMPOSER_VM_TEST_TIMEOUT", "900"))
 KEEP = os.environ.get("COMPOSER_VM_KEEP") == "1"
 
@@ -207,7 +208,7 @@ def boot_and_wait(argv: list[str], run: Path) -> float:
     env = dict(os.environ, TMPDIR=str(run))  # snapshot=on's overlay file
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=open(run / "qemu.log", "w"),
                             stderr=subprocess.STDOUT, env=env)
-    t0, booted, pos = time.monotonic(), 0.0, 0
+    t0, booted, pos, step = time.monotonic(), 0.0, 0, "booting"
     try:
         while True:
             done = proc.poll() is not None
@@ -219,14 +220,19 @@ def boot_and_wait(argv: list[str], run: Path) -> float:
                     booted = booted or time.monotonic() - t0
                     # only whole lines, so the host's output does not interleave half lines
                     cut = chunk.rfind(b"\n") + 1 if not done else len(chunk)
-                    sys.stdout.write(chunk[:cut].decode(errors="replace"))
+                    text = chunk[:cut].decode(errors="replace")
+                    sys.stdout.write(text)
+                    step = ([ln for ln in text.splitlines() if ln.startswith("==> vm: ")] or [step])[-1]
                     sys.stdout.flush()
                     pos += cut
             if done:
                 break
+            if not booted and time.monotonic() - t0 > BOOT_TIMEOUT:
+                raise TierError(f"the VM did not boot to the tier's service within {BOOT_TIMEOUT} s "
+                                "(COMPOSER_VM_BOOT_TIMEOUT); killed it.\n" + console_tail(run))
             if time.monotonic() - t0 > TIMEOUT:
-                raise TierError(f"the VM did not finish within {TIMEOUT} s (COMPOSER_VM_TIMEOUT); killed it.\n"
-                                + console_tail(run))
+                raise TierError(f"the VM did not finish within {TIMEOUT} s (COMPOSER_VM_TIMEOUT), hung or too "
+                                f"slow at: {step!r}; killed it.\n" + console_tail(run))
             time.sleep(1)
     finally:
         if proc.poll() is None:
