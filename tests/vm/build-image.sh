@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the VM tier's throw-away Debian 12 machine: a root disk made with `mkfs.ext4 -d` (no loop mount)
 # plus the kernel and initrd for a direct kernel boot.  Called by tests/vm/run.py on a cache miss:
-#   build-image.sh OUTDIR PACKAGE...
+#   build-image.sh OUTDIR WHEELDIR PACKAGE...
+# WHEELDIR holds wheels and a requirements.txt: installed (natively, in a chroot) into the virtualenv that
+# `./dev setup` in the guest finds at /root/composer/.venv; under TCG that install would take minutes.
 # OUTDIR gets root.img, vmlinuz, initrd.img, packages.txt.  Needs root, debootstrap, e2fsprogs, network
 # to Debian's mirror ($COMPOSER_VM_MIRROR).  The guest's test logic is NOT baked in: the image only runs
 # /mnt/in/guest.sh from the run's read-only share, so editing the tier's scripts needs no rebuild.

@@ -12,7 +12,8 @@ The tests see CI=true (never skip) and COMPOSER_VM_PHASE=login|service (where th
 
 Environment: COMPOSER_VM_CGROUP=v2|v1 (v1 boots systemd's hybrid layout, like this host, to tell a v2
 failure from slowness), COMPOSER_VM_CACHE (default /var/tmp/composer-vm), COMPOSER_VM_TIMEOUT (the VM's
-whole run, s), COMPOSER_VM_BOOT_TIMEOUT (to the guest script's first line), COMPOSER_VM_TEST_TIMEOUT (per test), COMPOSER_VM_KEEP=1 (keep the run dir with the console log).
+whole run, s), COMPOSER_VM_BOOT_TIMEOUT (to the guest script's first line), COMPOSER_VM_TEST_TIMEOUT (per
+test), COMPOSER_VM_KEEP=1 (keep the run dir, with the console log), COMPOSER_VM_MIRROR (for debootstrap).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def packages() -> list[str]:
 def ensure_image(wheels: Path) -> Path:
     pkgs = packages()
     script = HERE / "build-image.sh"
-    key = digest(" ".join(pkgs), script.read_bytes(), wheels.name)
+    code = "\n".join(ln for ln in script.read_text().splitlines() if not ln.lstrip().startswith("#"))
+    key = digest(" ".join(pkgs), code, wheels.name)  # a comment edit does not rebuild the image
     img = CACHE / f"image-{key}"
     if (img / "root.img").is_file():
         return img
