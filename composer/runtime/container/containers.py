@@ -15,6 +15,7 @@ logs in runtime.container.logread."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import select
@@ -362,8 +363,12 @@ def _wait_pid(pid: int, start: int | None, timeout: float | None) -> None:
         return
     try:
         fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
+    except OSError as e:
+        # ESRCH: gone. EINVAL: gone too: a 6.1 kernel answers it for a pid whose process has exited
+        # but not yet been released (seen in the cgroup v2 VM tier)
+        if e.errno in (errno.ESRCH, errno.EINVAL):
+            return
+        raise
     try:
         if not is_alive(pid, start):  # the pid was reused between the check and the open
             return
