@@ -11,7 +11,7 @@ import signal
 
 from composer.errors import ComposerError, ConflictError
 from composer.project.base import DownOptions
-from composer.project.parallel import map_parallel
+from composer.project.parallel import Background
 from composer.runtime import ContainerInfo
 from composer.service.links import L_SERVICE
 
@@ -29,17 +29,26 @@ class DownMixin:
             if orphans:
                 self._warn_orphans(orphans)
                 containers = [c for c in containers if c not in orphans]
-            # Stop everything first, then remove: by the time we remove, the kernel has torn down
-            # the dead containers' network namespaces and their veths (the removal just checks
-            # they are gone), which is much cheaper than deleting each veth through netlink.
+            # Dependents stop first; each container is removed as soon as it has stopped, while the
+            # services it depends on still stop. Stopped first, so the kernel tears down its network
+            # namespace and veths (the removal just checks they are gone), much cheaper than
+            # deleting each veth through netlink.
             unpublishing = self._unpublish_in_background(containers)
+            removals = Background()
+
+            def stop_then_remove(c: ContainerInfo) -> None:
+                try:
+                    self._stop_for_removal(c, opts.timeout)
+                finally:  # removal kills what did not stop: down must go on
+                    removals.start(c, self._remove_container, c, opts.timeout, opts.volumes, stop=False)
+
             try:
-                self._run_services(containers, lambda c: self._stop_for_removal(c, opts.timeout), reverse=True)
-            except ComposerError as err:  # removal kills what did not stop: down must go on
+                self._run_services(containers, stop_then_remove, reverse=True)
+            except ComposerError as err:
                 self.emit("container", self.name, "Warning", None, str(err))
+            out = removals.join()
             if unpublishing is not None:
                 unpublishing.join()
-            out = map_parallel(containers, lambda c: self._remove_container(c, opts.timeout, opts.volumes, stop=False))
             out.raise_first()
             self._remove_networks()
             if opts.volumes:
@@ -66,12 +75,14 @@ class DownMixin:
         try:
             grace = c.spec.stop_timeout if timeout is None else timeout
             try:
-                self.runtime.kill(c.id, sig)  # verifies pid and start time; marks a manual stop
+                # verifies pid and start time; marks a manual stop, and the run as one whose exit
+                # needs no record (its monitor then exits with it instead of recording)
+                self.runtime.kill(c.id, sig, removing=True)
             except ConflictError:
                 grace = 0  # not running any more
             if grace and not select.select([pidfd], [], [], grace)[0]:
                 with contextlib.suppress(ConflictError):
-                    self.runtime.kill(c.id, signal.SIGKILL)
+                    self.runtime.kill(c.id, signal.SIGKILL, removing=True)
                 select.select([pidfd], [], [], 10.0)
         finally:
             os.close(pidfd)
