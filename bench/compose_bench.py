@@ -74,7 +74,7 @@ def bench(tools_: dict[str, tuple[list[str], dict[str, str]]], dirs: dict[str, P
             for name, (cmd, env) in tools_.items():
                 if name in failed:
                     continue
-                project = ["-p", "cmpbench" + "".join(c for c in name if c.isalnum())[:12].lower()]
+                project = ["-p", "cmpb" + "".join(c for c in name if c.isalnum())[:12].lower()]
                 rows = samples[name]
                 try:
                     try:
