@@ -130,6 +130,8 @@ def build_parser(command: str | None = None, argv: Sequence[str] = ()) -> argpar
     for name in wanted:
         if command == "container":
             importlib.import_module(name).register(sub, container_verb(argv))
+        elif command is not None and name == "composer.cli.project_cmds":  # one verb's parser only
+            importlib.import_module(name).register(sub, command)
         else:
             importlib.import_module(name).register(sub)
     return parser

@@ -16,7 +16,42 @@ from composer.cli.project_common import (
 from composer.errors import ConflictError, NotFoundError, UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, only: str | None = None) -> None:
+    """The verbs' parsers; only: just that verb's (the one being run: `ps` then builds one parser,
+    not ~30 with ~140 options, a few ms of every start). A name no verb has builds them all, so
+    argparse still lists the choices."""
+    if only is not None:
+        one = _Only(sub, only)
+        _register(one)
+        if one.found:
+            return
+    _register(sub)
+
+
+class _Only:
+    """A subparsers action that makes the parser of one command; the others become _Skipped."""
+
+    def __init__(self, sub: argparse._SubParsersAction, name: str) -> None:
+        self.sub, self.name, self.found = sub, name, False
+
+    def add_parser(self, name: str, **kwargs):
+        if name != self.name:
+            return _Skipped()
+        self.found = True
+        return self.sub.add_parser(name, **kwargs)
+
+
+class _Skipped:
+    """The parser of a command that is not run: every call does nothing and returns it again."""
+
+    def __getattr__(self, name: str):
+        return self._nothing
+
+    def _nothing(self, *args, **kwargs) -> "_Skipped":
+        return self
+
+
+def _register(sub) -> None:
     p = sub.add_parser("up", help="create and start the project's containers")
     p.add_argument("-d", "--detach", action="store_true", help="run in the background")
     p.add_argument("--remove-orphans", action="store_true", help="remove containers of services not in the file")
@@ -137,10 +172,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--short", action="store_true")
     p.add_argument("-f", "--format", default="pretty", metavar="pretty|json")
     p.set_defaults(func=cmd_version)
+    if isinstance(sub, _Only) and sub.name not in _LIFECYCLE_VERBS:
+        return
     from composer.cli import lifecycle_cmds
 
     lifecycle_cmds.register(sub)  # run, scale, pause, unpause, wait, events
     # `images` is image_cmds' top-level command (the image store); see the report to the lead.
+
+
+_LIFECYCLE_VERBS = {"run", "scale", "pause", "unpause", "wait", "events"}
 
 
 def _recreate_flags(p: argparse.ArgumentParser) -> None:
@@ -174,7 +214,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from composer.project.project import DownOptions
 
     model, name = load_optional(args)
-    ctx = context(args, model, name, prepare=True)
+    ctx = context(args, model, name)  # no launcher: down starts no container (see DownMixin.down)
     opts = DownOptions(volumes=args.volumes, remove_orphans=args.remove_orphans, timeout=args.timeout)
     run_with_progress(ctx, args, lambda: ctx.runner.down(opts))
     return 0

@@ -7,7 +7,10 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every `ps`)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
 
 from composer.errors import ComposerError, NotFoundError
 

@@ -19,6 +19,8 @@ _TOP_LEVEL = frozenset({"version", "name", "services", "networks", "volumes", "c
 
 @dataclass
 class Doc:
+    """One parsed stack file: its data, the source marks of every node, where its paths resolve."""
+
     path: str  # absolute, or "-"
     data: dict
     marks: Marks
@@ -27,6 +29,8 @@ class Doc:
 
 @dataclass
 class Reader:
+    """Reads stack files once each (include and extends may name one twice), interpolating with `environ`."""
+
     environ: dict
     interpolate: bool = True
     warnings: list = field(default_factory=list)

@@ -76,6 +76,8 @@ def thaw(value: Any) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class Build:
+    """A service's `build:` section."""
+
     context: str  # absolute path (or a URL, kept as written)
     dockerfile: str | None = None
     dockerfile_inline: str | None = None
@@ -95,6 +97,8 @@ class Build:
 
 @dataclass(frozen=True, kw_only=True)
 class ServicePort:
+    """One entry of a service's `ports:` (long syntax)."""
+
     target: int
     published: str | None = None  # "8080", a range "8000-8010", or None = not published
     host_ip: str | None = None
@@ -106,6 +110,8 @@ class ServicePort:
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceVolume:
+    """One entry of a service's `volumes:` (long syntax)."""
+
     type: str  # bind | volume | tmpfs | npipe | cluster
     target: str
     source: str | None = None  # absolute host path (bind), volume key (volume), None (anonymous/tmpfs)
@@ -125,6 +131,8 @@ class ServiceVolume:
 
 @dataclass(frozen=True, kw_only=True)
 class Dependency:
+    """One entry of a service's `depends_on:`."""
+
     condition: str = "service_started"  # service_started | service_healthy | service_completed_successfully
     required: bool = True
     restart: bool = False
@@ -132,6 +140,8 @@ class Dependency:
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceNetwork:
+    """A service's attachment to one network (`networks:`)."""
+
     aliases: tuple[str, ...] = ()
     ipv4_address: str | None = None
     ipv6_address: str | None = None
@@ -142,6 +152,8 @@ class ServiceNetwork:
 
 @dataclass(frozen=True, kw_only=True)
 class Healthcheck:
+    """A service's `healthcheck:`."""
+
     test: tuple[str, ...] = ()  # ("CMD", ...), ("CMD-SHELL", "cmd"), ("NONE",)
     interval: float | None = None  # seconds
     timeout: float | None = None
@@ -153,6 +165,8 @@ class Healthcheck:
 
 @dataclass(frozen=True, kw_only=True)
 class ResourceSpec:
+    """Limits or reservations under `deploy.resources`."""
+
     cpus: float | None = None
     memory: int | None = None  # bytes
     pids: int | None = None
@@ -160,6 +174,8 @@ class ResourceSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class RestartPolicy:
+    """`deploy.restart_policy`."""
+
     condition: str | None = None  # none | on-failure | any
     delay: float | None = None  # seconds
     max_attempts: int | None = None
@@ -168,6 +184,8 @@ class RestartPolicy:
 
 @dataclass(frozen=True, kw_only=True)
 class Deploy:
+    """A service's `deploy:` section (the keys a single host honours)."""
+
     mode: str | None = None
     replicas: int | None = None
     limits: ResourceSpec | None = None
@@ -179,12 +197,16 @@ class Deploy:
 
 @dataclass(frozen=True, kw_only=True)
 class Logging:
+    """A service's `logging:` driver and options."""
+
     driver: str | None = None
     options: FrozenMap[str, str] = EMPTY
 
 
 @dataclass(frozen=True, kw_only=True)
 class Ulimit:
+    """One `ulimits:` entry: soft and hard limit."""
+
     soft: int
     hard: int
 
@@ -205,6 +227,8 @@ class FileRef:
 
 @dataclass(frozen=True, kw_only=True)
 class Service:
+    """One service of the stack, normalised: every key in its long form."""
+
     name: str
     image: str | None = None
     build: Build | None = None
@@ -291,6 +315,8 @@ class Service:
 
 @dataclass(frozen=True, kw_only=True)
 class IpamPool:
+    """One `ipam.config` pool of a network."""
+
     subnet: str | None = None
     gateway: str | None = None
     ip_range: str | None = None
@@ -299,6 +325,8 @@ class IpamPool:
 
 @dataclass(frozen=True, kw_only=True)
 class Network:
+    """A top-level network, with its real (project-prefixed) name."""
+
     key: str  # the name used in the stack file ("default", "backend")
     name: str  # the real name ("<project>_default", or `name:`/external name as given)
     driver: str | None = None
@@ -319,6 +347,8 @@ class Network:
 
 @dataclass(frozen=True, kw_only=True)
 class Volume:
+    """A top-level named volume, with its real (project-prefixed) name."""
+
     key: str
     name: str  # real name ("<project>_data")
     driver: str | None = None
@@ -343,6 +373,8 @@ class FileObject:
 
 @dataclass(frozen=True, kw_only=True)
 class Project:
+    """The validated, immutable model of a whole stack: services, networks, volumes, configs, secrets."""
+
     name: str
     working_dir: str  # absolute project directory
     services: FrozenMap[str, Service] = EMPTY  # active services, sorted by name

@@ -3,7 +3,6 @@ replicas versus container_name, and undefined named volumes and networks."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 
@@ -13,6 +12,8 @@ from composer.config.yamlsrc import Marks
 
 
 def _hint(name: str, options: Iterable[str]) -> str | None:
+    import difflib  # only for a message
+
     close = difflib.get_close_matches(name, list(options), n=1)
     return f"did you mean {close[0]!r}?" if close else None
 

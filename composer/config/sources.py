@@ -36,6 +36,8 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class Sources:
+    """Which files make the project, and the environment that interpolates them."""
+
     files: tuple[str, ...]  # absolute paths, or "-"
     working_dir: str
     environ: dict[str, str]  # interpolation environment: shell over .env

@@ -4,7 +4,6 @@ turning the jsonschema library's verdict into one short ConfigError at file:line
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from functools import lru_cache
@@ -105,6 +104,8 @@ def _to_config_error(err: Any, prefix: tuple, marks: Marks):
         bad = extra[0] if extra else "?"
         if not props and path and path[-1] in ("services", "networks", "volumes", "configs", "secrets"):
             return located_error(f"invalid name {bad!r} (use letters, digits, '.', '_' and '-')", marks, path + (bad,))
+        import difflib  # only for a message
+
         close = difflib.get_close_matches(bad, props, n=1, cutoff=0.6)
         return located_error(f"unknown key {bad!r}", marks, path + (bad,),
                              hint=f"did you mean {close[0]!r}?" if close else None)

@@ -15,6 +15,8 @@ from composer.service.links import L_NUMBER
 
 @dataclass(frozen=True)
 class Event:
+    """What the runner reports (the CLI renders it): a container, network or volume and what happened to it."""
+
     kind: str  # "container" | "network" | "volume"
     name: str
     action: str  # Creating Created Starting Started Waiting Healthy Stopping Stopped Removing Removed
@@ -25,6 +27,8 @@ class Event:
 
 @dataclass(frozen=True)
 class UpOptions:
+    """The options of `up` (and `create`)."""
+
     services: tuple[str, ...] = ()
     no_deps: bool = False
     force_recreate: bool = False
@@ -43,6 +47,8 @@ class UpOptions:
 
 @dataclass(frozen=True)
 class DownOptions:
+    """The options of `down`."""
+
     volumes: bool = False
     remove_orphans: bool = False
     timeout: float | None = None

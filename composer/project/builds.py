@@ -13,6 +13,8 @@ from composer.errors import NotFoundError, UsageError
 
 @dataclass(frozen=True)
 class BuildProgress:
+    """A step of an image build that `up` runs, for the display."""
+
     service: str
     kind: str  # start | step | cached | output | stored | done
     text: str = ""

@@ -1,6 +1,6 @@
-"""`down` (functions over the runner's Parts): stop every container of the project (dependents first), then
-remove them all at once, then the project's networks and (with --volumes) its volumes. Orphans
-stay, with a warning, unless --remove-orphans."""
+"""`down` (functions over the runner's Parts): stop every container of the project (dependents first),
+removing each as soon as it has stopped, then the project's networks and (with --volumes) its volumes.
+Orphans stay, with a warning, unless --remove-orphans."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import signal
 
 from composer.errors import ComposerError, ConflictError
 from composer.project.base import DownOptions
-from composer.project.parallel import map_parallel
+from composer.project.parallel import Background
 from composer.project.parts import Parts
 from composer.runtime import ContainerInfo
 from composer.service.links import L_SERVICE
@@ -27,17 +27,26 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
         if orphans:
             stack.warn_orphans(orphans)
             containers = [c for c in containers if c not in orphans]
-        # Stop everything first, then remove: by the time we remove, the kernel has torn down
-        # the dead containers' network namespaces and their veths (the removal just checks
-        # they are gone), which is much cheaper than deleting each veth through netlink.
+        # Dependents stop first; each container is removed as soon as it has stopped, while the
+        # services it depends on still stop. Stopped first, so the kernel tears down its network
+        # namespace and veths (the removal just checks they are gone), much cheaper than
+        # deleting each veth through netlink.
         unpublishing = parts.networks.unpublish_in_background(containers)
+        removals = Background()
+
+        def stop_then_remove(c: ContainerInfo) -> None:
+            try:
+                stop_for_removal(parts, c, opts.timeout)
+            finally:  # removal kills what did not stop: down must go on
+                removals.start(c, parts.steps.remove, c, opts.timeout, opts.volumes, stop=False)
+
         try:
-            stack.run_services(containers, lambda c: stop_for_removal(parts, c, opts.timeout), reverse=True)
-        except ComposerError as err:  # removal kills what did not stop: down must go on
+            stack.run_services(containers, stop_then_remove, reverse=True)
+        except ComposerError as err:
             stack.emit("container", stack.name, "Warning", None, str(err))
+        out = removals.join()
         if unpublishing is not None:
             unpublishing.join()
-        out = map_parallel(containers, lambda c: parts.steps.remove(c, opts.timeout, opts.volumes, stop=False))
         out.raise_first()
         parts.networks.remove()
         if opts.volumes:
@@ -65,12 +74,14 @@ def stop_for_removal(parts: Parts, c: ContainerInfo, timeout: float | None) -> N
     try:
         grace = c.spec.stop_timeout if timeout is None else timeout
         try:
-            parts.stack.runtime.kill(c.id, sig)  # verifies pid and start time; marks a manual stop
+            # verifies pid and start time; marks a manual stop, and the run as one whose exit
+            # needs no record (its monitor then exits with it instead of recording)
+            parts.stack.runtime.kill(c.id, sig, removing=True)
         except ConflictError:
             grace = 0  # not running any more
         if grace and not select.select([pidfd], [], [], grace)[0]:
             with contextlib.suppress(ConflictError):
-                parts.stack.runtime.kill(c.id, signal.SIGKILL)
+                parts.stack.runtime.kill(c.id, signal.SIGKILL, removing=True)
             select.select([pidfd], [], [], 10.0)
     finally:
         os.close(pidfd)

@@ -24,6 +24,8 @@ from composer.runtime.spec import ContainerSpec, Mount
 
 @dataclass(frozen=True)
 class OneOffOptions:
+    """The options of `run`: a one-off container of a service."""
+
     service: str
     command: tuple[str, ...] = ()  # empty: the service's command
     entrypoint: str | None = None  # a shell-split string, as compose; "" clears it

@@ -19,6 +19,8 @@ L_FILES = "composer.config-files"
 
 @dataclass(frozen=True)
 class ProjectSummary:
+    """One line of `ls`: a project, its status counts and its files."""
+
     name: str
     status: str  # "running(2), exited(1)" as docker compose ls
     config_files: str

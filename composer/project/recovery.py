@@ -15,7 +15,6 @@ import contextlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from composer.errors import ComposerError
 from composer.runtime import Runtime
@@ -26,6 +25,8 @@ PREFIX = "composer"
 
 @dataclass(frozen=True)
 class BridgeTag:
+    """Who made a bridge (state dir scope, project, network), kept in its ifalias."""
+
     scope: str
     project: str
     network: str
@@ -47,7 +48,7 @@ class BridgeTag:
 def scope_of(runtime: Runtime) -> str:
     from composer.runtime.net import nft
 
-    return nft.scope_tag(str(Path(runtime.state_dir).resolve()))
+    return nft.scope_tag(os.path.realpath(runtime.state_dir))  # as NetworkManager's scope
 
 
 def tag_bridge(bridge: str, tag: BridgeTag, sys_net: str = SYS_NET) -> None:

@@ -194,13 +194,19 @@ _SINGLE: dict[str, Any] = {
 
 
 def _tuplify(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
+    # recursion only into nested lists: `ps` builds every container's spec (env, argv, labels...)
+    if type(value) is list:
+        return tuple([_tuplify(v) if type(v) is list else v for v in value])
     return value
 
 
+_FIELDS: dict[Any, frozenset[str]] = {}
+
+
 def _build(cls: Any, data: dict[str, Any]) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = _FIELDS.get(cls)
+    if known is None:
+        known = _FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(cls))
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in known:

@@ -16,6 +16,8 @@ L_EXPOSED = "composer.exposed"  # "5432/tcp,80/tcp": what legacy links advertise
 
 @dataclass(frozen=True)
 class Peer:
+    """A running container as the others of its project see it: names, addresses, link variables."""
+
     id: str
     name: str  # container name
     service: str

@@ -32,6 +32,8 @@ L_VERSION = "composer.version"
 
 @dataclass(frozen=True)
 class ProjectContext:
+    """What a container's spec needs to know of its project: name, directory, files, network names."""
+
     name: str
     working_dir: str = ""
     config_files: tuple[str, ...] = ()
@@ -40,6 +42,8 @@ class ProjectContext:
 
 @dataclass(frozen=True)
 class BuiltSpec:
+    """A container spec built from a service, with the warnings about keys it could not honour."""
+
     spec: ContainerSpec
     warnings: tuple[str, ...] = ()
 
@@ -242,6 +246,8 @@ def hosts_for(service: Service | None, spec: ContainerSpec, peers: Sequence[Peer
 
 @dataclass(frozen=True)
 class Action:
+    """One step of a convergence plan for one container of a service."""
+
     kind: str  # create | recreate | start | noop | remove
     service: str
     number: int

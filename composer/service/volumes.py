@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 @dataclass(frozen=True)
 class VolumeInfo:
+    """A named (or anonymous) volume as stored: its data dir and labels."""
+
     name: str
     path: str  # the _data dir (what gets bind-mounted)
     labels: tuple[tuple[str, str], ...] = ()
@@ -37,6 +38,8 @@ class VolumeInfo:
 
 @dataclass
 class VolumeStore:
+    """The named volumes under `$DATA/volumes`: create, list, remove, seed from an image."""
+
     data_dir: str = field(default_factory=lambda: os.environ.get("COMPOSER_DATA_DIR") or "/var/lib/composer")
 
     @property
@@ -122,6 +125,8 @@ class VolumeStore:
 
     def remove(self, name: str) -> None:
         """Delete the volume and its data. Idempotent."""
+        import shutil  # here: its import (bz2, lzma) costs every up and down ~2 ms
+
         shutil.rmtree(self._dir(name), ignore_errors=True)
 
     def seed(self, name: str, layers: tuple[str, ...], target: str) -> bool:
@@ -223,6 +228,8 @@ def _copy_merged(dirs: list[str], dest: str) -> None:
                 os.symlink(os.readlink(entry.path), out)
                 os.lchown(out, st.st_uid, st.st_gid)
             elif stat.S_ISREG(st.st_mode):
+                import shutil
+
                 shutil.copyfile(entry.path, out, follow_symlinks=False)
                 _copy_meta(entry.path, out)
             # fifos, sockets, devices: docker copies them too, but images rarely carry any in

@@ -60,6 +60,8 @@ class QuietProgress(PlainProgress):
 
 @dataclass
 class _Item:
+    """One line of the up/down display: a container, network or volume and its last action."""
+
     kind: str
     name: str
     action: str

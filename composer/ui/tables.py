@@ -10,7 +10,10 @@ import shlex
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence, TextIO
+
+TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every `ps`)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Sequence, TextIO
 
 from composer.units import format_duration
 
@@ -66,6 +69,8 @@ def command_text(argv: Sequence[str], trunc: bool = True) -> str:
 
 @dataclass(frozen=True)
 class PsRow:
+    """One line of `ps` (a docstring: without one, dataclasses imports inspect, ~6 ms, to write it)."""
+
     name: str
     image: str
     command: str

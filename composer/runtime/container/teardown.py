@@ -82,7 +82,9 @@ def _wait_recorded(state_dir: str, s: dict, timeout: float) -> None:
         time.sleep(0.005)
 
 
-def kill(rt: "Runtime", info: "ContainerInfo", sig: int) -> None:
+def kill(rt: "Runtime", info: "ContainerInfo", sig: int, *, removing: bool = False) -> None:
+    """removing: a removal follows (`down`), so this run's exit needs no record: a cmp-pump
+    monitor then exits with PID 1 instead of starting Python to record it (facts.removal_mark)."""
     p = rt.paths(info.id)
     with st.Lock(p.state):
         s = st.read(p.state)
@@ -90,8 +92,19 @@ def kill(rt: "Runtime", info: "ContainerInfo", sig: int) -> None:
             _thaw(s)
         if st.derive_status(s) in ("running", "paused") and sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
             st.update(p.state, stop_requested=True)  # as docker: a kill counts as a manual stop
+            if removing:
+                _mark_removal(p.state, s["pid"])
         if not _signal(s, sig):
             raise ConflictError(f"container {info.name} is not running")
+
+
+def _mark_removal(state_dir: str, pid: int) -> None:
+    from composer.runtime.monitor.facts import removal_mark
+
+    try:
+        os.close(os.open(removal_mark(state_dir, pid), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError:
+        pass  # the monitor records the exit as usual: slower, not wrong
 
 
 def _thaw(s: dict) -> None:

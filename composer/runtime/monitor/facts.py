@@ -12,6 +12,13 @@ from composer.runtime.monitor.logpump import dumps, loads
 STATE_FILE, LOCK_FILE = "state.json", "lock"  # as runtime.container.state (not imported: typing, json)
 
 
+def removal_mark(state_dir: str, pid1: int) -> str:
+    """The file that says "this run's container is being removed" (written by a stop for removal,
+    `down`): at PID 1's exit, cmp-pump then exits instead of handing the exit back to Python for a
+    record nobody will read. Named after PID 1, so a later run of the container is not affected."""
+    return os.path.join(state_dir, f"removing-{pid1}")
+
+
 def _oom_check(cgroup: dict) -> tuple[int, int | None]:
     """(the cgroup's oom_kill count, its memory limit)."""
     try:

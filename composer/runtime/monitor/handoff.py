@@ -12,7 +12,7 @@ import time
 
 from composer.runtime import syscalls as sc
 from composer.runtime.monitor.bootcode import boot_code
-from composer.runtime.monitor.facts import _read_state
+from composer.runtime.monitor.facts import _read_state, removal_mark
 from composer.runtime.monitor.logpump import dumps, loads
 
 
@@ -84,7 +84,8 @@ def may_hand_off(mon) -> bool:
 
 def hand_off(mon, pid1: int, pumps: dict) -> None:
     """exec cmp-pump with this run's fds; it execs `resume` back when PID 1 exits or a
-    healthcheck is due. Same pid: still PID 1's parent and subreaper."""
+    healthcheck is due (or just exits at PID 1's exit when a `down` has marked the run for removal:
+    facts.removal_mark). Same pid: still PID 1's parent and subreaper."""
     for p in pumps.values():
         p.flush(final=True)  # a partial line becomes its own record
     fds = {p.stream: fd for fd, p in pumps.items()}
@@ -109,6 +110,7 @@ def hand_off(mon, pid1: int, pumps: dict) -> None:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     log = mon.req.get("log") or "-"
     argv = [PUMP, "cmp-mon-" + mon.req["id"][:7], str(pid1), str(out), str(err), log,
-            str(mon.req.get("log_max_size") or 0), str(mon.req.get("log_max_file") or 1), str(wake), "--",
+            str(mon.req.get("log_max_size") or 0), str(mon.req.get("log_max_file") or 1), str(wake),
+            removal_mark(mon.state_dir, pid1), "--",
             _sys.executable, "-I", "-S", "-c", RESUME_BOOT, root, mon.state_dir, dumps(info)]
     os.execv(PUMP, argv)

@@ -197,31 +197,37 @@ class NetworkManager:
             if rec and rec[1]:
                 ids = ", ".join(sorted(cid[:12] for cid in rec[1]))
                 raise ConflictError(f"network {name} is in use by container(s) {ids}")
+            from composer.runtime.net import nft
+
+            # The scope's last network: whether the table holds other scopes' chains (an nft
+            # start and a listing, 7-10 ms) is asked while the bridge goes.
+            last = not any(info.name != name for info, _ in self._all())
+            listing = _Background(nft.table_text) if last else None
             bridge = rec[0].bridge if rec else self._bridge_name(name)
             rtnl.delete_links_detached([bridge])
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(name))
-            from composer.runtime.net import nft
-
             # The DOCKER-USER accepts match every `cmp+` link: they stay while any composer bridge
             # (of any state dir) is left on the host.
             cleanup = _Background(nft.docker_user, False) if not _bridges_left() else None
             try:
-                if self._all() or self.ports.records() or self.ports.proxies() or not self._drop_own_table():
+                text = listing.join() if listing is not None else None
+                if (text is None or self._all() or self.ports.records() or self.ports.proxies()
+                        or not self._drop_own_table(text)):
                     self._sync_firewall()
             finally:
                 if cleanup is not None:
                     cleanup.join()
 
-    def _drop_own_table(self) -> bool:
-        """The scope's last network went: when the shared table holds no other scope's chains,
-        delete it in one nft commit, instead of deleting our chains and then the table (each
-        deleting commit waits 13-30 ms in the kernel). False: other scopes' chains are there."""
+    def _drop_own_table(self, text: str) -> bool:
+        """The scope's last network went: when the shared table (listed: `text`) holds no other
+        scope's chains, delete it in one nft commit, instead of deleting our chains and then the
+        table (each deleting commit waits 13-30 ms in the kernel). False: other scopes' chains
+        are there."""
         import subprocess
 
         from composer.runtime.net import nft
 
-        text = nft.table_text()
         chains = [line.split()[1] for line in text.splitlines() if line.strip().startswith("chain ")]
         if any(not c.endswith(f"_{self._tag}") for c in chains):
             return False
@@ -388,19 +394,22 @@ class _Background:
         import threading
 
         self._error: BaseException | None = None
+        self._result = None
 
         def run() -> None:
             try:
-                fn(*args)
+                self._result = fn(*args)
             except BaseException as err:  # handed to join()
                 self._error = err
 
         self._thread = threading.Thread(target=run, name="composer-net", daemon=True)
         self._thread.start()
 
-    def join(self) -> None:
+    def join(self):
+        """fn's result, or its exception raised here."""
         self._thread.join()
         if self._error is not None:
             raise self._error
+        return self._result
 
 

@@ -153,7 +153,23 @@ def _kill(pid: int, start: int | None, timeout: float = 2.0) -> bool:
                 return False
             sig, deadline = signal.SIGKILL, time.monotonic() + timeout
         time.sleep(0.002)
+    while _exiting(pid, start) and time.monotonic() < deadline:
+        time.sleep(0.002)
+        _alive(pid, start)  # reaps it once the last thread is gone
     return True
+
+
+def _exiting(pid: int, start: int | None) -> bool:
+    """A zombie leader whose other threads are still exiting: until they are gone, the sockets
+    they share stay open (the proxy runs a thread per connection and direction)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return False
+    rest = raw[raw.rfind(b")") + 2:].split()
+    return rest[0] == b"Z" and threads > 1 and (start is None or int(rest[19]) == start)
 
 
 def _alive(pid: int, start: int | None) -> bool:

@@ -8,12 +8,15 @@
  * exited, a healthcheck is due) it execs the Python monitor again with the same fds; policy lives
  * in one place only.
  *
- *   cmp-pump COMM PID1 OUT_FD ERR_FD LOG MAX_SIZE MAX_FILE WAKE_MS -- RESUME_ARGV...
+ *   cmp-pump COMM PID1 OUT_FD ERR_FD LOG MAX_SIZE MAX_FILE WAKE_MS [QUIT_IF] -- RESUME_ARGV...
  *
  * OUT_FD/ERR_FD: -1 when closed already; LOG "-" for no log; MAX_SIZE 0 = unlimited; WAKE_MS: wall
  * clock in ms when to hand back (0 = never). On PID 1's exit RESUME_ARGV is exec'd with "exit" CODE
  * appended (docker's code: status, or 128+signal), on the wake time with "wake" 0; then the stdout
- * and stderr fds still open (-1 for an ended stream). */
+ * and stderr fds still open (-1 for an ended stream). QUIT_IF: a path; when it exists at PID 1's
+ * exit, the run's container is being removed (`down`), so nobody needs the exit recorded: exit
+ * instead of resuming, which would cost an interpreter start (~20 ms of CPU, 30 at once in a
+ * `down` of 30 services). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -228,8 +231,11 @@ static void resume(char **argv, const char *event, const char *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 11 || strcmp(argv[9], "--") != 0) {
-        fprintf(stderr, "usage: cmp-pump COMM PID1 OUT_FD ERR_FD LOG MAX_SIZE MAX_FILE WAKE_MS -- RESUME...\n");
+    const char *quit_if = NULL;
+    int sep = 9;
+    if (argc > 11 && strcmp(argv[9], "--") != 0 && strcmp(argv[10], "--") == 0) quit_if = argv[sep++];
+    if (argc < sep + 2 || strcmp(argv[sep], "--") != 0) {
+        fprintf(stderr, "usage: cmp-pump COMM PID1 OUT_FD ERR_FD LOG MAX_SIZE MAX_FILE WAKE_MS [QUIT_IF] -- RESUME...\n");
         return 64;
     }
     prctl(PR_SET_NAME, argv[1], 0, 0, 0);
@@ -245,7 +251,7 @@ int main(int argc, char **argv) {
         log_open();
     }
     long long wake = atoll(argv[8]);
-    char **resume_argv = argv + 10;
+    char **resume_argv = argv + sep + 1;
     signal(SIGCHLD, SIG_DFL);
     /* a pidfd, not SIGCHLD: a poll wakes for PID 1 alone, and the pid is ours until we reap it */
     int pidfd = (int)syscall(SYS_pidfd_open, pid1, 0);
@@ -272,6 +278,11 @@ int main(int argc, char **argv) {
             while (waitpid(pid1, &status, 0) < 0 && errno == EINTR) {}
             if (WIFEXITED(status)) code = WEXITSTATUS(status);
             else if (WIFSIGNALED(status)) code = 128 + WTERMSIG(status);
+            if (quit_if && access(quit_if, F_OK) == 0) {
+                if (out_s.fd >= 0) flush(&out_s, 1);
+                if (err_s.fd >= 0) flush(&err_s, 1);
+                _exit(0);
+            }
             char text[16];
             snprintf(text, sizeof text, "%d", code);
             resume(resume_argv, "exit", text);
