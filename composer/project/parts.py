@@ -23,6 +23,8 @@ from composer.project.volumes import Volumes
 
 @dataclass(frozen=True)
 class Parts:
+    """The collaborators of one runner, bundled so a verb names each one it uses."""
+
     stack: Stack
     hosts: HostsBook
     steps: ContainerSteps
