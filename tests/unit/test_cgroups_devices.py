@@ -80,6 +80,14 @@ def test_extra_rules_and_everything():
     assert run(cd.assemble(()), C, R, 1, 3) == 0  # no rule: deny
 
 
+def test_a_rule_that_allows_everything_ends_the_program():
+    # what follows it would be unreachable, and the verifier refuses unreachable instructions
+    # (kernel 6.1: "unreachable insn"; a privileged container failed to start in the v2 VM)
+    code = cd.assemble((cd.parse_rule("a"),) + cd.rules_for())
+    assert len(code) == 8 * 8  # 6 loads + "return 1"
+    assert run(code, B, R | W, 254, 0) == 1
+
+
 @pytest.mark.parametrize("text", ["x 1:3 r", "c 1 r", "c 1:3", "c 1:3 rx", "c a:3 r", "c 1:3 rr", "", "c -1:3 r",
                                   "c 4096:0 r", "c 1:1048576 r"])
 def test_bad_rules_are_refused_by_name(text):

@@ -118,6 +118,9 @@ def assemble(rules: tuple[DeviceRule, ...]) -> bytes:
             tests.append((_JNE_K, 4, 0, rule.major))  # < 2**31: the 64-bit compare is exact
         if rule.minor is not None:
             tests.append((_JNE_K, 5, 0, rule.minor))
+        if not tests:  # matches every access (privileged: "a *:* rwm"): what follows is unreachable,
+            # which the verifier refuses (6.1: "unreachable insn")
+            return b"".join(prog + [_insn(_MOV32_K, 0, imm=1), _insn(_EXIT)])
         block: list[bytes] = []
         n = len(tests) + (1 if None in tests else 0) + 2  # instructions in this block
         for t in tests:
