@@ -85,9 +85,13 @@ class SystemdDriver(V2Driver):
         leaf = os.path.join(scope, CONTAINER)
         cg.mkdir_base(os.path.join(scope, SUPERVISOR))
         cg.mkdir_new(leaf)
-        _enable(scope, _required(lim))
-        self._write_limits(leaf, lim)
-        devices.attach(leaf, lim.devices)
+        try:
+            _enable(scope, _required(lim))
+            self._write_limits(leaf, lim)
+            devices.attach(leaf, lim.devices)
+        except BaseException:
+            self._undo([leaf])  # the scope goes with its holder (systemd collects it)
+            raise
         return CgroupPaths(2, (("", leaf),))
 
     def find_leftovers(self, name_prefix: str = "") -> list[str]:
