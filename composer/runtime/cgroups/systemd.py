@@ -158,10 +158,13 @@ def _bus():
         except (OSError, KeyError) as e:
             raise HostError(f"cannot reach systemd over D-Bus (the system bus): {e}",
                             hint="COMPOSER_CGROUP_MANAGER=cgroupfs makes composer manage the cgroups itself") from None
-        rule = MatchRule(type="signal", sender="org.freedesktop.systemd1", path="/org/freedesktop/systemd1",
-                         interface="org.freedesktop.systemd1.Manager", member="JobRemoved")
-        conn.send_and_get_reply(message_bus.AddMatch(rule))
-        _call(conn, "Subscribe", "", ())  # JobRemoved reaches subscribers
+        fields = {"type": "signal", "path": "/org/freedesktop/systemd1", "interface": "org.freedesktop.systemd1.Manager",
+                  "member": "JobRemoved"}
+        # the bus matches a well-known sender by its owner; jeepney's local filter compares names
+        # literally (signals carry systemd's unique name), so only the bus's rule names the sender
+        conn.send_and_get_reply(message_bus.AddMatch(MatchRule(sender="org.freedesktop.systemd1", **fields)))
+        rule = MatchRule(**fields)
+        _call(conn, "Subscribe", None, ())  # JobRemoved reaches subscribers
         _local.conn, _local.rule = conn, rule
     return conn
 
