@@ -117,8 +117,9 @@ def _enable(scope: str, required: set[str]) -> None:
     after systemd moved the monitor) go to supervisor/, then the controllers are turned on for the
     scope's children: v2 allows that only in a cgroup with no processes of its own."""
     avail = set((cg.read_file(os.path.join(scope, "cgroup.controllers")) or "").split())
-    for ctrl in sorted(required - avail):
-        raise HostError(f"systemd did not delegate the {ctrl} controller to {scope}",
+    missing = sorted(required - avail)
+    if missing:
+        raise HostError(f"systemd did not delegate the {' '.join(missing)} controller to {scope}",
                         hint="COMPOSER_CGROUP_MANAGER=cgroupfs makes composer manage the cgroups itself")
     todo = " ".join("+" + c for c in sorted((required | set(OPTIONAL)) & avail))
     if not todo:
