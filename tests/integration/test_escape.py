@@ -79,8 +79,8 @@ PROBES = {
     "unmount-a-mask": ("try umount /proc/kcore; try umount /sys/firmware", NOT_PERMITTED),
     "mount-cgroupfs": ("mkdir -p /mnt/c; try mount -t cgroup2 none /mnt/c; try mount -t cgroup -o memory none /mnt/c",
                        NOT_PERMITTED),
-    "write-cgroupfs": ("for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/*/cgroup.procs; do [ -e $f ] && "
-                       "try sh -c \"echo $$ > $f\"; done", READ_ONLY),
+    "write-cgroupfs": ("for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/*/cgroup.procs; do if [ -e $f ]; then "
+                       "try sh -c \"echo $$ > $f\"; fi; done", READ_ONLY),
     "see-host-processes": ("try kill -0 {pid}; n=$(ls -d /proc/[0-9]* | wc -l); "
                            "if [ $n -le 4 ]; then echo \"DENIED: only $n processes\"; else echo \"ESCAPED: $n\"; fi",
                            r"No such process|only \d processes"),
