@@ -364,6 +364,11 @@ def _wait_pid(pid: int, start: int | None, timeout: float | None) -> None:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
         return
+    except OSError:  # EINVAL: no thread-group leader under that pid this instant (mid-exit or mid-exec): poll
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while is_alive(pid, start) and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.01)
+        return
     try:
         if not is_alive(pid, start):  # the pid was reused between the check and the open
             return
