@@ -35,6 +35,8 @@ def cgroups() -> set[str]:
             continue
         if "/composer/" in root + "/" and os.path.basename(root) != "composer":
             found.add(root)
+        elif "/composer.slice/" in root + "/" and os.path.basename(root) != "composer.slice":
+            found.add(root)  # systemd hosts: composer.slice/composer-<id>.scope/{container,supervisor}
     return found
 
 

@@ -55,7 +55,8 @@ def test_cgroupns_modes(runtime, make_spec, monkeypatch, kind, mode):
     own, members, mounts = out.split("---\n")
     line = next(x for x in own.splitlines() if (x.startswith("0::") if drv.version == 2 else ":pids:" in x))
     path = line.split(":", 2)[2]
-    assert (path == "/") if private else path.endswith("/composer/" + runtime.list(all=True)[0].id), out
+    cid = runtime.list(all=True)[0].id
+    assert (path == "/") if private else path.endswith(("/composer/" + cid, f"/composer-{cid}.scope/container")), out
     assert "1" in members.split(), out  # the container's PID 1, in its own pid namespace's numbers
     assert len(members.split()) <= 3, out  # sh and cat: nothing from outside the container
     assert all(" ro," in m or " ro " in m for m in mounts.splitlines()), mounts

@@ -46,10 +46,20 @@ def box(drv):
 
     class Box:
         def __init__(self):
-            self.paths, self.procs = [], []
+            self.paths, self.procs, self.holders = [], [], []
 
         def create(self, res: Resources, prefix: str = "t"):
-            p = drv.create(f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}", res)
+            name = f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            holder = None
+            if drv.manager == "systemd":  # a scope needs a process that holds it: where the monitor goes
+                holder = subprocess.Popen(["sleep", "3600"])
+                self.holders.append((name, holder))
+            try:
+                p = drv.create(name, res, supervisor=holder.pid if holder else None)
+            except BaseException:
+                if holder is not None:
+                    release(name, holder)
+                raise
             self.paths.append(p)
             return p
 
@@ -69,12 +79,34 @@ def box(drv):
         proc.wait()
     for p in b.paths:
         drv.remove(p)
+    for name, holder in b.holders:
+        release(name, holder)
     assert mine() == set()
+
+
+def release(name: str, holder: subprocess.Popen) -> None:
+    """The systemd driver's scope: its holder killed, the scope removed (systemd collects the unit)."""
+    from composer.runtime.cgroups import base as cgroups
+
+    if holder.poll() is None:
+        holder.kill()
+    holder.wait()
+    drv = cgroups.default_driver()
+    for d in drv.find_leftovers(name):
+        drv.remove_dir(d)
+
+
+def cgroup_name(p) -> str:
+    """The name a cgroup was created with (systemd driver: composer-<name>.scope/container)."""
+    d = p.dirs[0][1]
+    if os.path.basename(d) == "container":
+        return os.path.basename(os.path.dirname(d)).removeprefix("composer-").removesuffix(".scope")
+    return os.path.basename(d)
 
 
 def mine() -> set[str]:
     """Cgroups this test process made (other engineers' tests may run beside us)."""
-    return {d for d in hostobjects.cgroups() if f"-{os.getpid()}-" in os.path.basename(d)}
+    return {d for d in hostobjects.cgroups() if f"-{os.getpid()}-" in d}
 
 
 def go(proc: subprocess.Popen) -> None:
@@ -100,8 +132,8 @@ def test_limits_attach_and_proc_cgroup(drv, box):
     assert drv.pids(p) == [proc.pid]
     with open(f"/proc/{proc.pid}/cgroup") as f:
         lines = f.read().splitlines()
-    name = os.path.basename(p.dirs[0][1])
-    joined = [line for line in lines if line.endswith(f"/composer/{name}")]
+    name = cgroup_name(p)
+    joined = [line for line in lines if line.endswith((f"/composer/{name}", f"/composer-{name}.scope/container"))]
     if drv.version == 1:
         ctrls = {c for line in joined for c in line.split(":")[1].split(",")}
         assert {"memory", "pids", "cpu", "cpuacct", "freezer"} <= ctrls
@@ -204,8 +236,11 @@ def test_devices_are_confined(drv, box, tmp_path):
 @controllers
 def test_find_leftovers_and_remove_dir(drv, box):
     p = box.create(Resources(pids=5), prefix="leftover")
-    found = [d for d in drv.find_leftovers("leftover-") if os.path.basename(d) == os.path.basename(p.dirs[0][1])]
-    assert sorted(found) == sorted(d for _, d in p.dirs)
+    mine_ = {d for _, d in p.dirs}
+    if drv.manager == "systemd":  # the leftover is the container's scope
+        mine_ = {os.path.dirname(d) for d in mine_}
+    found = [d for d in drv.find_leftovers("leftover-") if cgroup_name(p) in d]
+    assert sorted(found) == sorted(mine_)
     for d in found:
         drv.remove_dir(d)
     assert all(not os.path.exists(d) for d in found)
@@ -215,10 +250,14 @@ def test_find_leftovers_and_remove_dir(drv, box):
 def test_create_is_cheap(drv, box):
     times = []
     for _ in range(20):
+        name = f"speed-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        holder = subprocess.Popen(["sleep", "3600"]) if drv.manager == "systemd" else None  # see Box.create
         t = time.perf_counter()
-        p = drv.create(f"speed-{os.getpid()}-{uuid.uuid4().hex[:8]}", Resources(memory=32 * MIB, pids=10, cpus=0.5))
+        p = drv.create(name, Resources(memory=32 * MIB, pids=10, cpus=0.5), supervisor=holder and holder.pid)
         times.append(time.perf_counter() - t)
         drv.remove(p)
+        if holder is not None:
+            release(name, holder)
     median_ms = statistics.median(times) * 1000
     print(f"cgroup create median {median_ms:.2f} ms")
     assert median_ms < 10

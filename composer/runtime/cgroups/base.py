@@ -236,14 +236,17 @@ class CgroupDriver(ABC):
     interpreter imports it at start-up, even with -I -S.)"""
 
     version: int = 0
+    manager = "cgroupfs"  # who makes the containers' cgroups: composer itself, or systemd (cgroups/systemd.py)
 
     @abstractmethod
     def base_dirs(self) -> list[str]:
         """The `composer` directories this driver creates container cgroups in."""
 
     @abstractmethod
-    def create(self, name: str, resources: Resources) -> CgroupPaths:
-        ...
+    def create(self, name: str, resources: Resources, supervisor: int | None = None) -> CgroupPaths:
+        """Make the container's cgroup with its limits and device policy, before PID 1 joins it.
+        supervisor: the container's monitor (the systemd driver starts its scope with it; cgroupfs
+        drivers leave it where it is)."""
 
     def attach(self, paths: CgroupPaths, pid: int) -> None:
         for _, d in paths.dirs:
@@ -253,6 +256,12 @@ class CgroupDriver(ABC):
                 raise ContainerError(f"cannot move process {pid} into cgroup {d}: {e.strerror}") from None
         while after_first_move:
             after_first_move.pop()()
+
+    def layout(self) -> dict[str, str]:
+        """Where containers' cgroups go on this host and who manages them (`composer system info`)."""
+        return {"cgroup_version": str(self.version), "manager": self.manager,
+                "containers": ", ".join(os.path.join(d, "<id>") for d in self.base_dirs()),
+                "delegation": "none: composer makes the cgroups below its own"}
 
     @abstractmethod
     def oom_kill_count(self, paths: CgroupPaths) -> int:

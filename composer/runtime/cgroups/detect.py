@@ -86,13 +86,28 @@ def detect(mountinfo_path: str = "/proc/self/mountinfo", cgroup_path: str = "/pr
     pure_v2 = any(m.mountpoint == "/sys/fs/cgroup" for m in v2_mounts)
     if not pure_v2 and not v1_lines and v2_mounts and v2_line is not None:
         pure_v2 = True
+    manager = os.environ.get("COMPOSER_CGROUP_MANAGER", "")
+    if manager not in ("", "systemd", "cgroupfs"):
+        raise HostError(f"COMPOSER_CGROUP_MANAGER={manager!r} is not a cgroup manager",
+                        hint="use systemd or cgroupfs, or unset it to choose by the host")
     if pure_v2:
         from composer.runtime.cgroups.v2 import V2Driver
 
         mount = next((m for m in v2_mounts if m.mountpoint == "/sys/fs/cgroup"), v2_mounts[0] if v2_mounts else None)
         if mount is None or v2_line is None:
             raise HostError("cgroup v2 is not mounted where /proc/self/cgroup says it is")
-        return V2Driver(mounted_dir(mount, v2_line, root_prefix), mounted_dir(mount, "/", root_prefix))
+        root = mounted_dir(mount, "/", root_prefix)
+        if manager != "cgroupfs" and not root_prefix:  # (root_prefix: a test's made-up tree, not this host)
+            from composer.runtime.cgroups import systemd
+
+            if systemd.running():
+                return systemd.SystemdDriver(root)
+            if manager == "systemd":
+                raise HostError("COMPOSER_CGROUP_MANAGER=systemd, but systemd is not this host's init system")
+        return V2Driver(mounted_dir(mount, v2_line, root_prefix), root)
+    if manager == "systemd":
+        raise HostError("COMPOSER_CGROUP_MANAGER=systemd needs cgroup v2 (this host has v1 hierarchies)",
+                        hint="unset it: on cgroup v1 composer manages the cgroups itself")
     from composer.runtime.cgroups.v1 import V1Driver
 
     hierarchies: list[tuple[tuple[str, ...], str]] = []

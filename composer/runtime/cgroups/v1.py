@@ -53,7 +53,7 @@ class V1Driver(CgroupDriver):
     def _chosen(self, lim: Limits) -> list[tuple[str, str]]:
         return [(c, own) for c, own in self._h if lim.cpuset or "cpuset" not in c.split(",")]
 
-    def create(self, name: str, resources: Resources) -> CgroupPaths:
+    def create(self, name: str, resources: Resources, supervisor: int | None = None) -> CgroupPaths:
         check_name(name)
         lim = validate(resources)
         self._require(lim)

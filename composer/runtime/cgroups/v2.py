@@ -42,6 +42,9 @@ class V2Driver(CgroupDriver):
     def base_dirs(self) -> list[str]:
         return [os.path.join(self.base(), cg.COMPOSER_DIR)]
 
+    def layout(self) -> dict[str, str]:
+        return {**super().layout(), "delegation": "none: composer enables the controllers it needs from the root down"}
+
     # ------------------------------------------------------------ create
 
     def plan(self, name: str, resources: Resources) -> CgroupPaths:
@@ -51,7 +54,7 @@ class V2Driver(CgroupDriver):
         validate(resources)
         return CgroupPaths(2, (("", os.path.join(self.base(), cg.COMPOSER_DIR, name)),))
 
-    def create(self, name: str, resources: Resources) -> CgroupPaths:
+    def create(self, name: str, resources: Resources, supervisor: int | None = None) -> CgroupPaths:
         check_name(name)
         lim = validate(resources)
         composer = os.path.join(self.base(), cg.COMPOSER_DIR)

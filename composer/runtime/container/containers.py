@@ -15,7 +15,6 @@ logs in runtime.container.logread."""
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import select
@@ -238,11 +237,10 @@ class Runtime:
 
         return teardown.stop(self, self.get(id), timeout)
 
-    def kill(self, id: str, sig: int = signal.SIGKILL, *, removing: bool = False) -> None:
-        """removing: the caller removes the container next (see teardown.kill)."""
+    def kill(self, id: str, sig: int = signal.SIGKILL) -> None:
         from composer.runtime.container import teardown
 
-        teardown.kill(self, self.get(id), sig, removing=removing)
+        teardown.kill(self, self.get(id), sig)
 
     def remove(self, id: str, force: bool = False, *, settle_links: bool = True) -> None:
         """settle_links=False: return before the container's host veths are gone (they go within
@@ -364,12 +362,13 @@ def _wait_pid(pid: int, start: int | None, timeout: float | None) -> None:
         return
     try:
         fd = os.pidfd_open(pid)
-    except OSError as e:
-        # ESRCH: gone. EINVAL: gone too: a 6.1 kernel answers it for a pid whose process has exited
-        # but not yet been released (seen in the cgroup v2 VM tier)
-        if e.errno in (errno.ESRCH, errno.EINVAL):
-            return
-        raise
+    except ProcessLookupError:
+        return
+    except OSError:  # EINVAL: no thread-group leader under that pid this instant (mid-exit or mid-exec): poll
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while is_alive(pid, start) and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.01)
+        return
     try:
         if not is_alive(pid, start):  # the pid was reused between the check and the open
             return

@@ -256,7 +256,7 @@ class _Starter:
             sys.stdout.flush()
             sys.stderr.flush()
         try:
-            launcher.for_state_dir(self.rt.state_dir).spawn(req, fds)
+            monitor = launcher.for_state_dir(self.rt.state_dir).spawn(req, fds)
         except OSError as e:
             raise _err(f"cannot start the container monitor: {e}", 125) from None
         finally:
@@ -265,7 +265,7 @@ class _Starter:
         # what needs no PID 1 happens now; PID 1 waits for "go"
         for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
             self.driver.remove_dir(leftover)
-        self.cgroup = self.driver.create(spec.id, resources)
+        self.cgroup = self.driver.create(spec.id, resources, supervisor=monitor)
         reserved = self._reserve(nets)
         hello = self.recv()
         if "error" in hello:
