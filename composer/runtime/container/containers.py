@@ -237,10 +237,11 @@ class Runtime:
 
         return teardown.stop(self, self.get(id), timeout)
 
-    def kill(self, id: str, sig: int = signal.SIGKILL) -> None:
+    def kill(self, id: str, sig: int = signal.SIGKILL, *, removing: bool = False) -> None:
+        """removing: the caller removes the container next (see teardown.kill)."""
         from composer.runtime.container import teardown
 
-        teardown.kill(self, self.get(id), sig)
+        teardown.kill(self, self.get(id), sig, removing=removing)
 
     def remove(self, id: str, force: bool = False, *, settle_links: bool = True) -> None:
         """settle_links=False: return before the container's host veths are gone (they go within
