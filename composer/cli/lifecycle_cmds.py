@@ -9,7 +9,8 @@ import os
 import sys
 
 from composer.cli.project_common import (
-    check_services, context, load_model, load_optional, parse_scale, run_with_progress,
+    add_dry_run, check_services, context, dry_run, load_model, load_optional, parse_scale, pull_flags, pull_mode, refuse_dry_run,
+    run_dry, run_with_progress,
 )
 
 
@@ -32,18 +33,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-u", "--user", metavar="USER")
     p.add_argument("--use-aliases", action="store_true", help="keep the service's network aliases")
     p.add_argument("--build", action="store_true", help="build the image first")
+    p.add_argument("--cap-add", action="append", default=[], metavar="CAP", help="add a Linux capability")
+    p.add_argument("--cap-drop", action="append", default=[], metavar="CAP", help="drop a Linux capability")
+    pull_flags(p)
+    p.add_argument("--remove-orphans", action="store_true", help="remove containers of services not in the file")
+    add_dry_run(p)
     p.add_argument("service", metavar="SERVICE")
     p.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("scale", help="set the number of containers of services")
     p.add_argument("--no-deps", action="store_true", help="don't start linked services")
+    add_dry_run(p)
     p.add_argument("pairs", nargs="+", metavar="SERVICE=REPLICAS")
     p.set_defaults(func=cmd_scale)
 
     for verb, helptext in (("pause", "pause the services' containers"),
                            ("unpause", "unpause the services' containers")):
         p = sub.add_parser(verb, help=helptext)
+        add_dry_run(p)
         p.add_argument("services", nargs="*", metavar="SERVICE")
         p.set_defaults(func=cmd_pause if verb == "pause" else cmd_unpause)
 
@@ -65,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from composer.project.oneoff import OneOffOptions
     from composer.service import runspec
 
+    refuse_dry_run(args, "run")
     model = load_model(args, [args.service])
     check_services(model, [args.service])
     command = args.cmd_argv[1:] if args.cmd_argv[:1] == ["--"] else args.cmd_argv
@@ -76,9 +85,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         publish=tuple(runspec.parse_publish(p) for p in args.publish), service_ports=args.service_ports,
         use_aliases=args.use_aliases, no_deps=args.no_deps, rm=args.rm, no_tty=args.no_tty,
         tty=not args.no_tty and sys.stdin.isatty(), stdin_open=True,  # compose: -i default, tty auto-detected
-        build=args.build)
+        build=args.build, cap_add=tuple(_caps(args.cap_add)), cap_drop=tuple(_caps(args.cap_drop)),
+        pull=pull_mode(args.pull), remove_orphans=args.remove_orphans)
     ctx = context(args, model, model.name, prepare=True)
-    info = run_with_progress(ctx, args, lambda: ctx.runner.create_oneoff(opts), images=True)
+    info = run_with_progress(ctx, args, lambda: ctx.runner.create_oneoff(opts), images=True,
+                             quiet_pull=args.quiet_pull)
     if args.detach:
         ctx.runner.start_oneoff(info)
         print(info.name)
@@ -95,13 +106,21 @@ def cmd_scale(args: argparse.Namespace) -> int:
     services = [name for name, _ in scale]
     model = load_model(args, services)
     check_services(model, services)
-    ctx = context(args, model, model.name, prepare=True)
-    opts = UpOptions(services=tuple(services), no_deps=args.no_deps, scale=scale)
+    opts = UpOptions(services=tuple(services), no_deps=args.no_deps, scale=scale, dry_run=dry_run(args))
+    ctx = context(args, model, model.name, prepare=not opts.dry_run)
+    if opts.dry_run:
+        return run_dry(ctx, lambda: ctx.runner.up(opts))
     run_with_progress(ctx, args, lambda: ctx.runner.up(opts), images=True)
     return 0
 
 
+def _caps(values: list[str]) -> list[str]:
+    """--cap-add A,B and repeated --cap-add (docker's list flag takes both)."""
+    return [c.strip() for v in values for c in v.split(",") if c.strip()]
+
+
 def _verb(args: argparse.Namespace, call, title: str = "Running") -> int:
+    refuse_dry_run(args, args.command)
     model, name = load_optional(args, args.services)
     check_services(model, args.services)
     ctx = context(args, model, name)

@@ -150,6 +150,9 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--profile", dest="profiles", action="append", default=[], metavar="PROFILE")
     g.add_argument("--ansi", choices=("never", "always", "auto"), default="auto")
     g.add_argument("--progress", choices=("auto", "tty", "plain", "quiet"), default="auto")
+    g.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="print what a command would change (create, recreate, start, stop, remove, pull, build), "
+                        "change nothing")
     g.add_argument("-v", "--version", action="version", version=f"composer version {__version__}")
 
 

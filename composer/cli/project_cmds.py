@@ -9,9 +9,8 @@ import json
 import sys
 
 from composer.cli.project_common import (
-    check_services, colour_enabled, context, load_model, load_optional, name_only, parse_timeout, project_busy,
-    query,
-    run_with_progress, service_names, sources,
+    add_dry_run, check_services, colour_enabled, context, dry_run, load_model, load_optional, name_only, parse_timeout,
+    project_busy, pull_flags, query, refuse_dry_run, run_dry, run_with_progress, service_names, sources,
 )
 from composer.errors import ConflictError, NotFoundError, UsageError
 
@@ -63,6 +62,7 @@ def _register(sub) -> None:
     p.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM", help="set a service's replicas")
     p.add_argument("--build", action="store_true", help="build images before starting containers")
     p.add_argument("--no-build", action="store_true", help="don't build an image, even if it's missing")
+    pull_flags(p)
     p.add_argument("--wait", action="store_true", help="wait for services to be running|healthy (implies -d)")
     p.add_argument("--wait-timeout", type=parse_timeout, metavar="SECONDS", help="give up waiting after this")
     _timeout(p)
@@ -74,14 +74,21 @@ def _register(sub) -> None:
                    "(implies --abort-on-container-exit)")
     g.add_argument("--attach", action="append", default=[], metavar="SERVICE", help="show only these logs")
     g.add_argument("--no-attach", action="append", default=[], metavar="SERVICE", help="don't show these logs")
+    g.add_argument("--attach-dependencies", action="store_true",
+                   help="show the logs of the services' dependencies too")
+    g.add_argument("--timestamps", action="store_true", help="show timestamps")
     _log_look(g)
+    add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=_lazy("up"))
 
     p = sub.add_parser("down", help="stop and remove containers and networks (volumes with -v)")
     p.add_argument("-v", "--volumes", action="store_true", help="remove named and anonymous volumes too")
     p.add_argument("--remove-orphans", action="store_true", help="remove containers of services not in the file")
+    p.add_argument("--rmi", choices=("local", "all"),
+                   help="remove the services' images: 'local' only those without a custom tag, or 'all'")
     _timeout(p)
+    add_dry_run(p)
     p.set_defaults(func=cmd_down)
 
     p = sub.add_parser("ps", help="list the project's containers")
@@ -90,7 +97,11 @@ def _register(sub) -> None:
     p.add_argument("--format", default="table", metavar="table|json")
     p.add_argument("--services", action="store_true", help="only service names")
     p.add_argument("--status", action="append", default=[],
-                   choices=("paused", "restarting", "removing", "running", "dead", "created", "exited"))
+                   choices=STATUSES)
+    p.add_argument("--filter", action="append", default=[], metavar="status=STATUS",
+                   help="filter by a property (supported: status)")
+    p.add_argument("--orphans", nargs="?", const="true", default="true", type=_bool_word, metavar="true|false",
+                   help="include containers of services the stack file no longer declares (default true)")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate commands")
     p.add_argument("service_args", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_ps)
@@ -100,6 +111,7 @@ def _register(sub) -> None:
     p.add_argument("-n", "--tail", default="all", metavar="N", help="lines from the end of each log (or 'all')")
     p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     p.add_argument("--since", metavar="TIME", help="RFC 3339 time, Unix time or duration like 10m")
+    p.add_argument("--until", metavar="TIME", help="only lines before this (RFC 3339 time, Unix time or 42m ago)")
     p.add_argument("--index", type=int, metavar="N", help="only this replica")
     _log_look(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
@@ -113,12 +125,14 @@ def _register(sub) -> None:
             _timeout(p)
         if verb == "restart":
             p.add_argument("--no-deps", action="store_true", help="don't restart dependent services")
+        add_dry_run(p)
         p.add_argument("services", nargs="*", metavar="SERVICE")
         p.set_defaults(func=func)
 
     p = sub.add_parser("kill", help="send a signal to the containers")
     p.add_argument("-s", "--signal", default="SIGKILL", metavar="SIGNAL")
     p.add_argument("--remove-orphans", action="store_true")
+    add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_kill)
 
@@ -126,6 +140,7 @@ def _register(sub) -> None:
     p.add_argument("-f", "--force", action="store_true", help="don't ask for confirmation")
     p.add_argument("-s", "--stop", action="store_true", help="stop the containers first")
     p.add_argument("-v", "--volumes", action="store_true", help="remove their anonymous volumes")
+    add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_rm)
 
@@ -133,11 +148,12 @@ def _register(sub) -> None:
     _recreate_flags(p)
     p.add_argument("--remove-orphans", action="store_true")
     p.add_argument("--scale", action="append", default=[], metavar="SERVICE=NUM")
+    add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_create)
 
     p = sub.add_parser("exec", help="run a command in a running container")
-    p.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true", help="no pseudo-terminal")
+    p.add_argument("-T", "--no-tty", "--no-TTY", dest="no_tty", action="store_true", help="no pseudo-terminal")
     # compose's defaults, accepted so that docker habits (`exec -it`) work: a tty when stdin is one
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin attached (the default)")
     p.add_argument("-t", "--tty", action="store_true", help="a pseudo-terminal (the default when stdin is one)")
@@ -181,6 +197,17 @@ def _register(sub) -> None:
 
 
 _LIFECYCLE_VERBS = {"run", "scale", "pause", "unpause", "wait", "events"}
+STATUSES = ("paused", "restarting", "removing", "running", "dead", "created", "exited")
+
+
+def _bool_word(text: str) -> bool:
+    """A Go-style boolean flag value (`--orphans=false`)."""
+    word = text.strip().lower()
+    if word in ("true", "1", "t", "yes"):
+        return True
+    if word in ("false", "0", "f", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: true or false expected")
 
 
 def _recreate_flags(p: argparse.ArgumentParser) -> None:
@@ -215,12 +242,16 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     model, name = load_optional(args)
     ctx = context(args, model, name)  # no launcher: down starts no container (see DownMixin.down)
-    opts = DownOptions(volumes=args.volumes, remove_orphans=args.remove_orphans, timeout=args.timeout)
+    opts = DownOptions(volumes=args.volumes, remove_orphans=args.remove_orphans, timeout=args.timeout,
+                       rmi=args.rmi, dry_run=dry_run(args))
+    if opts.dry_run:
+        return run_dry(ctx, lambda: ctx.runner.down(opts))
     run_with_progress(ctx, args, lambda: ctx.runner.down(opts))
     return 0
 
 
 def _simple(args: argparse.Namespace, call, *, prepare: bool = False, title: str = "Running") -> int:
+    refuse_dry_run(args, args.command)
     model, name = load_optional(args, args.services)
     check_services(model, args.services)
     ctx = context(args, model, name, prepare=prepare)
@@ -244,6 +275,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 def cmd_kill(args: argparse.Namespace) -> int:
     from composer.service.runspec import parse_signal
 
+    refuse_dry_run(args, "kill")
     sig = parse_signal(args.signal)
     return _simple(args, lambda ctx: ctx.runner.kill(tuple(args.services), sig))
 
@@ -258,13 +290,17 @@ def cmd_create(args: argparse.Namespace) -> int:
     check_services(model, args.services)
     opts = UpOptions(services=tuple(args.services), force_recreate=args.force_recreate,
                      no_recreate=args.no_recreate, no_start=True, remove_orphans=args.remove_orphans,
-                     scale=parse_scale(args.scale), no_build=True, pull="never")  # create neither builds nor pulls
-    ctx = context(args, model, model.name, prepare=True)
+                     scale=parse_scale(args.scale), no_build=True, pull="never",  # create neither builds nor pulls
+                     dry_run=dry_run(args))
+    ctx = context(args, model, model.name, prepare=not opts.dry_run)
+    if opts.dry_run:
+        return run_dry(ctx, lambda: ctx.runner.create(opts))
     run_with_progress(ctx, args, lambda: ctx.runner.create(opts))
     return 0
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
+    refuse_dry_run(args, "rm")
     model, name = load_optional(args, args.services)
     check_services(model, args.services)
     ctx = context(args, model, name, prepare=False)
@@ -294,12 +330,16 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
     if args.format not in ("table", "json"):
         raise UsageError(f"unsupported --format {args.format!r} (table or json)")
+    statuses = [*args.status, *_status_filters(args.filter)]
     q = query(args, args.service_args)
     name = q.name
-    show_all = args.all or bool(args.status)
+    show_all = args.all or bool(statuses)
     infos = q.containers(tuple(args.service_args), all=show_all)
-    if args.status:
-        infos = [i for i in infos if i.status in args.status]
+    if statuses:
+        infos = [i for i in infos if i.status in statuses]
+    if not args.orphans:  # needs the stack file: which services it declares
+        model = q.model if q.model is not None else load_model(args)
+        infos = [i for i in infos if i.label("composer.service", "") in model.services]
     infos = sorted(infos, key=lambda i: i.name)
     out = sys.stdout
     if args.services:
@@ -315,11 +355,25 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status_filters(filters: list[str]) -> list[str]:
+    """`--filter status=exited` (docker compose supports the status filter only)."""
+    out = []
+    for f in filters:
+        key, eq, value = f.partition("=")
+        if key.strip() != "status" or not eq:
+            raise UsageError(f"invalid --filter {f!r}: only status=STATUS is supported")
+        if value not in STATUSES:
+            raise UsageError(f"invalid --filter {f!r}: status is one of {', '.join(STATUSES)}")
+        out.append(value)
+    return out
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from composer.ui.logmux import LogMux, LogOptions, LogPrinter, colour_map, parse_since, parse_tail, print_logs
 
     tail = parse_tail(args.tail)
     opts = LogOptions(follow=args.follow, tail=tail, since=parse_since(args.since) if args.since else None,
+                      until=parse_since(args.until, flag="--until") if args.until else None,
                       timestamps=args.timestamps, colour=colour_enabled(args), prefix=not args.no_log_prefix)
     q = query(args, args.services)
     name = q.name

@@ -142,10 +142,81 @@ def progress(args: argparse.Namespace, title: str = "Running") -> Any:
     return make_progress(getattr(args, "progress", "auto"), getattr(args, "ansi", "auto"), sys.stderr, title)
 
 
+def add_dry_run(p: Any) -> None:
+    """`VERB --dry-run`, the global flag's other place (docker compose takes both); SUPPRESS keeps
+    the subparser's default from overwriting a `--dry-run` given before the verb."""
+    p.add_argument("--dry-run", dest="dry_run", action="store_true", default=argparse.SUPPRESS,
+                   help="print what would change, change nothing")
+
+
+def dry_run(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "dry_run", False))
+
+
+def refuse_dry_run(args: argparse.Namespace, verb: str) -> None:
+    """A verb without a plan to show: refused, so that a dry run never changes anything."""
+    if dry_run(args):
+        from composer.errors import UsageError
+
+        raise UsageError(f"--dry-run is not supported by `composer {verb}`; nothing was done")
+
+
+class PlanPrinter:
+    """Renders a dry run's events: each planned step as one line on stdout, in docker compose's
+    words (`DRY-RUN MODE -  Container demo-web-1  Recreate: configuration changed: environment`);
+    warnings go to stderr."""
+
+    def __init__(self, out: Any = None, err: Any = None) -> None:
+        self.out = sys.stdout if out is None else out
+        self.err = sys.stderr if err is None else err
+        self.count = 0
+
+    def __call__(self, event: Any) -> None:
+        if getattr(event, "planned", False):
+            self.count += 1
+            detail = f": {event.detail}" if event.detail else ""
+            self.out.write(f"DRY-RUN MODE -  {event.kind.capitalize()} {event.name}  {event.action}{detail}\n")
+            self.out.flush()
+        elif event.action in ("Warning", "Error"):
+            self.err.write(f"DRY-RUN MODE -  {event.action}: {event.detail or event.name}\n")
+            self.err.flush()
+
+    def done(self) -> None:
+        if not self.count:
+            self.out.write("DRY-RUN MODE -  nothing to do\n")
+
+
+def run_dry(ctx: Ctx, fn: Callable[[], Any]) -> int:
+    """fn() (a library call with dry_run set) with its planned events printed."""
+    printer = PlanPrinter()
+    ctx.sink.target = ctx.sink.image_target = printer
+    try:
+        fn()
+    finally:
+        ctx.sink.target = ctx.sink.image_target = None
+    printer.done()
+    return 0
+
+
+def pull_flags(p) -> None:
+    """up's (and run's) --pull and --quiet-pull."""
+    p.add_argument("--pull", choices=("always", "missing", "never", "build", "policy"), default="policy",
+                   help="pull images before running: always, missing, never, build (default: each "
+                        "service's pull_policy)")
+    p.add_argument("--quiet-pull", action="store_true", help="pull without printing progress")
+
+
+def pull_mode(flag: str) -> str:
+    """`--pull` as the library's UpOptions.pull: compose's default "policy" is each service's
+    pull_policy (missing unless the file says otherwise), which the library calls "missing"."""
+    return "missing" if flag == "policy" else flag
+
+
 def run_with_progress(ctx: Ctx, args: argparse.Namespace, fn: Callable[[], Any], title: str = "Running", *,
-                      images: bool = False) -> Any:
+                      images: bool = False, quiet_pull: bool = False) -> Any:
     """fn() with the runner's events on the progress display. images: fn prepares images first
-    (up, run, scale): their progress is drawn before the display opens."""
+    (up, run, scale): their progress is drawn before the display opens (quiet_pull: pulls without
+    their progress bars)."""
     if not images:
         with progress(args, title) as display:
             ctx.sink.target = display
@@ -155,7 +226,8 @@ def run_with_progress(ctx: Ctx, args: argparse.Namespace, fn: Callable[[], Any],
                 ctx.sink.target = None
     from composer.cli.stack_images import ImageProgress
 
-    staged = _Staged(progress(args, title), ImageProgress(quiet=getattr(args, "progress", "auto") == "quiet"))
+    quiet = getattr(args, "progress", "auto") == "quiet"
+    staged = _Staged(progress(args, title), ImageProgress(quiet=quiet, quiet_pull=quiet_pull))
     ctx.sink.target, ctx.sink.image_target = staged, staged.images
     try:
         return fn()

@@ -11,42 +11,89 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from composer.cli.project_common import add_dry_run
+
     p = sub.add_parser("build", help="build or rebuild the services' images")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument("--pull", action="store_true", help="pull the base images anew first")
+    p.add_argument("--build-arg", action="append", default=[], metavar="KEY=VAL",
+                   help="set a build-time variable for the services (KEY alone: from the environment)")
+    p.add_argument("--with-dependencies", action="store_true", help="also build the services' dependencies")
+    p.add_argument("--print", dest="print_bake", action="store_true",
+                   help="print the equivalent bake file (JSON) and build nothing")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("pull", help="pull the services' images")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--ignore-buildable", action="store_true", help="skip services that have build:")
+    p.add_argument("--ignore-pull-failures", action="store_true",
+                   help="pull what can be pulled; a failure is a warning")
+    p.add_argument("--include-deps", action="store_true", help="also pull the services' dependencies")
     p.add_argument("--policy", choices=("missing", "always"), help="pull only missing images, or all")
+    add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_pull)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    import json
+
+    from composer.cli.build_cmds import _pairs
+    from composer.cli.project_common import PlanPrinter, dry_run
     from composer.runtime import Runtime
 
+    # `--build-arg KEY` takes KEY from the environment, and is left out when it is not set there
+    pairs = tuple((k, v) for k, v in _pairs(args.build_arg, "--build-arg", env_fallback=True) if v is not None)
+    if args.print_bake:
+        runner = _runner(args, Runtime(), None)
+        bake = runner.bake_file(tuple(args.services), build_args=pairs, with_dependencies=args.with_dependencies)
+        sys.stdout.write(json.dumps(bake, indent=2) + "\n")
+        return 0
+    if dry_run(args):
+        printer = PlanPrinter()
+        _runner(args, Runtime(), None, printer).build(tuple(args.services), no_cache=args.no_cache, pull=args.pull,
+                                                      build_args=pairs, with_dependencies=args.with_dependencies,
+                                                      dry_run=True)
+        printer.done()
+        return 0
     rt = Runtime()
     rt.prepare()  # the launcher forks while this process is single-threaded (and while we load)
     with ImageProgress(quiet=args.quiet) as shown:
-        _runner(args, rt, shown).build(tuple(args.services), no_cache=args.no_cache)
+        _runner(args, rt, shown).build(tuple(args.services), no_cache=args.no_cache, pull=args.pull,
+                                       build_args=pairs, with_dependencies=args.with_dependencies)
     return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from composer.cli.project_common import PlanPrinter, dry_run
     from composer.runtime import Runtime
 
+    if dry_run(args):
+        printer = PlanPrinter()
+        _runner(args, Runtime(), None, printer).pull(tuple(args.services), policy=args.policy,
+                                                     include_deps=args.include_deps, dry_run=True)
+        printer.done()
+        return 0
     with ImageProgress(quiet=args.quiet) as shown:
-        _runner(args, Runtime(), shown).pull(tuple(args.services), policy=args.policy)
+        _runner(args, Runtime(), shown, _warnings).pull(tuple(args.services), policy=args.policy,
+                                                        include_deps=args.include_deps,
+                                                        ignore_failures=args.ignore_pull_failures)
     return 0
 
 
-def _runner(args: argparse.Namespace, rt: Any, shown: "ImageProgress") -> Any:
+def _warnings(event: Any) -> None:
+    if event.action == "Warning":
+        sys.stderr.write(f"composer: warning: {event.detail}\n")
+
+
+def _runner(args: argparse.Namespace, rt: Any, shown: "ImageProgress | None", on_event: Any = None) -> Any:
     from composer.cli.projectopts import load_project_from_args
     from composer.project.project import ProjectRunner
 
-    return ProjectRunner(load_project_from_args(args, tuple(args.services)), runtime=rt, on_image=shown)
+    return ProjectRunner(load_project_from_args(args, tuple(args.services)), runtime=rt, on_image=shown,
+                         on_event=on_event)
 
 
 class ImageProgress:
@@ -54,8 +101,9 @@ class ImageProgress:
     output, `Built web <id> in 1.20 s`) and images.pull.PullEvent with pull_progress's bars, opened
     on the first pull event (so a `up` that pulls nothing never imports rich for it)."""
 
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, quiet_pull: bool = False) -> None:
         self.quiet = quiet
+        self.quiet_pull = quiet or quiet_pull  # --quiet-pull: build output still shown
         self.err = sys.stderr
         self.started: dict[str, float] = {}
         self.transfers: Any = None
@@ -76,7 +124,7 @@ class ImageProgress:
             if self.transfers is None:
                 from composer.cli.pull_progress import TransferDisplay
 
-                self.transfers = TransferDisplay("Pull", quiet=self.quiet).__enter__()
+                self.transfers = TransferDisplay("Pull", quiet=self.quiet_pull).__enter__()
             self.transfers(ev)
             return
         if self.quiet:

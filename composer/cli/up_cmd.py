@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from composer.cli.project_common import (
-    Ctx, check_services, colour_enabled, context, load_model, parse_scale, project_busy, run_with_progress,
-    service_names, sources,
+    Ctx, check_services, colour_enabled, context, dry_run, load_model, parse_scale, project_busy, pull_mode, run_dry,
+    run_with_progress, service_names, sources,
 )
 from composer.errors import Interrupted, UsageError
 from composer.startup import stop_warming
@@ -36,6 +36,10 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--force-recreate and --no-recreate are incompatible")
     if args.detach and (args.attach or args.no_attach):
         raise UsageError("--attach and --no-attach need attached mode (no -d)")
+    if args.attach and args.attach_dependencies:
+        raise UsageError("--attach and --attach-dependencies are incompatible")
+    if args.build and args.no_build:
+        raise UsageError("--build and --no-build are incompatible")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -49,10 +53,13 @@ def cmd_up(args: argparse.Namespace) -> int:
                      no_recreate=args.no_recreate, no_start=args.no_start, remove_orphans=args.remove_orphans,
                      scale=parse_scale(args.scale), timeout=args.timeout,
                      renew_anon_volumes=args.renew_anon_volumes, always_recreate_deps=args.always_recreate_deps,
-                     build=args.build, no_build=args.no_build)
-    ctx = context(args, model, model.name, prepare=True)
+                     build=args.build, no_build=args.no_build, pull=pull_mode(args.pull), dry_run=dry_run(args))
+    ctx = context(args, model, model.name, prepare=not opts.dry_run)
+    if opts.dry_run:
+        return run_dry(ctx, lambda: ctx.runner.up(opts))
     try:
-        infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts), images=True)
+        infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts), images=True,
+                                  quiet_pull=args.quiet_pull)
     except (KeyboardInterrupt, Interrupted):
         if ctx.sink.seen is None:
             raise  # while building or pulling: nothing of this up has started
@@ -78,11 +85,13 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) 
     plan = ctx.runner.attach_plan(infos, AttachOptions(
         services=tuple(args.services), attach=tuple(args.attach), no_attach=tuple(args.no_attach),
         abort_on_container_exit=args.abort_on_container_exit,
-        abort_on_container_failure=args.abort_on_container_failure, exit_code_from=args.exit_code_from))
+        abort_on_container_failure=args.abort_on_container_failure, exit_code_from=args.exit_code_from,
+        attach_dependencies=args.attach_dependencies))
     followed = [i for i in infos if plan.follows(i)]
     # containers started by this `up` are announced when they exit, even if they already have
     srcs = sources(followed, project, running=True)
-    opts = LogOptions(follow=True, since=since - 1.0, colour=colour_enabled(args), prefix=not args.no_log_prefix)
+    opts = LogOptions(follow=True, since=since - 1.0, colour=colour_enabled(args), prefix=not args.no_log_prefix,
+                      timestamps=args.timestamps)
     printer = LogPrinter(sys.stdout, opts, colour_map(service_names(ctx, infos)), (s.name for s in srcs))
     if srcs:
         printer.notice("Attaching to " + ", ".join(s.name for s in srcs))

@@ -167,13 +167,33 @@ def project_dict(p: m.Project) -> dict:
 def config_hash(service: m.Service) -> str:
     """sha256 of the normalised service without scale/replicas, depends_on, profiles and build:
     stable across runs, key order and file layout."""
+    blob = json.dumps(_hashed(service), sort_keys=True, separators=(",", ":"), default=str)
+    import hashlib  # here: `down` and `ps` hash nothing (~2 ms of imports)
+
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def config_key_hashes(service: m.Service) -> str:
+    """What config_hash covers, key by key: "command=1a2b3c4d,environment=..." (8 hex digits of
+    each key's sha256), so that a later `up` can say which keys changed (changed_keys)."""
+    import hashlib
+
+    return ",".join(f"{k}={hashlib.sha256(json.dumps(v, sort_keys=True, separators=(',', ':'), default=str).encode()).hexdigest()[:8]}"
+                    for k, v in sorted(_hashed(service).items()))
+
+
+def changed_keys(before: str, service: m.Service) -> list[str]:
+    """The top-level keys whose hash differs from `before` (a config_key_hashes text)."""
+    old = dict(item.partition("=")[::2] for item in before.split(",") if item)
+    new = dict(item.partition("=")[::2] for item in config_key_hashes(service).split(",") if item)
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def _hashed(service: m.Service) -> dict:
     d = service_dict(service)
     for k in _HASH_EXCLUDE:
         d.pop(k, None)
     if isinstance(d.get("deploy"), dict):
         d["deploy"] = {k: v for k, v in d["deploy"].items() if k != "replicas"}
     d["name"] = service.name
-    blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
-    import hashlib  # here: `down` and `ps` hash nothing (~2 ms of imports)
-
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return d

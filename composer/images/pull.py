@@ -143,12 +143,31 @@ def _raise_first(futures: Iterable[Any]) -> None:
 
 
 def pull_project_images(project: Any, store: "ImageStore", policy: str | None = None,
-                        progress: Progress | None = None) -> list[str]:
-    """The compose `pull` verb. policy None: what `docker compose pull` does (pull every service image,
-    except services whose pull_policy is never or build); "missing": only images the store lacks;
-    "always": every service image. Services with `build:` are skipped unless their pull_policy is
-    always. Returns the references pulled, in service order; the first failure raises."""
+                        progress: Progress | None = None, *,
+                        on_failure: Callable[[str, ImageError], None] | None = None) -> list[str]:
+    """The compose `pull` verb (which images: images_to_pull). Returns the references pulled, in
+    service order; the first failure raises, unless on_failure(service, error) is given (compose's
+    --ignore-pull-failures): it is told, and the others are still pulled."""
     pulled: list[str] = []
+    for service, image in images_to_pull(project, store, policy):
+        try:
+            pull_image(store, image, progress=progress)
+        except ImageError as err:
+            if on_failure is None:
+                raise ImageError(f"service {service!r}: {err.message}", hint=err.hint) from None
+            on_failure(service, err)
+            continue
+        pulled.append(image)
+    return pulled
+
+
+def images_to_pull(project: Any, store: "ImageStore", policy: str | None = None) -> list[tuple[str, str]]:
+    """(service, reference) of what pull_project_images pulls; policy None: what `docker compose pull`
+    does (every service image, except services whose pull_policy is never or build); "missing": only
+    images the store lacks; "always": every service image. Services with `build:` are skipped unless
+    their pull_policy is always. Each reference once."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for service in _services(project):
         image = getattr(service, "image", None)
         own = {"if_not_present": "missing"}.get(getattr(service, "pull_policy", None) or "",
@@ -156,14 +175,11 @@ def pull_project_images(project: Any, store: "ImageStore", policy: str | None = 
         if not image or own in ("never", "build") or (getattr(service, "build", None) and own != "always"):
             continue
         effective = policy or "always"
-        if effective == "missing" and store.exists(image) or image in pulled:
+        if effective == "missing" and store.exists(image) or image in seen:
             continue
-        try:
-            pull_image(store, image, progress=progress)
-        except ImageError as err:
-            raise ImageError(f"service {service.name!r}: {err.message}", hint=err.hint) from None
-        pulled.append(image)
-    return pulled
+        seen.add(image)
+        out.append((service.name, image))
+    return out
 
 
 def _services(project: Any) -> list[Any]:

@@ -21,6 +21,7 @@ class AttachOptions:
     abort_on_container_exit: bool = False
     abort_on_container_failure: bool = False
     exit_code_from: str | None = None
+    attach_dependencies: bool = False  # follow the dependencies of the services named too
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def plan(model: Any, infos: Sequence[Any], opts: AttachOptions) -> AttachPlan:
     started = {i.label("composer.service", "") for i in infos}
     if opts.attach:
         chosen = set(opts.attach)
-    elif opts.services:
+    elif opts.services and not opts.attach_dependencies:
         chosen = set(opts.services)  # compose attaches to the named services, not their dependencies
     else:
         chosen = started

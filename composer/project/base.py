@@ -23,6 +23,7 @@ class Event:
     #              Recreating Recreated Running Exited Error Warning (and Killing Killed)
     service: str | None = None
     detail: str = ""
+    planned: bool = False  # a dry run's step: what would happen (action: Create, Recreate, ...), nothing done
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,10 @@ class UpOptions:
     # the images, prepared before anything else (project/images.py)
     build: bool = False  # rebuild every service that has `build:` (else only those whose image is missing)
     no_build: bool = False  # build nothing, even when a built image is missing
-    pull: str = "missing"  # "missing": pull the images the store lacks (and pull_policy: always); "never"
+    # "missing" (= compose's "policy"): pull the images the store lacks (and pull_policy: always);
+    # "always": pull every service image again; "never"; "build": build every service that has `build:`
+    pull: str = "missing"
+    dry_run: bool = False  # report the plan as planned Events; change nothing on the host
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class DownOptions:
     volumes: bool = False
     remove_orphans: bool = False
     timeout: float | None = None
+    rmi: str | None = None  # "local": the images built under the project's default name; "all": every service image
+    dry_run: bool = False  # report the plan as planned Events; change nothing on the host
 
 
 def number(c: ContainerInfo) -> int:

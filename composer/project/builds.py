@@ -37,7 +37,7 @@ def services_to_build(project: Project, names: Sequence[str] = (), *, force: boo
 
 
 def build_services(project: Project, services: Sequence[Service], store, runtime, *,
-                   no_cache: bool = False,
+                   no_cache: bool = False, pull: bool = False, build_args: tuple[tuple[str, str], ...] = (),
                    progress: Callable[[BuildProgress], None] | None = None) -> dict[str, str]:
     """Build each service's image in turn (RUN steps share the machine's two cores better one at a
     time than in parallel). Returns service -> image id. `runtime.prepare()` must have run."""
@@ -49,7 +49,7 @@ def build_services(project: Project, services: Sequence[Service], store, runtime
         ref = image_ref(project, svc)
         report(BuildProgress(svc.name, "start", ref))
         image = build_service_image(
-            svc.build, ref, store, runtime, no_cache=no_cache,
+            svc.build, ref, store, runtime, no_cache=no_cache, pull=pull, build_args=build_args,
             progress=lambda ev, name=svc.name: report(BuildProgress(name, ev.kind, ev.text)))
         built[svc.name] = image.id
         report(BuildProgress(svc.name, "done", image.id))
@@ -63,3 +63,61 @@ def require_images(project: Project, services: Sequence[Service], exists: Callab
             raise NotFoundError(
                 f"service {svc.name}: image '{svc.image}' not found",
                 hint="'composer pull' fetches it, 'composer image bootstrap busybox' makes a base image")
+
+
+def bake_file(project: Project, names: Sequence[str] = (), build_args: tuple[tuple[str, str], ...] = ()) -> dict:
+    """`build --print`: the build as a bake file, in the shape docker compose prints it (group
+    "default" naming the services asked for, one target per service with `build:`, those asked for
+    and what they depend on). Labels are the build's own: composer adds none to what it builds."""
+    from composer.project.parallel import ancestors
+    from composer.project.base import dependency_graph
+
+    unknown = [n for n in names if n not in project.services]
+    if unknown:
+        raise UsageError(f"no such service: {unknown[0]}")
+    graph = dependency_graph(project)
+    chosen = set(names or project.services)
+    for n in list(chosen):
+        chosen |= ancestors(graph, n)
+    asked = [n for n in sorted(names or project.services) if project.services[n].build is not None]
+    targets = {n: _bake_target(project, project.services[n], build_args) for n in sorted(chosen)
+               if project.services[n].build is not None}
+    return {"group": {"default": {"targets": asked}}, "target": targets}
+
+
+def _bake_target(project: Project, svc: Service, build_args: tuple[tuple[str, str], ...]) -> dict:
+    import os
+
+    b = svc.build
+    t: dict = {"context": b.context}
+    extra = getattr(b, "additional_contexts", None)
+    if extra:
+        t["contexts"] = dict(extra)
+    if b.dockerfile_inline is not None:
+        t["dockerfile-inline"] = b.dockerfile_inline
+    else:
+        t["dockerfile"] = os.path.join(b.context, b.dockerfile or "Dockerfile")
+    args = {k: v for k, v in {**dict(b.args or {}), **dict(build_args)}.items() if v is not None}
+    if args:
+        t["args"] = args
+    if b.labels:
+        t["labels"] = dict(b.labels)
+    t["tags"] = [*b.tags, image_ref(project, svc)]
+    if b.target:
+        t["target"] = b.target
+    if b.cache_from:
+        t["cache-from"] = list(b.cache_from)
+    if b.pull:
+        t["pull"] = True
+    if b.no_cache:
+        t["no-cache"] = True
+    if b.network:
+        t["network"] = b.network
+    if b.platforms:
+        t["platforms"] = list(b.platforms)
+    if b.shm_size:
+        t["shm-size"] = str(b.shm_size)
+    if b.extra_hosts:
+        t["extra-hosts"] = dict(h.split(":", 1) if ":" in h else h.split("=", 1) for h in b.extra_hosts)
+    t["output"] = ["type=docker"]
+    return t

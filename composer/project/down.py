@@ -10,8 +10,9 @@ import select
 import signal
 
 from composer.errors import ComposerError, ConflictError
+from composer.project import images as imagesmod
 from composer.project.base import DownOptions
-from composer.project.parallel import Background
+from composer.project.parallel import Background, generations
 from composer.project.parts import Parts
 from composer.runtime import ContainerInfo
 from composer.service.links import L_SERVICE
@@ -21,12 +22,16 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
     # No runtime.prepare(): down spawns no monitor, and a launcher started for nothing costs an
     # interpreter start (~15 ms of CPU on a 2-core host) while we work.
     stack = parts.stack
-    with stack.lock.held():
+    with contextlib.nullcontext() if opts.dry_run else stack.lock.held():
         containers = stack.containers(all=True, oneoff=None)
         orphans = [] if opts.remove_orphans else stack.orphans_in(containers)
         if orphans:
             stack.warn_orphans(orphans)
             containers = [c for c in containers if c not in orphans]
+        doomed_images = imagesmod.images_to_remove(stack, opts.rmi, containers) if opts.rmi else []
+        if opts.dry_run:
+            report_plan(parts, containers, doomed_images, opts)
+            return
         # Dependents stop first; each container is removed as soon as it has stopped, while the
         # services it depends on still stop. Stopped first, so the kernel tears down its network
         # namespace and veths (the removal just checks they are gone), much cheaper than
@@ -51,6 +56,33 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
         parts.networks.remove()
         if opts.volumes:
             parts.volumes.remove()
+        imagesmod.remove_images(stack, doomed_images)
+
+
+def report_plan(parts: Parts, containers: list[ContainerInfo], images: list[tuple[str, str]],
+                opts: DownOptions) -> None:
+    """A dry run of down: the containers it would stop and remove (dependents first), the networks,
+    volumes (with -v) and images (with --rmi) it would remove, as planned Events."""
+    stack = parts.stack
+    services = stack.model.services if stack.model is not None else {}
+    by_service: dict[str, list[ContainerInfo]] = {}
+    for c in containers:
+        by_service.setdefault(c.label(L_SERVICE) or c.name, []).append(c)
+    graph = {n: tuple(d for d in stack.graph.get(n, ()) if d in by_service) for n in by_service}
+    for gen in generations(graph, reverse=True):
+        for n in gen:
+            for c in by_service[str(n)]:
+                why = "orphan" if stack.model is not None and n not in services else ""
+                if c.running or c.status in ("paused", "restarting"):
+                    stack.emit("container", c.name, "Stop", str(n), why, planned=True)
+                stack.emit("container", c.name, "Remove", str(n), why, planned=True)
+    for name in parts.networks.to_remove():
+        stack.emit("network", name, "Remove", None, "", planned=True)
+    if opts.volumes:
+        for label in parts.volumes.to_remove():
+            stack.emit("volume", label, "Remove", None, "", planned=True)
+    for service, ref in images:
+        stack.emit("image", ref, "Remove", service, f"--rmi {opts.rmi}", planned=True)
 
 
 def stop_for_removal(parts: Parts, c: ContainerInfo, timeout: float | None) -> None:

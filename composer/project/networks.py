@@ -52,7 +52,8 @@ class Networks:
                           if any(str(m.host_port) in err.message for m in svcmod.port_mappings(model.services[n], a.number))), None)
             raise ConflictError(f"service {owner}: {err.message}" if owner else err.message, hint=err.hint) from None
 
-    def ensure(self, names: Sequence[str]) -> None:
+    def ensure(self, names: Sequence[str], *, dry_run: bool = False) -> None:
+        """Make the services' networks (dry_run: report the missing ones as planned Events)."""
         model = self.stack.need_model()
         keys = sorted({k for n in names for k in model.services[n].networks
                        if svcmod.check_network_mode(model.services[n]) == "bridge"})
@@ -71,6 +72,10 @@ class Networks:
             if net.driver not in (None, "bridge"):
                 self.stack.report.warn_once(key, f"network {key}: driver {net.driver!r} is not supported, using bridge")
             existed = nm.get(net.name) is not None
+            if dry_run:
+                if not existed:
+                    self.stack.emit("network", net.name, "Create", None, "not created yet", planned=True)
+                continue
             if not existed:
                 self.stack.emit("network", net.name, "Creating")
             pool = net.ipam[0] if net.ipam else None
@@ -100,6 +105,17 @@ class Networks:
         thread = threading.Thread(target=run, name="composer-unpublish", daemon=True)
         thread.start()
         return thread
+
+    def to_remove(self) -> list[str]:
+        """The networks remove() would remove (read-only: the records a crash lost are not looked for)."""
+        names = set()
+        if self.stack.model is not None:
+            names |= {n.name for n in self.stack.model.networks.values() if not n.external}
+        if not os.path.isdir(os.path.join(self.stack.runtime.state_dir, "networks")):
+            return []
+        nm = self.stack.runtime.network
+        names |= {n.name for n in nm.list() if dict(n.labels).get(L_PROJECT) == self.stack.name}
+        return sorted(n for n in names if nm.get(n) is not None)
 
     def remove(self) -> None:
         names = set()

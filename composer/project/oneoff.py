@@ -44,6 +44,10 @@ class OneOffOptions:
     tty: bool | None = None  # None: the service's `tty:`; compose run decides (stdin a terminal, no -T)
     stdin_open: bool | None = None  # None: the service's `stdin_open:`; compose run: True (-i default)
     build: bool = False  # rebuild the images first (`run --build`)
+    cap_add: tuple[str, ...] = ()  # --cap-add / --cap-drop: added to the service's (compose run's rule)
+    cap_drop: tuple[str, ...] = ()
+    pull: str = "missing"  # --pull, as UpOptions.pull
+    remove_orphans: bool = False
 
 
 def oneoff_service(s: Service, opts: OneOffOptions) -> Service:
@@ -81,6 +85,10 @@ def oneoff_service(s: Service, opts: OneOffOptions) -> Service:
         changes["tty"] = False
     if opts.stdin_open is not None:
         changes["stdin_open"] = opts.stdin_open
+    if opts.cap_add:
+        changes["cap_add"] = (*s.cap_add, *(c.upper() for c in opts.cap_add))
+    if opts.cap_drop:
+        changes["cap_drop"] = (*s.cap_drop, *(c.upper() for c in opts.cap_drop))
     return dataclasses.replace(s, **changes)
 
 

@@ -115,11 +115,13 @@ class ProjectRunner:
 
     def up(self, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
         """The whole of `up`: images prepared (built, pulled) as the options say, then the stack
-        converged. Returns the selected services' containers."""
+        converged. Returns the selected services' containers. opts.dry_run: the plan of both, as
+        planned Events; nothing built, pulled, created or started (and none returned)."""
         self.stack.need_model()
-        self.runtime.prepare()  # fork the launcher before any thread exists
+        if not opts.dry_run:
+            self.runtime.prepare()  # fork the launcher before any thread exists
         imagesmod.prepare(self.stack, build=opts.build, no_build=opts.no_build, pull=opts.pull,
-                          progress=self._on_image)
+                          progress=self._on_image, dry_run=opts.dry_run)
         return upmod.up(self.parts, opts)
 
     def create(self, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
@@ -128,15 +130,39 @@ class ProjectRunner:
     def down(self, opts: DownOptions = DownOptions()) -> None:
         downmod.down(self.parts, opts)
 
-    def build(self, services: Sequence[str] = (), *, no_cache: bool = False) -> dict[str, str]:
-        """compose's `build`: every service with `build:` (or those named). Returns service -> image id."""
+    def build(self, services: Sequence[str] = (), *, no_cache: bool = False, pull: bool = False,
+              build_args: Sequence[tuple[str, str]] = (), with_dependencies: bool = False,
+              dry_run: bool = False) -> dict[str, str]:
+        """compose's `build`: every service with `build:` (or those named, and with_dependencies what
+        they depend on). pull: pull the base images first; build_args override the files' args.
+        Returns service -> image id (dry_run: planned Events, nothing built)."""
         self.stack.need_model()
-        self.runtime.prepare()  # RUN steps start containers
-        return imagesmod.build_images(self.stack, services, force=True, no_cache=no_cache, progress=self._on_image)
+        if not dry_run:
+            self.runtime.prepare()  # RUN steps start containers
+        return imagesmod.build_images(self.stack, self._with_deps(services, with_dependencies), force=True,
+                                      no_cache=no_cache, pull=pull, build_args=tuple(build_args),
+                                      progress=self._on_image, dry_run=dry_run)
 
-    def pull(self, services: Sequence[str] = (), *, policy: str | None = None) -> list[str]:
-        """compose's `pull` (policy None, "missing" or "always"). Returns the references pulled."""
-        return imagesmod.pull_images(self.stack, services, policy=policy, progress=self._on_image)
+    def bake_file(self, services: Sequence[str] = (), *, build_args: Sequence[tuple[str, str]] = (),
+                  with_dependencies: bool = False) -> dict:
+        """`build --print`: the build as the bake file docker compose prints (builds.bake_file)."""
+        from composer.project.builds import bake_file
+
+        model = self.stack.need_model()
+        return bake_file(model, self._with_deps(services, with_dependencies), tuple(build_args))
+
+    def pull(self, services: Sequence[str] = (), *, policy: str | None = None, include_deps: bool = False,
+             ignore_failures: bool = False, dry_run: bool = False) -> list[str]:
+        """compose's `pull` (policy None, "missing" or "always"); include_deps: the named services'
+        dependencies too; ignore_failures: a failed pull is a Warning event. Returns the references
+        pulled (dry_run: planned Events, nothing pulled)."""
+        return imagesmod.pull_images(self.stack, self._with_deps(services, include_deps), policy=policy,
+                                     progress=self._on_image, ignore_failures=ignore_failures, dry_run=dry_run)
+
+    def _with_deps(self, services: Sequence[str], deps: bool) -> tuple[str, ...]:
+        if not services or not deps:
+            return tuple(services)
+        return tuple(self.stack.select(services, no_deps=False))
 
     def create_oneoff(self, opts: oneoffmod.OneOffOptions) -> object:
         """`run`: prepare the images, start the dependencies (unless no_deps) and wait for them as
@@ -145,7 +171,10 @@ class ProjectRunner:
         model = self.stack.need_model()
         deps = oneoffmod.dependencies(self.stack, opts)
         self.runtime.prepare()
-        imagesmod.prepare(self.stack, build=opts.build, progress=self._on_image)
+        imagesmod.prepare(self.stack, build=opts.build, pull=opts.pull, progress=self._on_image)
+        if opts.remove_orphans:
+            with self.stack.lock.held():
+                upmod.orphans(self.parts, self.stack.containers(all=True, oneoff=None), True, None)
         if deps:
             upmod.up(self.parts, UpOptions(services=tuple(deps)))
             self.parts.readiness.wait_dependencies(model.services[opts.service], deps, set())

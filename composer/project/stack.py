@@ -41,10 +41,11 @@ class Reporter:
         self._lock = threading.Lock()
         self._once = Once()
 
-    def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "") -> None:
+    def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "", *,
+             planned: bool = False) -> None:
         if self._on_event is not None:
             with self._lock:
-                self._on_event(Event(kind, name, action, service, detail))
+                self._on_event(Event(kind, name, action, service, detail, planned))
 
     def warn_once(self, service: str, text: str) -> None:
         if self._once.first((service, text)):
@@ -119,8 +120,9 @@ class Stack:
         """Dependency -> dependent over depends_on (base.dependency_graph)."""
         return dependency_graph(self.model)
 
-    def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "") -> None:
-        self.report.emit(kind, name, action, service, detail)
+    def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "", *,
+             planned: bool = False) -> None:
+        self.report.emit(kind, name, action, service, detail, planned=planned)
 
     # ------------------------------------------------------------ services
 

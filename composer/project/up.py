@@ -8,11 +8,13 @@ Functions over the runner's Parts; nothing here keeps state between calls."""
 
 from __future__ import annotations
 
+import contextlib
+
 from composer.config.model import Service
-from composer.errors import ContainerError
+from composer.errors import ContainerError, NotFoundError
 from composer.project import images as imagesmod
 from composer.project.base import UpOptions
-from composer.project.parallel import DependencyFailed, map_parallel, run_graph
+from composer.project.parallel import DependencyFailed, generations, map_parallel, run_graph
 from composer.project.parts import Parts
 from composer.project.readiness import DependencyError
 from composer.project.stack import Stack
@@ -24,29 +26,37 @@ from composer.service.mounts import MountMaker
 
 def up(parts: Parts, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
     """Converge the selected services to the stack file. The caller has run runtime.prepare()
-    (fork the launcher before any thread exists) and prepared the images."""
+    (fork the launcher before any thread exists) and prepared the images. opts.dry_run: the same
+    decisions, reported as planned Events (report_plan), and nothing changed: no lock file, no
+    network, volume or container."""
     stack = parts.stack
     model = stack.need_model()
-    with stack.lock.held():
+    with contextlib.nullcontext() if opts.dry_run else stack.lock.held():
         names = stack.select(opts.services, opts.no_deps)
         scale = dict(opts.scale)
         stack.check_services(scale)
-        images = {n: imagesmod.resolve(stack, model.services[n]) for n in names}
+        images = {n: _image(stack, model.services[n], opts.dry_run) for n in names}
         replicas = {n: scale.get(n, model.services[n].replicas) for n in names}
         for n in names:
             svcmod.check_network_mode(model.services[n])
             svcmod.check_replicas(model.services[n], replicas[n])
         existing = stack.containers(all=True, oneoff=None)
-        orphans(parts, existing, opts.remove_orphans, opts.timeout)
+        if not opts.dry_run:
+            orphans(parts, existing, opts.remove_orphans, opts.timeout)
         plans = {}
         deps_only = set(names) - set(opts.services) if opts.services else set()
         for n in names:
             mine = [c for c in existing if c.label(L_SERVICE) == n and c.label(L_ONEOFF) != "True"]
             force = opts.force_recreate or (opts.always_recreate_deps and n in deps_only)
-            plans[n] = svcmod.plan(model.services[n], replicas[n], images[n].id, mine, force_recreate=force,
-                                   no_recreate=opts.no_recreate)
+            plans[n] = svcmod.plan(model.services[n], replicas[n], images[n].id if images[n] else _UNKNOWN, mine,
+                                   force_recreate=force, no_recreate=opts.no_recreate)
         if not opts.no_start:
             parts.networks.check_ports(plans)
+        if opts.dry_run:
+            parts.networks.ensure(names, dry_run=True)
+            parts.volumes.ensure(names, dry_run=True)
+            report_plan(stack, stack_order(stack, names), plans, opts, stack.orphans_in(existing))
+            return []
         parts.networks.ensure(names)
         parts.volumes.ensure(names)
         parts.hosts.reload(lambda: [c for c in existing if c.running])
@@ -75,6 +85,56 @@ def up(parts: Parts, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
                             between=lambda _gen: parts.steps.refresh_hosts(only_if_changed=True))
         _report(stack, outcome)
         return stack.containers(names, all=True)
+
+
+_UNKNOWN = "(not in the store yet)"  # a dry run's image id for an image that up would pull or build first
+
+
+def _image(stack: Stack, s: Service, dry_run: bool):
+    """The service's stored image; in a dry run None when it is missing (the real up would have
+    built or pulled it by now)."""
+    try:
+        return imagesmod.resolve(stack, s)
+    except NotFoundError:
+        if dry_run:
+            return None
+        raise
+
+
+def stack_order(stack: Stack, names: list[str]) -> list[str]:
+    """The services in the order up converges them (dependencies first; by name within a generation)."""
+    return [str(n) for gen in generations(stack.graph, names) for n in gen]
+
+
+_VERBS = {"create": "Create", "recreate": "Recreate", "start": "Start", "remove": "Remove", "noop": "Running"}
+
+
+def report_plan(stack: Stack, order: list[str], plans: dict[str, list[svcmod.Action]], opts: UpOptions,
+                found_orphans: list[ContainerInfo]) -> None:
+    """A dry run's container steps as planned Events: what up would create, recreate, start,
+    remove and leave running, with the reason (svcmod.plan's), and the orphans it would remove
+    (with --remove-orphans) or warn about."""
+    emit = stack.emit
+    for c in found_orphans:
+        if opts.remove_orphans:
+            emit("container", c.name, "Remove", c.label(L_SERVICE), "orphan", planned=True)
+    if found_orphans and not opts.remove_orphans:
+        stack.warn_orphans(found_orphans)
+    for n in order:
+        for a in plans[n]:
+            name = a.container.name if a.container is not None else svcmod.container_name(stack.name, stack.need_model().services[n], a.number)
+            action, why = _VERBS[a.kind], a.reason
+            if a.kind == "create":
+                why = "not created yet"
+            elif a.kind == "start":
+                why = "created, not running"
+            elif a.kind == "remove":
+                why = f"scaled down ({a.reason})" if a.reason == "scale" else a.reason
+            if opts.no_start and a.kind in ("start", "noop"):
+                continue
+            emit("container", name, action, n, why, planned=True)
+            if a.kind in ("create", "recreate") and not opts.no_start:
+                emit("container", name, "Start", n, "", planned=True)
 
 
 def _report(stack: Stack, outcome) -> None:

@@ -18,7 +18,8 @@ class Volumes:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def ensure(self, names: Sequence[str]) -> None:
+    def ensure(self, names: Sequence[str], *, dry_run: bool = False) -> None:
+        """Make the services' named volumes (dry_run: report the missing ones as planned Events)."""
         model = self.stack.need_model()
         keys = sorted({v.source for n in names for v in model.services[n].volumes if v.type == "volume" and v.source})
         for key in keys:
@@ -30,7 +31,9 @@ class Volumes:
                     raise NotFoundError(f"volume {vol.name} declared as external, but could not be found",
                                         hint=f"create it first: composer volume create {vol.name}")
                 continue
-            if not self.stack.volumes.exists(vol.name):
+            if not self.stack.volumes.exists(vol.name) and dry_run:
+                self.stack.emit("volume", vol.name, "Create", None, "not created yet", planned=True)
+            elif not self.stack.volumes.exists(vol.name):
                 self.stack.emit("volume", vol.name, "Creating")
                 labels = {**vol.labels, L_PROJECT: self.stack.name, L_VOLUME: key}
                 self.stack.volumes.ensure(vol.name, tuple(sorted(labels.items())))
@@ -52,11 +55,22 @@ class Volumes:
             out.append((src.spec.mounts, mode == "ro"))
         return out
 
-    def remove(self) -> None:
+    def _names(self) -> list[str]:
         names = {v.name for v in self.stack.volumes.list({L_PROJECT: self.stack.name})}
         if self.stack.model is not None:
             names |= {v.name for v in self.stack.model.volumes.values() if not v.external and self.stack.volumes.exists(v.name)}
-        for name in sorted(names):
+        return sorted(names)
+
+    def to_remove(self) -> list[str]:
+        """What remove() would remove, as its events name them (anonymous volumes by a short id)."""
+        out = []
+        for name in self._names():
+            info = self.stack.volumes.get(name)
+            out.append(name[:12] if info.anonymous else name)
+        return out
+
+    def remove(self) -> None:
+        for name in self._names():
             info = self.stack.volumes.get(name)
             label = name[:12] if info.anonymous else name
             self.stack.emit("volume", label, "Removing")

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from composer.config import config_hash
+from composer.config.serialize import changed_keys, config_key_hashes
 from composer.config.model import Service
 from composer.errors import ConfigError, ConflictError, ContainerError
 from composer.service.links import (L_EXPOSED, L_NUMBER, L_ONEOFF, L_PROJECT, L_SERVICE, Peer, format_exposed,
@@ -24,6 +25,7 @@ from composer.service.keys import (argv_for, devices_for, healthcheck_for, loggi
 from composer.service.keys import check_ulimits as check_ulimits  # the project checks ulimits through this module
 
 L_HASH = "composer.config-hash"
+L_KEYS = "composer.config-keys"  # the hash key by key: a recreate names the keys that changed
 L_FILES = "composer.config-files"
 L_WORKDIR = "composer.working-dir"
 L_IMAGE = "composer.image"
@@ -170,7 +172,7 @@ def labels_for(service: Service, ctx: ProjectContext, number: int, image_id: str
     labels.update(service.labels)
     labels.update({
         L_PROJECT: ctx.name, L_SERVICE: service.name, L_NUMBER: str(number), L_ONEOFF: str(oneoff),
-        L_HASH: config_hash(service), L_FILES: ",".join(ctx.config_files), L_WORKDIR: ctx.working_dir,
+        L_HASH: config_hash(service), L_KEYS: config_key_hashes(service), L_FILES: ",".join(ctx.config_files), L_WORKDIR: ctx.working_dir,
         L_IMAGE: image_id,
     })
     if exposed:
@@ -258,7 +260,8 @@ class Action:
 def diverged(container, service: Service, image_id: str) -> str:
     """Why the container no longer matches the service ("" if it does)."""
     if container.label(L_HASH) != config_hash(service):
-        return "configuration changed"
+        keys = changed_keys(container.label(L_KEYS), service) if container.label(L_KEYS) else []
+        return "configuration changed" + (f": {', '.join(keys)}" if keys else "")
     if container.label(L_IMAGE, container.spec.image_id) != image_id:
         return "image changed"
     return ""

@@ -41,8 +41,9 @@ def display_name(container_name: str, project: str) -> str:
     return container_name[len(prefix):] if project and container_name.startswith(prefix) else container_name
 
 
-def parse_since(text: str, now: float | None = None) -> float:
-    """--since: RFC 3339 ('2024-05-01T10:00:00Z'), a date, a Unix timestamp, or relative ('10m', '1h30m')."""
+def parse_since(text: str, now: float | None = None, *, flag: str = "--since") -> float:
+    """--since (and --until): RFC 3339 ('2024-05-01T10:00:00Z'), a date, a Unix timestamp, or
+    relative ('10m', '1h30m': that long ago)."""
     now = time.time() if now is None else now
     text = text.strip()
     try:
@@ -58,7 +59,7 @@ def parse_since(text: str, now: float | None = None) -> float:
         iso = re.sub(r"(\.\d{6})\d+", r"\1", text)
         dt = datetime.fromisoformat(iso)
     except ValueError:
-        raise UsageError(f"invalid --since value {text!r} (use RFC 3339 like 2024-05-01T10:00:00Z, "
+        raise UsageError(f"invalid {flag} value {text!r} (use RFC 3339 like 2024-05-01T10:00:00Z, "
                          "a Unix timestamp, or a duration like 10m)") from None
     if dt.tzinfo is None:
         return time.mktime(dt.timetuple()) + dt.microsecond / 1e6  # local time, as docker
@@ -81,6 +82,7 @@ class LogOptions:
     follow: bool = False
     tail: int | None = None  # None: all
     since: float | None = None  # epoch seconds
+    until: float | None = None  # epoch seconds: only records written before it
     timestamps: bool = False
     colour: bool = True
     prefix: bool = True
@@ -144,7 +146,10 @@ def print_logs(runtime: Any, sources: Sequence[Source], printer: LogPrinter) -> 
 
     def stream(src: Source):
         for rec in runtime.logs(src.id, follow=False, since=opts.since, tail=opts.tail):
-            yield (_sort_key(rec.time), src.name), src, rec
+            key = _sort_key(rec.time)
+            if opts.until is not None and key >= opts.until:
+                break  # a log is in time order
+            yield (key, src.name), src, rec
 
     for _, src, rec in heapq.merge(*(stream(s) for s in sources), key=lambda t: t[0]):
         printer.line(src, rec.time, rec.line)
@@ -196,7 +201,10 @@ class LogMux:
 
     def _follow(self, source: Source, tail: int | None) -> None:
         try:
+            until = self.printer.opts.until
             for rec in self.runtime.logs(source.id, follow=True, since=self.printer.opts.since, tail=tail):
+                if until is not None and _sort_key(rec.time) >= until:
+                    break  # --until: the stream ends there
                 self._queue.put(("line", source, rec))
         except Exception as err:  # a removed container ends its stream; others go on
             if type(err).__name__ != "NotFoundError":

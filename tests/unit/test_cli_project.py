@@ -186,6 +186,7 @@ class UpOptions:
     build: bool = False
     no_build: bool = False
     pull: str = "missing"
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,8 @@ class DownOptions:
     volumes: bool = False
     remove_orphans: bool = False
     timeout: float | None = None
+    rmi: str | None = None
+    dry_run: bool = False
 
 
 @pytest.fixture

@@ -241,7 +241,8 @@ def test_plan(project):
     from dataclasses import replace
 
     changed = replace(svc, environment=(("POSTGRES_DB", "other"),))
-    assert S.plan(changed, 1, image_id, [same])[0].reason == "configuration changed"
+    # the recreate names the keys that changed (the container keeps a hash per key in a label)
+    assert S.plan(changed, 1, image_id, [same])[0].reason == "configuration changed: environment"
     assert S.plan(svc, 1, "sha256:other", [same])[0].reason == "image changed"
     assert [a.kind for a in S.plan(changed, 1, image_id, [same], no_recreate=True)] == ["noop"]
     # scale up fills numbers, scale down removes the highest

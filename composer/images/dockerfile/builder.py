@@ -38,6 +38,7 @@ class BuildOptions:
     labels: tuple[tuple[str, str], ...] = ()
     no_cache: bool = False
     network: str = "bridge"  # network mode of RUN steps: bridge | none | host
+    pull: bool = False  # pull each FROM image anew, even when the store has it (docker build --pull)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,11 @@ class Builder:
             return dataclasses.replace(parent, layers=list(parent.layers), history=list(parent.history))
         if stage.base.lower() == "scratch":
             return State([], _EMPTY_CONFIG, [], "scratch", "1970-01-01T00:00:00Z")
+        if self.opts.pull:
+            from composer.images.pull import pull_image
+
+            self.progress(BuildEvent("output", f"pulling {stage.base}"))
+            pull_image(self.store, stage.base)
         try:
             image = self.store.resolve(stage.base)
         except NotFoundError:
@@ -345,13 +351,16 @@ def build(store, options: BuildOptions, *, runtime=None,
 
 
 def build_service_image(service_build: Any, ref: str, store: Any, runtime: Any = None, *, no_cache: bool = False,
-                        progress: Callable[[BuildEvent], None] | None = None) -> Any:
+                        progress: Callable[[BuildEvent], None] | None = None, pull: bool = False,
+                        build_args: tuple[tuple[str, str], ...] = ()) -> Any:
     """Build a stack service's `build:` section (composer.config.model.Build, read by attribute: the
-    images layer does not import the config layer) and tag it `ref` plus its `tags`."""
+    images layer does not import the config layer) and tag it `ref` plus its `tags`. build_args
+    (`build --build-arg`) override the section's args; pull (`build --pull`, or the section's
+    `pull: true`) pulls the FROM images anew."""
     context = service_build.context
     if "://" in context or context.startswith("git@"):
         raise ImageError(f"build context {context}: remote contexts are not supported")
-    args = tuple((k, v) for k, v in dict(service_build.args or {}).items())
+    args = tuple({**dict(service_build.args or {}), **dict(build_args)}.items())
     options = BuildOptions(
         context=context,
         dockerfile=service_build.dockerfile,
@@ -362,5 +371,6 @@ def build_service_image(service_build: Any, ref: str, store: Any, runtime: Any =
         labels=tuple(dict(service_build.labels or {}).items()),
         no_cache=no_cache or bool(getattr(service_build, "no_cache", False)),
         network=service_build.network or "bridge",
+        pull=pull or bool(getattr(service_build, "pull", False)),
     )
     return build(store, options, runtime=runtime, progress=progress)
