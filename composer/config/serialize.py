@@ -174,18 +174,25 @@ def config_hash(service: m.Service) -> str:
 
 
 def config_key_hashes(service: m.Service) -> str:
-    """What config_hash covers, key by key: "command=1a2b3c4d,environment=..." (8 hex digits of
-    each key's sha256), so that a later `up` can say which keys changed (changed_keys)."""
+    """What config_hash covers, key by key: "command:1a2b3c4d environment:..." (8 hex digits of
+    each key's sha256), so that a later `up` can say which keys changed (changed_keys). No `,` or
+    `=`: docker's label listings join `k=v` pairs with commas."""
     import hashlib
 
-    return ",".join(f"{k}={hashlib.sha256(json.dumps(v, sort_keys=True, separators=(',', ':'), default=str).encode()).hexdigest()[:8]}"
-                    for k, v in sorted(_hashed(service).items()))
+    def short(value: object) -> str:
+        blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+    return " ".join(f"{k}:{short(v)}" for k, v in sorted(_hashed(service).items()))
 
 
 def changed_keys(before: str, service: m.Service) -> list[str]:
-    """The top-level keys whose hash differs from `before` (a config_key_hashes text)."""
-    old = dict(item.partition("=")[::2] for item in before.split(",") if item)
-    new = dict(item.partition("=")[::2] for item in config_key_hashes(service).split(",") if item)
+    """The top-level keys whose hash differs from `before` (a config_key_hashes text; [] when it is
+    not one: then nothing can be said key by key)."""
+    if not all(":" in item and "=" not in item for item in before.split()):
+        return []
+    old = dict(item.partition(":")[::2] for item in before.split())
+    new = dict(item.partition(":")[::2] for item in config_key_hashes(service).split())
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
