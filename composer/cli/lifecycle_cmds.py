@@ -9,7 +9,7 @@ import os
 import sys
 
 from composer.cli.project_common import (
-    add_dry_run, check_services, context, dry_run, load_model, load_optional, parse_scale, pull_flags, pull_mode, refuse_dry_run,
+    add_dry_run, check_services, context, dry_run, load_model, load_optional, parse_scale, pull_flags, pull_mode,
     run_dry, run_with_progress,
 )
 
@@ -73,7 +73,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from composer.project.oneoff import OneOffOptions
     from composer.service import runspec
 
-    refuse_dry_run(args, "run")
     model = load_model(args, [args.service])
     check_services(model, [args.service])
     command = args.cmd_argv[1:] if args.cmd_argv[:1] == ["--"] else args.cmd_argv
@@ -86,7 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         use_aliases=args.use_aliases, no_deps=args.no_deps, rm=args.rm, no_tty=args.no_tty,
         tty=not args.no_tty and sys.stdin.isatty(), stdin_open=True,  # compose: -i default, tty auto-detected
         build=args.build, cap_add=tuple(_caps(args.cap_add)), cap_drop=tuple(_caps(args.cap_drop)),
-        pull=pull_mode(args.pull), remove_orphans=args.remove_orphans)
+        pull=pull_mode(args.pull), remove_orphans=args.remove_orphans, dry_run=dry_run(args))
+    if opts.dry_run:
+        ctx = context(args, model, model.name)
+        return run_dry(ctx, lambda: ctx.runner.create_oneoff(opts))
     ctx = context(args, model, model.name, prepare=True)
     info = run_with_progress(ctx, args, lambda: ctx.runner.create_oneoff(opts), images=True,
                              quiet_pull=args.quiet_pull)
@@ -120,19 +122,21 @@ def _caps(values: list[str]) -> list[str]:
 
 
 def _verb(args: argparse.Namespace, call, title: str = "Running") -> int:
-    refuse_dry_run(args, args.command)
+    """call(ctx, **kw): the verb's one library call; a dry run passes dry_run=True and prints the plan."""
     model, name = load_optional(args, args.services)
     check_services(model, args.services)
     ctx = context(args, model, name)
+    if dry_run(args):
+        return run_dry(ctx, lambda: call(ctx, dry_run=True))
     return run_with_progress(ctx, args, lambda: call(ctx), title) or 0
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    return _verb(args, lambda ctx: ctx.runner.pause(tuple(args.services), True))
+    return _verb(args, lambda ctx, **kw: ctx.runner.pause(tuple(args.services), True, **kw))
 
 
 def cmd_unpause(args: argparse.Namespace) -> int:
-    return _verb(args, lambda ctx: ctx.runner.pause(tuple(args.services), False))
+    return _verb(args, lambda ctx, **kw: ctx.runner.pause(tuple(args.services), False, **kw))
 
 
 def cmd_wait(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import sys
 
 from composer.cli.project_common import (
     add_dry_run, check_services, colour_enabled, context, dry_run, load_model, load_optional, name_only, parse_timeout,
-    project_busy, pull_flags, query, refuse_dry_run, run_dry, run_with_progress, service_names, sources,
+    project_busy, pull_flags, query, run_dry, run_with_progress, service_names, sources,
 )
 from composer.errors import ConflictError, NotFoundError, UsageError
 
@@ -251,33 +251,35 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _simple(args: argparse.Namespace, call, *, prepare: bool = False, title: str = "Running") -> int:
-    refuse_dry_run(args, args.command)
+    """call(ctx, **kw): the verb's one library call; a dry run passes dry_run=True and prints the plan."""
     model, name = load_optional(args, args.services)
     check_services(model, args.services)
-    ctx = context(args, model, name, prepare=prepare)
+    dry = dry_run(args)
+    ctx = context(args, model, name, prepare=prepare and not dry)
+    if dry:
+        return run_dry(ctx, lambda: call(ctx, dry_run=True))
     run_with_progress(ctx, args, lambda: call(ctx), title)
     return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    return _simple(args, lambda ctx: ctx.runner.start(tuple(args.services)), prepare=True)
+    return _simple(args, lambda ctx, **kw: ctx.runner.start(tuple(args.services), **kw), prepare=True)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    return _simple(args, lambda ctx: ctx.runner.stop(tuple(args.services), args.timeout))
+    return _simple(args, lambda ctx, **kw: ctx.runner.stop(tuple(args.services), args.timeout, **kw))
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    return _simple(args, lambda ctx: ctx.runner.restart(tuple(args.services), args.timeout, no_deps=args.no_deps),
-                   prepare=True)
+    return _simple(args, lambda ctx, **kw: ctx.runner.restart(tuple(args.services), args.timeout,
+                                                              no_deps=args.no_deps, **kw), prepare=True)
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
     from composer.service.runspec import parse_signal
 
-    refuse_dry_run(args, "kill")
     sig = parse_signal(args.signal)
-    return _simple(args, lambda ctx: ctx.runner.kill(tuple(args.services), sig))
+    return _simple(args, lambda ctx, **kw: ctx.runner.kill(tuple(args.services), sig, **kw))
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -300,10 +302,12 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    refuse_dry_run(args, "rm")
     model, name = load_optional(args, args.services)
     check_services(model, args.services)
     ctx = context(args, model, name, prepare=False)
+    if dry_run(args):  # no question: nothing is removed
+        return run_dry(ctx, lambda: ctx.runner.rm(tuple(args.services), stop=args.stop, volumes=args.volumes,
+                                                  dry_run=True))
     infos = ctx.runner.containers(tuple(args.services), all=True)
     doomed = infos if args.stop else [i for i in infos if not i.running]
     if not doomed:

@@ -153,14 +153,6 @@ def dry_run(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "dry_run", False))
 
 
-def refuse_dry_run(args: argparse.Namespace, verb: str) -> None:
-    """A verb without a plan to show: refused, so that a dry run never changes anything."""
-    if dry_run(args):
-        from composer.errors import UsageError
-
-        raise UsageError(f"--dry-run is not supported by `composer {verb}`; nothing was done")
-
-
 class PlanPrinter:
     """Renders a dry run's events: each planned step as one line on stdout, in docker compose's
     words (`DRY-RUN MODE -  Container demo-web-1  Recreate: configuration changed: environment`);

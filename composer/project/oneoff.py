@@ -48,6 +48,7 @@ class OneOffOptions:
     cap_drop: tuple[str, ...] = ()
     pull: str = "missing"  # --pull, as UpOptions.pull
     remove_orphans: bool = False
+    dry_run: bool = False  # report the plan as planned Events (the facade's create_oneoff); change nothing
 
 
 def oneoff_service(s: Service, opts: OneOffOptions) -> Service:
@@ -121,6 +122,15 @@ def create(parts: Parts, opts: OneOffOptions) -> object:
         parts.hosts.reload(lambda: stack.containers(oneoff=None))
         return parts.steps.create(run_s, 1, image, MountMaker(stack.volumes, stack.name), oneoff=True,
                                   name=opts.name, quiet=True, adjust=lambda spec: adjust_spec(spec, opts))
+
+
+def report_plan(parts: Parts, opts: OneOffOptions) -> None:
+    """A dry run's last steps: the one-off container it would create and start."""
+    stack = parts.stack
+    stack.check_services([opts.service])
+    name = opts.name or f"{stack.name}-{opts.service}-run-<new id>"
+    stack.emit("container", name, "Create", opts.service, "one-off", planned=True)
+    stack.emit("container", name, "Start", opts.service, "", planned=True)
 
 
 def start(parts: Parts, info, *, attach: bool = False):

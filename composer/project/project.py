@@ -75,8 +75,9 @@ class ProjectRunner:
     def graph(self) -> dict[str, tuple[str, ...]]:
         return self.stack.graph
 
-    def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "") -> None:
-        self.stack.emit(kind, name, action, service, detail)
+    def emit(self, kind: str, name: str, action: str, service: str | None = None, detail: str = "", *,
+             planned: bool = False) -> None:
+        self.stack.emit(kind, name, action, service, detail, planned=planned)
 
     # ------------------------------------------------------------ queries
 
@@ -170,6 +171,15 @@ class ProjectRunner:
         or not)."""
         model = self.stack.need_model()
         deps = oneoffmod.dependencies(self.stack, opts)
+        if opts.dry_run:  # the same steps, each reporting its plan
+            imagesmod.prepare(self.stack, build=opts.build, pull=opts.pull, dry_run=True)
+            if opts.remove_orphans:
+                upmod.report_plan(self.stack, [], {}, UpOptions(remove_orphans=True),
+                                  self.stack.orphans_in(self.stack.containers(all=True, oneoff=None)))
+            if deps:
+                upmod.up(self.parts, UpOptions(services=tuple(deps), dry_run=True))
+            oneoffmod.report_plan(self.parts, opts)
+            return None
         self.runtime.prepare()
         imagesmod.prepare(self.stack, build=opts.build, pull=opts.pull, progress=self._on_image)
         if opts.remove_orphans:
@@ -201,7 +211,15 @@ class ProjectRunner:
 
     # ------------------------------------------------------------ lifecycle verbs
 
-    def start(self, services: Sequence[str] = ()) -> list[ContainerInfo]:
+    def planned(self, containers: Sequence[ContainerInfo], action: str, detail: str = "") -> None:
+        """A dry run of a simple verb: the containers it would act on, as planned Events."""
+        for c in containers:
+            self.emit("container", c.name, action, c.label(L_SERVICE), detail, planned=True)
+
+    def start(self, services: Sequence[str] = (), *, dry_run: bool = False) -> list[ContainerInfo]:
+        if dry_run:
+            self.planned([c for c in self.containers(services, all=True) if not c.running], "Start")
+            return []
         self.runtime.prepare()
         with self.stack.lock.held():
             todo = [c for c in self.containers(services, all=True) if not c.running]
@@ -214,7 +232,10 @@ class ProjectRunner:
                 self.parts.steps.refresh_hosts()
             return self.containers(services)
 
-    def stop(self, services: Sequence[str] = (), timeout: float | None = None) -> None:
+    def stop(self, services: Sequence[str] = (), timeout: float | None = None, *, dry_run: bool = False) -> None:
+        if dry_run:
+            self.planned(self.containers(services), "Stop")
+            return
         self.runtime.prepare()
         with self.stack.lock.held():
             self.stack.run_services(self.containers(services), lambda c: self.parts.steps.stop(c, timeout),
@@ -222,15 +243,25 @@ class ProjectRunner:
             self.parts.steps.refresh_hosts()
 
     def restart(self, services: Sequence[str] = (), timeout: float | None = None, *,
-                no_deps: bool = False) -> list[ContainerInfo]:
+                no_deps: bool = False, dry_run: bool = False) -> list[ContainerInfo]:
         """Stop dependents first, start dependencies first; takes along the services that declare
         `depends_on: {x: {restart: true}}` on a restarted x (unless no_deps)."""
         services = restart_set(self.model, services, no_deps=no_deps)
+        if dry_run:
+            self.planned(self.containers(services, all=True), "Restart")
+            return []
         with self.stack.lock.held():
             self.stop(services, timeout)
             return self.start(services)
 
-    def kill(self, services: Sequence[str] = (), sig: int = signal.SIGKILL) -> None:
+    def kill(self, services: Sequence[str] = (), sig: int = signal.SIGKILL, *, dry_run: bool = False) -> None:
+        if dry_run:
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = str(sig)
+            self.planned(self.containers(services), "Kill", name)
+            return
         self.runtime.prepare()
         with self.stack.lock.held():
             def one(c: ContainerInfo) -> None:
@@ -241,9 +272,13 @@ class ProjectRunner:
             out = map_parallel(self.containers(services), one)
             out.raise_first()
 
-    def pause(self, services: Sequence[str] = (), paused: bool = True) -> None:
+    def pause(self, services: Sequence[str] = (), paused: bool = True, *, dry_run: bool = False) -> None:
         """Freeze (or thaw) the running containers; ones already in that state are skipped."""
         verb = ("Pausing", "Paused") if paused else ("Unpausing", "Unpaused")
+        if dry_run:
+            todo = [c for c in self.containers(services) if (c.status == "paused") != paused]
+            self.planned(todo, "Pause" if paused else "Unpause")
+            return
         with self.stack.lock.held():
             todo = [c for c in self.containers(services) if (c.status == "paused") != paused]
             if not todo:
@@ -277,7 +312,13 @@ class ProjectRunner:
         return self.parts.readiness.wait_ready(services, timeout)
 
     def rm(self, services: Sequence[str] = (), *, force: bool = False, stop: bool = False,
-           volumes: bool = False) -> list[str]:
+           volumes: bool = False, dry_run: bool = False) -> list[str]:
+        if dry_run:
+            every = self.containers(services, all=True, oneoff=None)
+            if stop:
+                self.planned([c for c in every if c.running], "Stop")
+            self.planned([c for c in every if force or stop or not c.running], "Remove")
+            return []
         self.runtime.prepare()
         steps = self.parts.steps
         with self.stack.lock.held():

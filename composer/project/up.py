@@ -107,6 +107,7 @@ def stack_order(stack: Stack, names: list[str]) -> list[str]:
 
 
 _VERBS = {"create": "Create", "recreate": "Recreate", "start": "Start", "remove": "Remove", "noop": "Running"}
+_WHY = {"create": "not created yet", "start": "created, not running"}
 
 
 def report_plan(stack: Stack, order: list[str], plans: dict[str, list[svcmod.Action]], opts: UpOptions,
@@ -115,26 +116,29 @@ def report_plan(stack: Stack, order: list[str], plans: dict[str, list[svcmod.Act
     remove and leave running, with the reason (svcmod.plan's), and the orphans it would remove
     (with --remove-orphans) or warn about."""
     emit = stack.emit
+    services = stack.model.services if stack.model is not None else {}
     for c in found_orphans:
         if opts.remove_orphans:
             emit("container", c.name, "Remove", c.label(L_SERVICE), "orphan", planned=True)
     if found_orphans and not opts.remove_orphans:
         stack.warn_orphans(found_orphans)
+    recreated: set[str] = set()
     for n in order:
+        bounce = sorted(d for d, dep in services[n].depends_on.items() if dep.restart and d in recreated)
         for a in plans[n]:
-            name = a.container.name if a.container is not None else svcmod.container_name(stack.name, stack.need_model().services[n], a.number)
-            action, why = _VERBS[a.kind], a.reason
-            if a.kind == "create":
-                why = "not created yet"
-            elif a.kind == "start":
-                why = "created, not running"
-            elif a.kind == "remove":
-                why = f"scaled down ({a.reason})" if a.reason == "scale" else a.reason
+            name = a.container.name if a.container is not None else svcmod.container_name(stack.name, services[n],
+                                                                                         a.number)
             if opts.no_start and a.kind in ("start", "noop"):
                 continue
-            emit("container", name, action, n, why, planned=True)
+            if a.kind == "noop" and bounce and not opts.no_start:  # as _apply: restart: true on a recreated dep
+                emit("container", name, "Restart", n, f"dependency {', '.join(bounce)} was recreated", planned=True)
+                continue
+            why = _WHY.get(a.kind) or ("scaled down" if a.reason == "scale" else a.reason)
+            emit("container", name, _VERBS[a.kind], n, why, planned=True)
             if a.kind in ("create", "recreate") and not opts.no_start:
                 emit("container", name, "Start", n, "", planned=True)
+        if any(a.kind in ("create", "recreate") for a in plans[n]):
+            recreated.add(n)
 
 
 def _report(stack: Stack, outcome) -> None:

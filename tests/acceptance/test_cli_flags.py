@@ -130,6 +130,19 @@ def test_dry_run_names_the_recreate_and_why(flags):
     assert DRY + f"Container {n}-base-1  Recreate: forced" in out
     assert {k: v["ID"] for k, v in _ps(s, "-a").items()} == ids  # still the same containers
 
+    # the simple verbs and run: their plans, and nothing done
+    assert s("--dry-run", "stop").stdout == DRY + f"Container {n}-base-1  Stop\n"
+    assert s("kill", "--dry-run", "-s", "TERM", "base").stdout == DRY + f"Container {n}-base-1  Kill: SIGTERM\n"
+    out = s("--dry-run", "rm", "-s", "-f", "base").stdout
+    assert out == DRY + f"Container {n}-base-1  Stop\n" + DRY + f"Container {n}-base-1  Remove\n"
+    assert s("--dry-run", "pause", "base").stdout == DRY + f"Container {n}-base-1  Pause\n"
+    out = s("--dry-run", "run", "--rm", "built", "true").stdout.splitlines()
+    assert out == [DRY + f"Container {n}-base-1  Recreate: configuration changed: environment", DRY + f"Container {n}-base-1  Start",
+                   DRY + f"Container {n}-built-run-<new id>  Create: one-off",
+                   DRY + f"Container {n}-built-run-<new id>  Start"]
+    assert {k: v["ID"] for k, v in _ps(s, "-a").items()} == ids
+    assert _ps(s)["base"]["State"] == "running"
+
     # the real up says the same reason
     err = s("--progress", "plain", "up", "-d", "base").stderr
     assert "configuration changed: environment" in err

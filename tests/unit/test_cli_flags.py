@@ -106,12 +106,27 @@ def test_down_passes_rmi_and_dry_run(fake, capsys):
     assert capsys.readouterr().out == "DRY-RUN MODE -  nothing to do\n"
 
 
-@pytest.mark.parametrize("verb", [["stop"], ["start"], ["restart"], ["kill"], ["rm", "-f"], ["pause"],
-                                  ["run", "web", "true"]])
-def test_dry_run_is_refused_where_there_is_no_plan(fake, capsys, verb):
-    assert main(["--dry-run", *verb]) == 2
-    assert "--dry-run is not supported" in capsys.readouterr().err
-    assert [c for c in FakeRunner.calls if c[0] != "prepare"] == []
+@pytest.mark.parametrize("argv, method", [
+    (["stop", "web"], "stop"), (["start"], "start"), (["restart"], "restart"), (["kill", "-s", "TERM"], "kill"),
+    (["rm", "-s"], "rm"), (["pause"], "pause"), (["unpause"], "pause"), (["scale", "web=2"], "up"),
+    (["create"], "create"), (["run", "web", "true"], "create_oneoff"),
+])
+def test_dry_run_reaches_every_mutating_verb(fake, capsys, monkeypatch, argv, method):
+    """Each verb makes its one library call with the dry run asked for (keyword or option), starts
+    no launcher, asks nothing (rm), and prints the plan the library reports."""
+    from composer.project.base import Event
+
+    def planned(self, *a, **kw):
+        self._record(method, *a, **kw)
+        self.on_event(Event("container", "demo-web-1", "Stop", "web", "", planned=True))
+
+    monkeypatch.setattr(FakeRunner, method, planned, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # rm must not ask
+    assert main(["--dry-run", *argv]) == 0
+    (_, a, kw), = verbs(method)
+    assert kw.get("dry_run") or getattr(a[0], "dry_run", False)
+    assert not verbs("prepare")
+    assert capsys.readouterr().out == "DRY-RUN MODE -  Container demo-web-1  Stop\n"
 
 
 def test_ps_filter_status_and_orphans(fake, capsys):
