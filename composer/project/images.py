@@ -106,7 +106,7 @@ def pull_images(stack: Stack, services: Sequence[str] = (), *, policy: str | Non
         return []
 
     def failed(service: str, err: Exception) -> None:
-        stack.emit("image", service, "Warning", service, f"pull failed (ignored): {err}")
+        stack.emit("image", service, "Warning", service, f"service {service}: pull failed (ignored): {err}")
 
     return pull_project_images(project, stack.store, policy, progress=progress,
                                on_failure=failed if ignore_failures else None)

@@ -187,3 +187,32 @@ def test_run_cap_add_and_cap_drop(flags):
                       "cat", "/proc/self/status", timeout=60).stdout)
     assert more & NET_ADMIN and not more & CHOWN
     assert more & ~(NET_ADMIN | CHOWN) == plain & ~(NET_ADMIN | CHOWN)  # nothing else moved
+
+
+def test_build_args_dependencies_and_print(flags):
+    s = flags
+    n = s.name
+    # --print: the bake file, nothing built
+    bake = json.loads(s("build", "--print", "--build-arg", "GREETING=hello", "built").stdout)
+    assert bake["group"]["default"]["targets"] == ["built"]
+    assert bake["target"]["built"]["args"] == {"GREETING": "hello"}
+    assert bake["target"]["built"]["tags"] == [f"{n}-built"]
+    assert f"{n}-built:latest" not in _images(s)
+    assert s("--dry-run", "build", "--with-dependencies", "built").stdout == DRY + f"Image {n}-built  Build\n"
+
+    s("build", "-q", "--build-arg", "GREETING=hello", "built", timeout=120)
+    out = s("run", "--rm", "-T", "--no-deps", "--pull", "never", "built", "cat", "/greeting", timeout=60).stdout
+    assert out == "hello\n"
+    s("build", "-q", "built", timeout=120)  # the file's default again
+    assert s("run", "--rm", "-T", "--no-deps", "built", "cat", "/greeting", timeout=60).stdout == "hi\n"
+
+
+def test_pull_ignore_pull_failures_and_include_deps(flags):
+    s = flags
+    failed = s("pull", "remote", check=False)
+    assert failed.returncode != 0 and "service 'remote'" in failed.stderr
+    ignored = s("pull", "--ignore-pull-failures", "remote")
+    assert "service remote: pull failed (ignored)" in ignored.stderr
+    # --include-deps: `built` depends on `base`, whose image would be pulled (a dry run: no registry here)
+    assert s("--dry-run", "pull", "built").stdout == DRY + "nothing to do\n"
+    assert s("--dry-run", "pull", "--include-deps", "built").stdout == DRY + "Image busybox  Pull\n"
