@@ -93,6 +93,12 @@ _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "ki
                      "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}
 
 
+# --dry-run: the verbs that print a plan, and those that change nothing anyway; any other verb
+# refuses it (it would otherwise act for real).
+_DRY_RUN = {"up", "down", "create", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "run", "scale",
+            "build", "pull", "ps", "logs", "config", "ls", "version", "top", "port", "images", "events", "graph"}
+
+
 def _columns() -> int:
     """shutil.get_terminal_size().columns without shutil (it pulls bz2 and lzma: ~2 ms a start)."""
     try:
@@ -211,6 +217,9 @@ def _run(argv: list[str], command: str | None) -> int:
     if func is None:
         parser.print_help()
         return 0
+    if getattr(args, "dry_run", False) and args.command not in _DRY_RUN:
+        _print_error(f"--dry-run is not supported by `composer {args.command}`; nothing was done")
+        return 2
     try:
         return int(func(args) or 0)
     except ComposerError as err:

@@ -297,3 +297,61 @@ def test_pull_ignore_failures_goes_on(tmp_path, monkeypatch):
         pullmod.pull_project_images(project, Store())
     assert pullmod.pull_project_images(project, Store(), on_failure=lambda s, e: failed.append(s)) == ["nowhere/b"]
     assert failed == ["a"]
+
+
+@pytest.mark.parametrize("argv", [["exec", "-T", "web", "true"], ["container", "rm", "x"], ["wait", "web"]])
+def test_dry_run_refused_by_verbs_without_a_plan(fake, capsys, argv):
+    """A verb that would act for real refuses --dry-run rather than ignore it."""
+    assert main(["--dry-run", *argv]) == 2
+    assert "--dry-run is not supported" in capsys.readouterr().err
+    assert FakeRunner.calls == []
+
+
+class _Stack:
+    """What images.prepare reads of a Stack: the model, the store's exists, the event reporter."""
+
+    def __init__(self, model, present):
+        self.model, self.events = model, []
+        self.store = type("Store", (), {"exists": lambda _self, ref: ref in present})()
+        self.report = self
+
+    def need_model(self):
+        return self.model
+
+    def emit(self, kind, name, action, service=None, detail="", *, planned=False):
+        self.events.append((action, name, detail))
+
+
+@pytest.mark.parametrize("pull, expect", [
+    ("missing", [("Build", "demo-app", "no image yet"), ("Pull", "redis", "not in the store")]),
+    ("always", [("Build", "demo-app", "no image yet"), ("Pull", "busybox", "--pull always"),
+                ("Pull", "redis", "--pull always")]),
+    ("never", [("Build", "demo-app", "no image yet")]),
+    ("build", [("Build", "demo-app", "--build"), ("Build", "demo-built", "--build"),
+               ("Pull", "redis", "not in the store")]),
+])
+def test_up_pull_modes_in_a_dry_run(tmp_path, pull, expect):
+    """`up --pull MODE`: what up's image step would build and pull (the dry run reports the same
+    choice the real run makes)."""
+    from composer.project.images import prepare
+
+    (tmp_path / "app").mkdir()
+    project = _project(tmp_path, "name: demo\nservices:\n  app:\n    build: ./app\n  built:\n    build: ./app\n"
+                                 "  base:\n    image: busybox\n  cache:\n    image: redis\n")
+    stack = _Stack(project, {"busybox", "demo-built"})
+    prepare(stack, pull=pull, dry_run=True)
+    assert stack.events == expect
+
+
+def test_build_pull_and_build_args_reach_the_builder(monkeypatch, tmp_path):
+    """`build --pull` (or `build: {pull: true}`) pulls FROM images anew; --build-arg overrides the file's args."""
+    from composer.images.dockerfile import builder
+
+    seen = []
+    monkeypatch.setattr(builder, "build", lambda store, options, **kw: seen.append(options))
+    svc = _project(tmp_path, "services:\n  a:\n    build:\n      context: .\n      args: {A: '1', B: '2'}\n"
+                   ).services["a"]
+    builder.build_service_image(svc.build, "demo-a", None, pull=True, build_args=(("B", "3"),))
+    assert seen[0].pull and dict(seen[0].build_args) == {"A": "1", "B": "3"}
+    builder.build_service_image(svc.build, "demo-a", None)
+    assert not seen[1].pull and dict(seen[1].build_args) == {"A": "1", "B": "2"}
