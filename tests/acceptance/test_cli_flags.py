@@ -27,6 +27,10 @@ def _until(check, timeout: float = 15.0):
         time.sleep(0.2)
 
 
+def _tree(root: str) -> set[str]:
+    return {os.path.join(d, f) for d, dirs, files in os.walk(root) for f in files + dirs}
+
+
 def _images(s) -> set[str]:
     lines = s("image", "ls").stdout.splitlines()[1:]
     return {f"{line.split()[0]}:{line.split()[1]}" for line in lines}
@@ -61,7 +65,7 @@ def flags(stack):
 def test_dry_run_up_plans_and_creates_nothing(flags):
     s = flags
     state = s.env["COMPOSER_STATE_DIR"]
-    before = set(os.listdir(state))
+    before, data = set(os.listdir(state)), _tree(s.env["COMPOSER_DATA_DIR"])
     out = s("--dry-run", "up", "-d").stdout.splitlines()
     n = s.name
     for line in (f"Image {n}-built  Build: no image yet", f"Network {n}_default  Create: not created yet",
@@ -75,6 +79,7 @@ def test_dry_run_up_plans_and_creates_nothing(flags):
     # nothing on the host: no container, record, lock, bridge, cgroup, volume or image
     assert s("ps", "-a", "-q").stdout == ""
     assert set(os.listdir(state)) == before
+    assert _tree(s.env["COMPOSER_DATA_DIR"]) == data  # no image, layer, volume or container dir
     assert _bridge(s, f"{n}_default") is None
     assert not os.path.exists(os.path.join(state, "networks"))
     assert not [c for c in hostobjects.cgroups() if n in c]
