@@ -103,6 +103,7 @@ def _register(sub) -> None:
     p.add_argument("--orphans", nargs="?", const="true", default="true", type=_bool_word, metavar="true|false",
                    help="include containers of services the stack file no longer declares (default true)")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate commands")
+    add_dry_run(p)  # accepted, as compose does: ps changes nothing anyway
     p.add_argument("service_args", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_ps)
 
@@ -114,6 +115,7 @@ def _register(sub) -> None:
     p.add_argument("--until", metavar="TIME", help="only lines before this (RFC 3339 time, Unix time or 42m ago)")
     p.add_argument("--index", type=int, metavar="N", help="only this replica")
     _log_look(p)
+    add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_logs)
 
@@ -163,6 +165,7 @@ def _register(sub) -> None:
     p.add_argument("-u", "--user", metavar="USER")
     p.add_argument("--index", type=int, default=1, metavar="N")
     p.add_argument("--privileged", action="store_true", help="accepted for compatibility")
+    add_dry_run(p)  # refused (cli/main.py): exec has no plan to show
     p.add_argument("service", metavar="SERVICE")
     p.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     p.set_defaults(func=cmd_exec)

@@ -46,6 +46,8 @@ from tests.unit.test_cli_project import FakeRunner, FakeRuntime, Info, fake, ver
     (["down", "--dry-run"], dict(dry_run=True)),
     (["--dry-run", "build"], dict(dry_run=True)),
     (["pull", "--dry-run"], dict(dry_run=True)),
+    (["ps", "--dry-run"], dict(dry_run=True)),
+    (["logs", "--dry-run"], dict(dry_run=True)),
 ])
 def test_parse_compose_spellings(argv, expect):
     args = build_parser().parse_args(argv)
@@ -299,7 +301,8 @@ def test_pull_ignore_failures_goes_on(tmp_path, monkeypatch):
     assert failed == ["a"]
 
 
-@pytest.mark.parametrize("argv", [["exec", "-T", "web", "true"], ["container", "rm", "x"], ["wait", "web"]])
+@pytest.mark.parametrize("argv", [["exec", "-T", "web", "true"], ["container", "rm", "x"], ["wait", "web"],
+                                  ["exec", "--dry-run", "web", "true"]])
 def test_dry_run_refused_by_verbs_without_a_plan(fake, capsys, argv):
     """A verb that would act for real refuses --dry-run rather than ignore it."""
     assert main(["--dry-run", *argv]) == 2
