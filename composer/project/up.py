@@ -55,7 +55,8 @@ def up(parts: Parts, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
         if opts.dry_run:
             parts.networks.ensure(names, dry_run=True)
             parts.volumes.ensure(names, dry_run=True)
-            report_plan(stack, stack_order(stack, names), plans, opts, stack.orphans_in(existing))
+            unknown = {n for n in names if images[n] is None}
+            report_plan(stack, stack_order(stack, names), plans, opts, stack.orphans_in(existing), unknown)
             return []
         parts.networks.ensure(names)
         parts.volumes.ensure(names)
@@ -111,10 +112,11 @@ _WHY = {"create": "not created yet", "start": "created, not running"}
 
 
 def report_plan(stack: Stack, order: list[str], plans: dict[str, list[svcmod.Action]], opts: UpOptions,
-                found_orphans: list[ContainerInfo]) -> None:
+                found_orphans: list[ContainerInfo], unknown_images: set[str] = frozenset()) -> None:
     """A dry run's container steps as planned Events: what up would create, recreate, start,
     remove and leave running, with the reason (svcmod.plan's), and the orphans it would remove
-    (with --remove-orphans) or warn about."""
+    (with --remove-orphans) or warn about. unknown_images: services whose image is not in the store
+    yet (up pulls or builds it first): whether their containers are recreated depends on it."""
     emit = stack.emit
     services = stack.model.services if stack.model is not None else {}
     for c in found_orphans:
@@ -134,6 +136,8 @@ def report_plan(stack: Stack, order: list[str], plans: dict[str, list[svcmod.Act
                 emit("container", name, "Restart", n, f"dependency {', '.join(bounce)} was recreated", planned=True)
                 continue
             why = _WHY.get(a.kind) or ("scaled down" if a.reason == "scale" else a.reason)
+            if why == "image changed" and n in unknown_images:
+                why = "image not in the store yet (if the one pulled or built differs)"
             emit("container", name, _VERBS[a.kind], n, why, planned=True)
             if a.kind in ("create", "recreate") and not opts.no_start:
                 emit("container", name, "Start", n, "", planned=True)

@@ -358,3 +358,38 @@ def test_build_pull_and_build_args_reach_the_builder(monkeypatch, tmp_path):
     assert seen[0].pull and dict(seen[0].build_args) == {"A": "1", "B": "3"}
     builder.build_service_image(svc.build, "demo-a", None)
     assert not seen[1].pull and dict(seen[1].build_args) == {"A": "1", "B": "2"}
+
+
+def test_up_plan_report(tmp_path):
+    """What a dry up reports from the plan service.plan made: reasons in words, a start after each
+    create/recreate, the restart of a `restart: true` dependent of a recreated service, a recreate
+    that depends on an image not pulled yet, orphans removed with --remove-orphans."""
+    from types import SimpleNamespace
+
+    from composer.project.base import UpOptions
+    from composer.project.up import report_plan
+    from composer.service.service import Action
+
+    project = _project(tmp_path, "name: demo\nservices:\n  db:\n    image: busybox\n  web:\n    image: busybox\n"
+                                 "    depends_on: {db: {condition: service_started, restart: true}}\n"
+                                 "  api:\n    image: nowhere/api\n")
+    events = []
+    stack = SimpleNamespace(name="demo", model=project, warn_orphans=lambda found: events.append(("warn",)),
+                            emit=lambda kind, name, action, service=None, detail="", planned=False:
+                            events.append((name, action, detail)))
+    running = SimpleNamespace(name="demo-web-1")
+    old_api = SimpleNamespace(name="demo-api-1")
+    plans = {"db": [Action("create", "db", 1)], "web": [Action("noop", "web", 1, running)],
+             "api": [Action("recreate", "api", 1, old_api, "image changed"), Action("create", "api", 2)]}
+    orphan = SimpleNamespace(name="demo-old-1", label=lambda key, default=None: "old")
+    report_plan(stack, ["api", "db", "web"], plans, UpOptions(remove_orphans=True), [orphan], {"api"})
+    assert events == [
+        ("demo-old-1", "Remove", "orphan"),
+        ("demo-api-1", "Recreate", "image not in the store yet (if the one pulled or built differs)"),
+        ("demo-api-1", "Start", ""), ("demo-api-2", "Create", "not created yet"), ("demo-api-2", "Start", ""),
+        ("demo-db-1", "Create", "not created yet"), ("demo-db-1", "Start", ""),
+        ("demo-web-1", "Restart", "dependency db was recreated"),
+    ]
+    events.clear()
+    report_plan(stack, ["db", "web"], plans, UpOptions(no_start=True), [orphan])
+    assert events == [("warn",), ("demo-db-1", "Create", "not created yet")]
