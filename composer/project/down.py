@@ -59,32 +59,6 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
         imagesmod.remove_images(stack, doomed_images)
 
 
-def report_plan(parts: Parts, containers: list[ContainerInfo], images: list[tuple[str, str]],
-                opts: DownOptions) -> None:
-    """A dry run of down: the containers it would stop and remove (dependents first), the networks,
-    volumes (with -v) and images (with --rmi) it would remove, as planned Events."""
-    stack = parts.stack
-    services = stack.model.services if stack.model is not None else {}
-    by_service: dict[str, list[ContainerInfo]] = {}
-    for c in containers:
-        by_service.setdefault(c.label(L_SERVICE) or c.name, []).append(c)
-    graph = {n: tuple(d for d in stack.graph.get(n, ()) if d in by_service) for n in by_service}
-    for gen in generations(graph, reverse=True):
-        for n in gen:
-            for c in by_service[str(n)]:
-                why = "orphan" if stack.model is not None and n not in services else ""
-                if c.running or c.status in ("paused", "restarting"):
-                    stack.emit("container", c.name, "Stop", str(n), why, planned=True)
-                stack.emit("container", c.name, "Remove", str(n), why, planned=True)
-    for name in parts.networks.to_remove():
-        stack.emit("network", name, "Remove", None, "", planned=True)
-    if opts.volumes:
-        for label in parts.volumes.to_remove():
-            stack.emit("volume", label, "Remove", None, "", planned=True)
-    for service, ref in images:
-        stack.emit("image", ref, "Remove", service, f"--rmi {opts.rmi}", planned=True)
-
-
 def stop_for_removal(parts: Parts, c: ContainerInfo, timeout: float | None) -> None:
     """down's stop: stop signal, grace period, SIGKILL, as runtime.stop, but without waiting for
     the monitor to record the exit: the removal that follows kills the monitor and cleans up
@@ -119,3 +93,29 @@ def stop_for_removal(parts: Parts, c: ContainerInfo, timeout: float | None) -> N
         os.close(pidfd)
     parts.hosts.forget(c.id)
     parts.stack.emit("container", c.name, "Stopped", svc)
+
+
+def report_plan(parts: Parts, containers: list[ContainerInfo], images: list[tuple[str, str]],
+                opts: DownOptions) -> None:
+    """A dry run of down: the containers it would stop and remove (dependents first), the networks,
+    volumes (with -v) and images (with --rmi) it would remove, as planned Events."""
+    stack = parts.stack
+    services = stack.model.services if stack.model is not None else {}
+    by_service: dict[str, list[ContainerInfo]] = {}
+    for c in containers:
+        by_service.setdefault(c.label(L_SERVICE) or c.name, []).append(c)
+    graph = {n: tuple(d for d in stack.graph.get(n, ()) if d in by_service) for n in by_service}
+    for gen in generations(graph, reverse=True):
+        for n in gen:
+            for c in by_service[str(n)]:
+                why = "orphan" if stack.model is not None and n not in services else ""
+                if c.running or c.status in ("paused", "restarting"):
+                    stack.emit("container", c.name, "Stop", str(n), why, planned=True)
+                stack.emit("container", c.name, "Remove", str(n), why, planned=True)
+    for name in parts.networks.to_remove():
+        stack.emit("network", name, "Remove", None, "", planned=True)
+    if opts.volumes:
+        for label in parts.volumes.to_remove():
+            stack.emit("volume", label, "Remove", None, "", planned=True)
+    for service, ref in images:
+        stack.emit("image", ref, "Remove", service, f"--rmi {opts.rmi}", planned=True)

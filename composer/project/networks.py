@@ -106,17 +106,6 @@ class Networks:
         thread.start()
         return thread
 
-    def to_remove(self) -> list[str]:
-        """The networks remove() would remove (read-only: the records a crash lost are not looked for)."""
-        names = set()
-        if self.stack.model is not None:
-            names |= {n.name for n in self.stack.model.networks.values() if not n.external}
-        if not os.path.isdir(os.path.join(self.stack.runtime.state_dir, "networks")):
-            return []
-        nm = self.stack.runtime.network
-        names |= {n.name for n in nm.list() if dict(n.labels).get(L_PROJECT) == self.stack.name}
-        return sorted(n for n in names if nm.get(n) is not None)
-
     def remove(self) -> None:
         names = set()
         if self.stack.model is not None:
@@ -141,3 +130,14 @@ class Networks:
                     self.stack.emit("network", name, "Warning", None, str(err))
                     continue
             self.stack.emit("network", name, "Removed")
+
+    def to_remove(self) -> list[str]:
+        """The networks remove() would remove (read-only: the records a crash lost are not looked for)."""
+        names = set()
+        if self.stack.model is not None:
+            names |= {n.name for n in self.stack.model.networks.values() if not n.external}
+        if not os.path.isdir(os.path.join(self.stack.runtime.state_dir, "networks")):
+            return []
+        nm = self.stack.runtime.network
+        names |= {n.name for n in nm.list() if dict(n.labels).get(L_PROJECT) == self.stack.name}
+        return sorted(n for n in names if nm.get(n) is not None)
