@@ -139,6 +139,7 @@ def _security(ctx: "Ctx", svc: Service, cname: str) -> tuple[dict, dict, dict]:
     extra: dict[str, Any] = {}
     if svc.user:
         user, _, group = svc.user.partition(":")
+        user, group = ("0" if user == "root" else user), ("0" if group == "root" else group)
         if user.isdigit() and (not group or group.isdigit()):
             c["runAsUser"] = int(user)
             if group:
