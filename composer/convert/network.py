@@ -26,6 +26,7 @@ class ContainerPort:
     port: int
     protocol: str  # TCP | UDP | SCTP
     published: tuple[int, str | None] | None = None  # (port, host_ip)
+    app_protocol: str | None = None
 
 
 def container_ports(ctx: "Ctx", svc: Service) -> list[ContainerPort]:
@@ -40,9 +41,13 @@ def container_ports(ctx: "Ctx", svc: Service) -> list[ContainerPort]:
                                     "publishes single ports")
             elif p.published.isdigit():
                 published = (int(p.published), p.host_ip)
+        if p.mode == "host" and published:
+            ctx.report.note(svc.name, f"ports[{p.target}].mode", "host mode publishes on the node running the "
+                            f"container; here the {ctx.options.service_type} Service publishes it")
         old = seen.get((p.target, proto))
         if old is None or (published and not old.published):
-            seen[(p.target, proto)] = ContainerPort(port_name(p.target, proto, p.name), p.target, proto, published)
+            seen[(p.target, proto)] = ContainerPort(port_name(p.target, proto, p.name), p.target, proto, published,
+                                                    p.app_protocol)
     for entry in svc.expose:
         num, _, proto = str(entry).partition("/")
         proto = (proto or "tcp").upper()
@@ -57,14 +62,21 @@ def container_ports(ctx: "Ctx", svc: Service) -> list[ContainerPort]:
     out = []
     for cp in seen.values():  # names must be unique in the pod
         if cp.name in names:
-            cp = ContainerPort(port_name(cp.port, cp.protocol), cp.port, cp.protocol, cp.published)
+            cp = ContainerPort(port_name(cp.port, cp.protocol), cp.port, cp.protocol, cp.published, cp.app_protocol)
         names[cp.name] = cp.port
         out.append(cp)
     return out
 
 
+def _port(p: ContainerPort, port: int) -> dict[str, Any]:
+    out = {"name": p.name, "port": port, "targetPort": p.name, "protocol": p.protocol}
+    if p.app_protocol:
+        out["appProtocol"] = p.app_protocol
+    return out
+
+
 def _ports(ports: list[ContainerPort]) -> list[dict[str, Any]]:
-    return [{"name": p.name, "port": p.port, "targetPort": p.name, "protocol": p.protocol} for p in ports]
+    return [_port(p, p.port) for p in ports]
 
 
 def services(ctx: "Ctx", svc: Service, cname: str, selector: dict[str, str], *, headless: bool,
@@ -86,7 +98,7 @@ def services(ctx: "Ctx", svc: Service, cname: str, selector: dict[str, str], *, 
     out = []
     for p in published:
         port, host_ip = p.published or (p.port, None)
-        entry = {"name": p.name, "port": port, "targetPort": p.name, "protocol": p.protocol}
+        entry = _port(p, port)
         if host_ip and host_ip.startswith(_LOOPBACK):
             ctx.report.unmapped(svc.name, f"ports[{p.port}].host_ip", f"published on {host_ip} only (this host), "
                                 f"but a {kind} Service is reachable from outside the cluster")

@@ -106,8 +106,11 @@ def test_services_named_ports_published_and_aliases():
     ports = objs[("Service", "dns-published")]["spec"]["ports"]
     assert objs[("Service", "dns-published")]["spec"]["type"] == "NodePort"
     assert [(p["name"], p["port"], p.get("nodePort"), p["protocol"]) for p in ports] == [
-        ("udp-53", 30053, 30053, "UDP"), ("tcp-53", 30053, 30053, "TCP"), ("metrics", 9153, None, "TCP")]
+        ("udp-53", 30053, 30053, "UDP"), ("tcp-53", 30053, 30053, "TCP"), ("metrics", 9153, None, "TCP"),
+        ("tcp-8443", 30443, 30443, "TCP")]
+    assert ports[3]["appProtocol"] == "https"
     assert any("9153 is outside the NodePort range" in line for line in lines)
+    assert any(line.startswith("service dns: ports[8443].mode: host mode publishes") for line in lines)
     objs, lines = conv("25-multi-network.yaml")
     assert "service back: aliases.backend.service: not a valid Service name (DNS-1035 label): this hostname " \
            "will not resolve" in lines
