@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                              service_type=args.service_type, wait_image=args.wait_image or WAIT_IMAGE)
     if args.push:  # what --push will name, so that --strict refuses before anything is pushed
         built = {n: f"{args.push}/pending" for n, s in project.services.items() if s.build is not None}
-        options = ConvertOptions(**{**options.__dict__, "images": built})
+        options = replace(options, images=built)
     result = convert(project, options)
     from composer.convert.report import Report
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         with TransferDisplay("Push", args.quiet) as display:
             pinned = push_built_images(project, ImageStore(Runtime().data_dir), args.push, args.services,
                                        progress=display)
-        result = convert(project, ConvertOptions(**{**options.__dict__, "images": pinned}))
+        result = convert(project, replace(options, images=pinned))
     if not args.quiet:
         for item in result.unmapped:
             sys.stderr.write(f"composer: {'warning' if item.fatal else 'note'}: {item.line()}\n")
