@@ -54,3 +54,37 @@ def test_manifests_validate(path, version, tmp_path):
     assert checks.check(result.objects, result.external) == []
     names = output.write_dir(result.objects, tmp_path / "out", None)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(names)
+
+
+def test_the_checks_catch_what_they_claim_to():
+    """checks.check on deliberately broken copies of a good conversion: each fault is found."""
+    import copy
+
+    result = convert(load(ROOT / "tests/fixtures/convert/34-full-app.yaml"))
+    good = list(result.objects)
+    assert checks.check(good, result.external) == []
+
+    def broken(kind: str, name: str, change) -> list[str]:
+        objs = copy.deepcopy(good)
+        change(next(o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name))
+        return checks.check(objs, result.external)
+
+    pod = lambda o: o["spec"]["template"]["spec"]  # noqa: E731
+    assert "Deployment/api: selector" in broken("Deployment", "api",
+                                                lambda o: o["spec"]["selector"]["matchLabels"].update(x="y"))[0]
+    assert "targets 'tcp-8080', which Deployment/api does not declare" in " ".join(
+        broken("Deployment", "api", lambda o: pod(o)["containers"][0].pop("ports")))
+    assert "ConfigMap 'api-env' does not exist" in " ".join(
+        broken("ConfigMap", "api-env", lambda o: o["metadata"].update(name="api-environment")))
+    assert "Secret 'secret-pg-password' does not exist" in " ".join(
+        broken("Secret", "secret-pg-password", lambda o: o["metadata"].update(name="other")))
+    assert "PersistentVolumeClaim 'shop-pg' does not exist" in " ".join(
+        broken("PersistentVolumeClaim", "shop-pg", lambda o: o["metadata"].update(name="shop-pg2")))
+    assert "Service 'postgres' does not exist" in " ".join(
+        broken("Service", "postgres", lambda o: o["metadata"].update(name="postgres-db")))
+    assert "Job 'migrate' does not exist" in " ".join(
+        broken("Job", "migrate", lambda o: o["metadata"].update(name="migrations")))
+    assert "Service/Front_End: invalid name" in broken("Service", "frontend",
+                                                      lambda o: o["metadata"].update(name="Front_End"))
+    assert "matches no workload's pods" in " ".join(
+        broken("Service", "redis", lambda o: o["spec"]["selector"].update(x="y")))
