@@ -12,7 +12,7 @@ from typing import Any
 from composer.convert.naming import PORT_NAME_RE, is_label, is_label_value, is_qualified_key, is_subdomain
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
-_WAIT_RE = re.compile(r"until (?:nslookup|nc -z -w 2) ([a-z0-9-]+)")
+_WAIT_RE = re.compile(r"until (?:nslookup|nc -w 2) ([a-z0-9-]+)")
 
 
 def _pod(obj: dict[str, Any]) -> dict[str, Any]:

@@ -307,7 +307,7 @@ def _waits(ctx: "Ctx", svc: Service) -> list[dict]:
             continue
         ports = ctx.container_ports(ctx.project.services[dep])
         if d.condition == "service_healthy" and ports and not ctx.headless(dep):
-            check = f"nc -z -w 2 {dname} {ports[0].port}"
+            check = f"nc -w 2 {dname} {ports[0].port} </dev/null >/dev/null 2>&1"  # busybox's small nc has no -z
         else:
             check = f"nslookup {dname} >/dev/null 2>&1"
         out.append({"name": dns_label(f"wait-for-{dname}"), "image": ctx.wait_image,

@@ -72,7 +72,7 @@ def test_waits_for_started_and_healthy_dependencies():
     assert wait["name"] == "wait-for-redis" and "nslookup redis" in wait["command"][2]  # redis: headless, no ports
     objs, _ = conv("28-queue-workers.yaml")
     producer = objs[("Deployment", "producer")]["spec"]["template"]["spec"]["initContainers"][0]
-    assert "nc -z -w 2 rabbit 15672" in producer["command"][2]  # healthy, ports: through kube-proxy
+    assert "until nc -w 2 rabbit 15672 </dev/null" in producer["command"][2]  # healthy, ports: through kube-proxy
     consumer = objs[("Deployment", "consumer")]["spec"]["template"]["spec"]["initContainers"][0]
     assert "nslookup rabbit" in consumer["command"][2]
 
