@@ -42,10 +42,11 @@ class Report:
     def refused(self) -> list[Unmapped]:
         return [i for i in self.items if i.fatal]
 
-    def raise_if_strict(self, strict: bool) -> None:
+    def raise_if_strict(self, strict: bool, target: str = "Kubernetes") -> None:
+        """With strict, every refused item in one error (the lines as the warnings print them)."""
         refused = self.refused
         if strict and refused:
             lines = "\n  ".join(i.line() for i in refused)
-            raise ConfigError(f"{len(refused)} key(s) have no Kubernetes equivalent (--strict):\n  {lines}",
+            raise ConfigError(f"{len(refused)} key(s) have no {target} equivalent (--strict):\n  {lines}",
                               service=refused[0].service or None, key=refused[0].key,
                               hint="drop --strict to convert with warnings, or remove these keys")
