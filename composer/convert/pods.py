@@ -331,7 +331,7 @@ _NO_EQUIVALENT = {
     "oom_score_adj": "the kubelet sets it from the pod's QoS class",
     "stop_signal": "pods are stopped with SIGTERM (a preStop hook can send another)",
     "cgroup": "not a pod setting",
-    "logging": "logs go to the cluster's collector",
+    "logging": "logs go to the cluster's collector; rotation is the kubelet's (containerLogMaxSize)",
     "mac_address": "addresses are the cluster network's",
 }
 
