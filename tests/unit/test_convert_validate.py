@@ -54,6 +54,7 @@ def test_manifests_validate(path, version, tmp_path):
     assert checks.check(result.objects, result.external) == []
     names = output.write_dir(result.objects, tmp_path / "out", None)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(names)
+    assert not any("&id0" in (tmp_path / "out" / n).read_text() for n in names)  # no YAML aliases
 
 
 def test_the_checks_catch_what_they_claim_to():
