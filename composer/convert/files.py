@@ -102,6 +102,9 @@ def bind(ctx: "Ctx", svc: Service, vol: ServiceVolume, cname: str) -> tuple[list
         ctx.report.unmapped(svc.name, key, "a writable bind mount becomes a read-only ConfigMap")
     volumes, mounts = [], []
     single = stat.S_ISREG(st.st_mode)
+    if not files:  # an empty directory: an empty one in the pod too
+        vname = ctx.volume_name(f"{cname}-{vol.target}")
+        return [{"name": vname, "emptyDir": {}}], [{"name": vname, "mountPath": vol.target}]
     for rel, entries in files.items():
         name = ctx.name(f"{cname}-{vol.target}" + (f"-{rel}" if rel else ""))
         cm: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ctx.meta(name, svc.name)}
@@ -113,12 +116,10 @@ def bind(ctx: "Ctx", svc: Service, vol: ServiceVolume, cname: str) -> tuple[list
         ctx.add(cm)
         modes = {mode for _n, _c, mode in entries}
         source: dict[str, Any] = {"name": name}
-        if len(modes) == 1:
+        if len(modes) == 1 and all(keys[n] == n for n, _c, _m in entries):
             source["defaultMode"] = modes.pop()
-        else:
-            source["items"] = [{"key": keys[n], "path": keys[n], "mode": mode} for n, _c, mode in entries]
-            if any(keys[n] != n for n, _c, _m in entries):
-                ctx.report.unmapped(svc.name, key, "file names outside [-._a-zA-Z0-9] are renamed in the ConfigMap")
+        else:  # per file: its mode, and its own name where the key had to differ
+            source["items"] = [{"key": keys[n], "path": n, "mode": mode} for n, _c, mode in entries]
         vname = ctx.volume_name(name)
         volumes.append({"name": vname, "configMap": source})
         if single:

@@ -153,6 +153,16 @@ def test_environment_and_small_binds_become_configmaps(tmp_path):
     (tmp_path / "compose.yaml").write_text(f"services:\n  a:\n    image: x\n    volumes: ['{big}:/big', "
                                            "'./missing:/m', './rw.txt:/rw.txt']\n")
     (tmp_path / "rw.txt").write_text("rw\n")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "my file.txt").write_text("spaces\n")
+    (tmp_path / "odd" / "my file.txt").chmod(0o644)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "odd.yaml").write_text("services:\n  b:\n    image: x\n    volumes: ['./odd:/odd:ro', './empty:/e:ro']\n")
+    objs = convert(load_project(LoadOptions(files=(str(tmp_path / "odd.yaml"),), environ={}))).objects
+    (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert vols["b-odd"]["configMap"]["items"] == [{"key": "my_file.txt", "path": "my file.txt", "mode": 0o644}]
+    assert vols["b-e"] == {"name": "b-e", "emptyDir": {}}
     project = load_project(LoadOptions(files=(str(tmp_path / "compose.yaml"),), environ={}))
     lines = [i.line() for i in convert(project).unmapped]
     assert any(line.startswith("service a: volumes[/big]: bind source") and "more than a ConfigMap" in line
