@@ -80,12 +80,14 @@ COMMAND_MODULES = (
     "composer.cli.network_cmds",
     "composer.cli.graph_cmd",
     "composer.cli.system_cmd",
+    "composer.cli.convert_cmd",
 )
 # Which module registers a top-level command, so that a run imports only the module it needs
 # (start-up time is part of every command: `ps` must not pay for the config loader's imports).
 _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli.image_cmds",
               "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd",
               "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
+              "push": "composer.cli.stack_images", "convert": "composer.cli.convert_cmd",
               "network": "composer.cli.network_cmds", "graph": "composer.cli.graph_cmd",
               "system": "composer.cli.system_cmd"}
 _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",

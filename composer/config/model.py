@@ -241,6 +241,7 @@ class Service:
     domainname: str | None = None
     container_name: str | None = None
     labels: FrozenMap[str, str] = EMPTY
+    annotations: FrozenMap[str, str] = EMPTY  # container annotations (Kubernetes pod annotations)
     ports: tuple[ServicePort, ...] = ()
     expose: tuple[str, ...] = ()
     volumes: tuple[ServiceVolume, ...] = ()

@@ -105,6 +105,7 @@ class Normalizer:
             working_dir=_opt_str(d.get("working_dir")), user=_opt_str(d.get("user")),
             hostname=_opt_str(d.get("hostname")), domainname=_opt_str(d.get("domainname")),
             container_name=_opt_str(d.get("container_name")), labels=self.strmap(d.get("labels")),
+            annotations=self.strmap(d.get("annotations")),
             ports=self.ports(p + ("ports",), d.get("ports")), expose=self.strs(d.get("expose")),
             volumes=self.volumes(p + ("volumes",), d.get("volumes")),
             volumes_from=self.strs(d.get("volumes_from")), tmpfs=self.strs(d.get("tmpfs")),

@@ -70,3 +70,28 @@ def test_no_build_create_and_a_missing_image(stack):
     bad = stack("up", "-d", "gone", check=False)  # pulled first: the registry (loopback, closed port) refuses
     assert bad.returncode != 0 and "service 'gone'" in bad.stderr and "127.0.0.1:1" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_build_push_then_convert_push_mounts_and_pins(stack):
+    """`build --push` pushes what it built to the image's registry; `convert --push` copies it to another
+    repository there (every blob mounted, none uploaded) and the manifest names it by digest."""
+    import yaml
+
+    from tests.fakeregistry import FakeRegistry
+
+    reg = FakeRegistry()
+    try:
+        (stack.dir / "compose.yaml").write_text(STACK + f"    image: {reg.domain}/team/app:1\n")
+        out = stack("build", "--push")
+        assert "Built app" in out.stderr and f"Pushed app {reg.domain}/team/app:1: digest: sha256:" in out.stderr
+        digest = out.stderr.split("digest: ")[1].split()[0]
+        assert reg.manifests[("team/app", digest)]
+        reg.requests.clear()
+        conv = stack("convert", "--push", f"{reg.domain}/cluster")
+        (deployment,) = [d for d in yaml.safe_load_all(conv.stdout) if d and d["kind"] == "Deployment"]
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == f"{reg.domain}/cluster/team/app@{digest}"
+        assert not [p for m, p, _ in reg.requests if m == "PUT" and "/blobs/uploads/" in p]  # all mounted
+        assert "warning" not in conv.stderr
+    finally:
+        reg.close()
