@@ -86,6 +86,7 @@ COMMAND_MODULES = (
 _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli.image_cmds",
               "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd",
               "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
+              "push": "composer.cli.stack_images",
               "network": "composer.cli.network_cmds", "graph": "composer.cli.graph_cmd",
               "system": "composer.cli.system_cmd"}
 _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",

@@ -35,7 +35,8 @@ class TransferDisplay:
     def __call__(self, event: Any) -> None:
         phase, key = event.phase, event.id
         text = {"waiting": "Waiting", "downloading": "Downloading", "exists": "Already exists",
-                "done": f"{self.verb} complete", "pushing": "Pushing", "pushed": "Pushed"}.get(phase)
+                "done": f"{self.verb} complete", "pushing": "Pushing", "pushed": "Pushed",
+                "mounted": "Mounted"}.get(phase)
         if text is None:  # whole-image phases
             if phase == "resolving":
                 self._line(f"{self.verb}ing {key}")
@@ -48,7 +49,7 @@ class TransferDisplay:
             task = self.tasks.get(key)
             if task is None:
                 task = self.tasks[key] = self.progress.add_task(text, total=event.total or None, layer=key)
-        done = event.total if phase in ("exists", "done", "pushed") else getattr(event, "current", 0)
+        done = event.total if phase in ("exists", "done", "pushed", "mounted") else getattr(event, "current", 0)
         self.progress.update(task, description=text, completed=done, total=event.total or None)
 
     def _line(self, text: str) -> None:

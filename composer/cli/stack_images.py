@@ -1,6 +1,7 @@
-"""The stack's images on the terminal: compose's `build [SERVICE...]` and `pull [SERVICE...]` verbs (one
-library call each), and `ImageProgress`, the renderer of what the library reports while it builds and
-pulls (for these verbs, and for `up`/`run`/`scale`, which prepare their images in the library)."""
+"""The stack's images on the terminal: compose's `build [SERVICE...]`, `pull [SERVICE...]` and
+`push [SERVICE...]` verbs (one library call each), and `ImageProgress`, the renderer of what the library
+reports while it builds, pulls and pushes (for these verbs, and for `up`/`run`/`scale`, which prepare
+their images in the library)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="build or rebuild the services' images")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--push", action="store_true", help="push the built images (those with image:)")
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_build)
     p = sub.add_parser("pull", help="pull the services' images")
@@ -22,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", choices=("missing", "always"), help="pull only missing images, or all")
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=cmd_pull)
+    p = sub.add_parser("push", help="push the built services' images to their registries")
+    p.add_argument("--ignore-push-failures", action="store_true", help="go on after an image fails to push")
+    p.add_argument("--include-deps", action="store_true", help="also push the services they depend on")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=cmd_push)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -30,8 +38,31 @@ def cmd_build(args: argparse.Namespace) -> int:
     rt = Runtime()
     rt.prepare()  # the launcher forks while this process is single-threaded (and while we load)
     with ImageProgress(quiet=args.quiet) as shown:
-        _runner(args, rt, shown).build(tuple(args.services), no_cache=args.no_cache)
+        runner = _runner(args, rt, shown)
+        runner.build(tuple(args.services), no_cache=args.no_cache)
+        if args.push:
+            results = runner.push(tuple(args.services))
+    if args.push:
+        _report_pushes(results, args.quiet)
     return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from composer.runtime import Runtime
+
+    with ImageProgress(quiet=args.quiet) as shown:
+        results = _runner(args, Runtime(), shown).push(tuple(args.services), include_deps=args.include_deps,
+                                                       ignore_failures=args.ignore_push_failures)
+    _report_pushes(results, args.quiet)
+    return 0
+
+
+def _report_pushes(results: Any, quiet: bool) -> None:
+    for r in results:
+        if r.error:  # kept going (--ignore-push-failures): still said, on stderr
+            sys.stderr.write(f"Pushing {r.service}: {r.error}\n")
+        elif not quiet:
+            sys.stderr.write(f"Pushed {r.service} {r.reference}: digest: {r.digest}\n")
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -72,11 +103,12 @@ class ImageProgress:
             transfers.__exit__(None, None, None)
 
     def __call__(self, ev: Any) -> None:
-        if hasattr(ev, "phase"):  # a PullEvent
+        if hasattr(ev, "phase"):  # a PullEvent or a PushEvent
             if self.transfers is None:
                 from composer.cli.pull_progress import TransferDisplay
 
-                self.transfers = TransferDisplay("Pull", quiet=self.quiet).__enter__()
+                verb = "Push" if type(ev).__name__ == "PushEvent" else "Pull"
+                self.transfers = TransferDisplay(verb, quiet=self.quiet).__enter__()
             self.transfers(ev)
             return
         if self.quiet:

@@ -126,6 +126,24 @@ class RegistryClient:
         resp.read()
         return resp.status == 200
 
+    def mount_blob(self, repo: str, digest: str, from_repo: str) -> bool:
+        """Cross-repository mount: the registry links a blob it already holds under `from_repo` (201),
+        or answers 202 with an upload session, which is dropped here: the caller then uploads."""
+        what = f"mount of {digest[:19]}"
+        query = urllib.parse.urlencode({"mount": digest, "from": from_repo})
+        resp = self._request("POST", f"/v2/{repo}/blobs/uploads/?{query}", repo, "pull,push", ok=(201, 202),
+                             what=what, headers={"Content-Length": "0"})
+        resp.read()
+        if resp.status == 202:
+            location = resp.getheader("Location")
+            if location:  # cancel the session the registry opened instead of mounting
+                try:
+                    self._request("DELETE", self._location(resp, what), repo, "pull,push",
+                                  ok=(200, 202, 204, 404), what=what).read()
+                except ImageError:
+                    pass
+        return resp.status == 201
+
     def upload_blob(self, repo: str, digest: str, f: BinaryIO, size: int, chunk_size: int | None = None) -> None:
         """POST an upload session, then one PUT with the whole blob (monolithic) or PATCHes of
         chunk_size bytes (chunked) and a closing PUT with the digest."""

@@ -77,3 +77,26 @@ def nothing_to_pull(project: Project, store: Any) -> bool:
         if (getattr(svc, "pull_policy", None) or "") == "always" or (image and not store.exists(image)):
             return False
     return True
+
+
+def push_targets(project: Project, services: Sequence[str]) -> list[tuple[str, str]]:
+    """(service, reference) pairs compose's `push` pushes: services that are built AND name an
+    `image:` (with their build.tags); the others are skipped, as docker compose does."""
+    out = []
+    for name in services or list(project.services):
+        svc = project.services[name]
+        if svc.build is None or not svc.image:
+            continue
+        out += [(name, ref) for ref in dict.fromkeys((svc.image, *svc.build.tags))]
+    return out
+
+
+def push_images(stack: Stack, services: Sequence[str] = (), *, include_deps: bool = False,
+                ignore_failures: bool = False, progress: ImageProgress | None = None) -> list:
+    """compose's `push`: the images of the services named (all when none; and what they depend on with
+    include_deps). Returns images.push.PushResult per reference."""
+    from composer.images.push import push_services
+
+    names = stack.select(services, no_deps=not include_deps) if services else list(stack.need_model().services)
+    return push_services(stack.store, push_targets(stack.need_model(), names), ignore_failures=ignore_failures,
+                         progress=progress)

@@ -189,6 +189,22 @@ def test_push_then_skopeo_pulls_back(registry, store, tmp_path, chunk):
     assert push_image(store, ref) == digest  # again: every blob exists, only the manifest is put
 
 
+def test_push_mounts_blobs_from_another_repository(registry, store, tmp_path):
+    """The real registry links blobs it holds under a repository we pushed to (201 to ?mount=&from=)."""
+    img = kit.image([BASE, kit.layer({"m/file": b"mounted\n"})])
+    load_archive(store, _tar(tmp_path, kit.tar_members(kit.oci_layout([(img, "docker.io/library/mnt:1")]))))
+    first, second = f"{registry.domain}/it/mount-a:1", f"{registry.domain}/it/mount-b:1"
+    store.tag("mnt:1", first)
+    digest = push_image(store, first)
+    store.tag("mnt:1", second)
+    events = []
+    assert push_image(store, second, progress=events.append) == digest
+    assert {e.phase for e in events} == {"mounted"}
+    out = tmp_path / "back"
+    skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{second}", f"dir:{out}")
+    assert (out / "manifest.json").read_bytes() == img.manifest
+
+
 class TamperProxy:
     """Forwards to the registry; blob `digest` comes back with one byte flipped or cut short."""
 
