@@ -39,9 +39,20 @@ def ensure_installed(*programs: str) -> None:
         pytest.skip(_need(", ".join(missing)))
     debs = sorted({_DEBS[p] for p in missing})
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True, timeout=600)
-    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *debs],
-                          env=env, capture_output=True, text=True, timeout=900)
+    # Debian's policy-rc.d: the packages' init scripts must not start their daemons on a host without
+    # systemd (the fixtures start what they need, and stop it by pid)
+    policy = Path("/usr/sbin/policy-rc.d")
+    ours = not policy.exists()
+    if ours:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True, timeout=600)
+        proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *debs],
+                              env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        if ours:
+            policy.unlink()
     assert proc.returncode == 0, f"apt-get install {' '.join(debs)} failed: {proc.stderr[-2000:]}"
 
 
@@ -60,7 +71,7 @@ def _docker_answers() -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def docker_engine():
     """A dockerd the docker CLI reaches: the one running, or one started (and stopped) here."""
     if _docker_answers():
@@ -92,7 +103,7 @@ def docker_engine():
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def swarm(docker_engine):
     """A one-node swarm on 127.0.0.1: the engine's own if it is in one, else one made and left here."""
     state = json.loads(docker("info", "--format", "{{json .Swarm}}").stdout)
