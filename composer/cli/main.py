@@ -81,6 +81,7 @@ COMMAND_MODULES = (
     "composer.cli.graph_cmd",
     "composer.cli.system_cmd",
     "composer.cli.convert_cmd",
+    "composer.cli.deploy_cmd",
 )
 # Which module registers a top-level command, so that a run imports only the module it needs
 # (start-up time is part of every command: `ps` must not pay for the config loader's imports).
@@ -89,7 +90,8 @@ _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli
               "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
               "push": "composer.cli.stack_images", "convert": "composer.cli.convert_cmd",
               "network": "composer.cli.network_cmds", "graph": "composer.cli.graph_cmd",
-              "system": "composer.cli.system_cmd"}
+              "system": "composer.cli.system_cmd",
+              "deploy": "composer.cli.deploy_cmd", "undeploy": "composer.cli.deploy_cmd"}
 _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
                      "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
                      "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}

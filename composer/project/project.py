@@ -171,6 +171,12 @@ class ProjectRunner:
         return imagesmod.push_images(self.stack, services, include_deps=include_deps,
                                      ignore_failures=ignore_failures, progress=self._on_image)
 
+    def push(self, services: Sequence[str] = (), *, include_deps: bool = False,
+             ignore_failures: bool = False) -> list:
+        """compose's `push`: built services' images to their registries (images.push.PushResult each)."""
+        return imagesmod.push_images(self.stack, services, include_deps=include_deps,
+                                     ignore_failures=ignore_failures, progress=self._on_image)
+
     def create_oneoff(self, opts: oneoffmod.OneOffOptions) -> object:
         """`run`: prepare the images, start the dependencies (unless no_deps) and wait for them as
         `up` does, then create the one-off container (not started: the caller starts it, attached
