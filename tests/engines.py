@@ -19,7 +19,21 @@ from pathlib import Path
 import pytest
 
 ENGINES_DIR = Path("/var/tmp/cmp-test-engines")  # not under /composer: dockerd's mounts are not ours
-_DEBS = {"dockerd": "docker.io", "docker-registry": "docker-registry", "podman": "podman"}
+_DEBS = {"dockerd": "docker.io", "docker": "docker.io", "docker-registry": "docker-registry",
+         "podman": "podman netavark aardvark-dns runc catatonit"}
+ANCHORS_PODMAN_CONF = Path("/var/tmp/composer-anchors/containers.conf")
+# As the anchors' setup writes it, for this kind of host: no systemd or journald, cgroup v1 hybrid
+# (crun 1.8 refuses it: runc), no CAP_SYS_RESOURCE to raise podman's default rlimits.
+_PODMAN_CONF = """[containers]
+log_driver = "k8s-file"
+default_ulimits = ["nofile=20000:20000", "nproc=16384:16384"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+[network]
+network_backend = "netavark"
+"""
 
 
 def may_install() -> bool:
@@ -37,7 +51,7 @@ def ensure_installed(*programs: str) -> None:
         return
     if not may_install():
         pytest.skip(_need(", ".join(missing)))
-    debs = sorted({_DEBS[p] for p in missing})
+    debs = sorted({deb for p in missing for deb in _DEBS[p].split()})
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # Debian's policy-rc.d: the packages' init scripts must not start their daemons on a host without
     # systemd (the fixtures start what they need, and stop it by pid)
@@ -150,3 +164,15 @@ def registry(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def podman_conf() -> str:
+    """CONTAINERS_CONF for podman on this host: the anchors' file, else one written here."""
+    ensure_installed("podman")
+    if ANCHORS_PODMAN_CONF.exists():
+        return str(ANCHORS_PODMAN_CONF)
+    ENGINES_DIR.mkdir(parents=True, exist_ok=True)
+    conf = ENGINES_DIR / "containers.conf"
+    conf.write_text(_PODMAN_CONF)
+    return str(conf)

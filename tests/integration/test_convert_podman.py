@@ -30,11 +30,11 @@ from composer.config import LoadOptions, load_project
 from composer.convert import checks
 from composer.convert.convert import ConvertOptions, convert
 from tests.conftest import IN_CI
+from tests.engines import podman_conf  # noqa: F401  (fixture: installs podman in CI)
 
 pytestmark = pytest.mark.root
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = "/var/tmp/composer-anchors/containers.conf"
 TAG = os.getpid()
 IMAGE = f"localhost/cmpconv-busybox:{TAG}"
 NET = f"cmpconv-{TAG}"
@@ -43,7 +43,7 @@ PREFIX = "cmpconv-"
 
 def podman(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
     proc = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "CONTAINERS_CONF": CONF})
+                          stdin=subprocess.DEVNULL)  # CONTAINERS_CONF: set by the test from podman_conf
     if check and proc.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)}: {proc.stderr.strip()}")
     return proc
@@ -143,10 +143,11 @@ def get(url: str, deadline: float) -> str:
     raise AssertionError(f"{url} did not answer: {last}")
 
 
-def test_busybox_example_answers_under_podman_kube_play(tmp_path):
-    if shutil.which("podman") is None or not os.path.exists(CONF) or not os.path.exists("/bin/busybox"):
-        message = "podman (configured by shared/anchors/setup.sh) and busybox-static are needed"
+def test_busybox_example_answers_under_podman_kube_play(tmp_path, podman_conf, monkeypatch):
+    if not os.path.exists("/bin/busybox"):
+        message = "busybox-static is needed (./dev setup installs it)"
         pytest.fail(message) if IN_CI else pytest.skip(message)
+    monkeypatch.setenv("CONTAINERS_CONF", podman_conf)
     override = tmp_path / "podman.yaml"
     override.write_text("services:\n" + "".join(f"  {s}:\n    image: {IMAGE}\n    pull_policy: never\n"
                                                   for s in ("db", "app", "lb")))
