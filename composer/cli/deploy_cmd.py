@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _render(event) -> None:
     if event.kind == "warning":
-        print(f"WARNING {event.detail}", file=sys.stderr)
+        print(f"composer: warning: {event.detail}", file=sys.stderr)
     elif event.kind == "done":
         print(f"Stack {event.name} {event.detail or 'deployed'}", file=sys.stderr)
     else:
@@ -54,7 +54,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
         doc, notes = swarm.plan(model, opts)
         for note in notes:
-            print(f"WARNING {note}", file=sys.stderr)
+            print(f"composer: warning: {note}", file=sys.stderr)
         sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
         return 0
     swarm.deploy(context(args, model, model.name).runner, opts, _render)
