@@ -7,6 +7,8 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from composer.cli.project_common import add_dry_run
+
     p = sub.add_parser("deploy", help="deploy the stack to a Docker Swarm (docker stack deploy)",
                        description="Resolve the stack as `composer config` does, build and push its images, "
                                    "report what a swarm will not honour, then `docker stack deploy` it and "
@@ -21,8 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="do not wait for the services to converge")
     p.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS", help="how long to wait (180)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the stack file given to the swarm")
-    p.add_argument("--dry-run", dest="plan_only", action="store_true",
-                   help="print the stack file and the warnings; deploy nothing")
+    add_dry_run(p)  # prints the stack file and the warnings; deploys nothing
     p.set_defaults(func=cmd_deploy)
 
     u = sub.add_parser("undeploy", help="remove the stack from the swarm (docker stack rm)")
@@ -41,7 +42,7 @@ def _render(event) -> None:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from composer.cli.project_common import context, load_model
+    from composer.cli.project_common import context, dry_run, load_model
     from composer.deploy import swarm
 
     opts = swarm.DeployOptions(registry=args.registry, publish_mode=args.publish_mode,
@@ -49,7 +50,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                                detach=args.detach, timeout=args.timeout, resolve_image=args.resolve_image,
                                output=args.output)
     model = load_model(args)
-    if args.plan_only:
+    if dry_run(args):
         import yaml
 
         doc, notes = swarm.plan(model, opts)

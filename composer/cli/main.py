@@ -100,7 +100,7 @@ _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "ki
 # --dry-run: the verbs that print a plan, and those that change nothing anyway; any other verb
 # refuses it (it would otherwise act for real).
 _DRY_RUN = {"up", "down", "create", "start", "stop", "restart", "kill", "rm", "pause", "unpause", "run", "scale",
-            "build", "pull", "ps", "logs", "config", "ls", "version", "top", "port", "images", "events", "graph"}
+            "build", "pull", "ps", "logs", "config", "ls", "version", "top", "port", "images", "events", "graph", "deploy"}
 
 
 def _columns() -> int:
