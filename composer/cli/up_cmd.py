@@ -34,6 +34,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--abort-on-container-exit and --abort-on-container-failure are incompatible")
     if args.force_recreate and args.no_recreate:
         raise UsageError("--force-recreate and --no-recreate are incompatible")
+    if getattr(args, "watch", False) and args.detach:
+        raise UsageError("--watch and --detach are incompatible: watching follows the logs")
     if args.detach and (args.attach or args.no_attach):
         raise UsageError("--attach and --no-attach need attached mode (no -d)")
 
@@ -66,8 +68,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
     if args.detach or args.no_start:
         return 0
+    session = None
+    if getattr(args, "watch", False):
+        from composer.cli.watch_cmd import start_beside_up
+
+        session = start_beside_up(ctx, args, opts)
     # logs since this up began converging (not since its builds and pulls began)
-    return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time())
+    try:
+        return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time())
+    finally:
+        if session is not None:
+            session.stop()
 
 
 def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) -> int:
