@@ -18,8 +18,18 @@ from composer.images.dockerfile.context import IgnoreSpec, read_ignore
 
 EDITOR_PATTERNS = ("*.swp", "*.swx", "*.swo", ".*.sw?", "4913", "*~", "#*#", ".#*", "*___jb_tmp___",
                    "*___jb_old___")
-_EDITOR = pathspec.PathSpec.from_lines("gitwildmatch", EDITOR_PATTERNS)
-_EDITOR_ONE = tuple((p, pathspec.PathSpec.from_lines("gitwildmatch", [p])) for p in EDITOR_PATTERNS)
+
+
+def _gitignore(lines) -> pathspec.PathSpec:
+    try:  # pathspec >= 0.12.1 calls git's own matching "gitignore"
+        return pathspec.PathSpec.from_lines("gitignore", lines)
+    except (KeyError, LookupError):
+        return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+# a leading "#" starts a comment in gitignore syntax: escaped
+_EDITOR = _gitignore(["\\" + p if p.startswith("#") else p for p in EDITOR_PATTERNS])
+_EDITOR_ONE = tuple((p, _gitignore(["\\" + p if p.startswith("#") else p])) for p in EDITOR_PATTERNS)
 
 
 def editor_pattern(name: str) -> str | None:
@@ -47,7 +57,7 @@ class IgnoreSet:
         self._rule_spec = IgnoreSpec(list(ignore))
         self._include = IgnoreSpec(list(include)) if include else None
         names = [p for p in include if "/" not in p.strip("/")]
-        self._include_names = pathspec.PathSpec.from_lines("gitwildmatch", names) if names else None
+        self._include_names = _gitignore(names) if names else None
 
     def _rel(self, path: str) -> str:
         return "" if path == self.root else os.path.relpath(path, self.root)
