@@ -241,7 +241,12 @@ def bench_saves(tool: Tool, base: Path, saves: int, gap: float) -> dict[str, lis
             time.sleep(gap)
     finally:
         w.stop()
-        tool.run(d, "down", "-v", "-t", "0", check=False)
+        tool.run(d, "down", "-v", "-t", "0", *(["--rmi", "local"] if tool.name == "dc2" else []), check=False)
+        if tool.name == "dc2":  # the images the rebuilds left, by their compose label
+            ids = subprocess.run(["docker", "images", "-q", "--filter", f"label=com.docker.compose.project={tool.project}"],
+                                 capture_output=True, text=True).stdout.split()
+            if ids:
+                subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)
         if os.environ.get("WATCH_BENCH_LINES"):
             print("".join(w.lines))
     return out
