@@ -243,8 +243,9 @@ def bench_saves(tool: Tool, base: Path, saves: int, gap: float) -> dict[str, lis
         w.stop()
         tool.run(d, "down", "-v", "-t", "0", *(["--rmi", "local"] if tool.name == "dc2" else []), check=False)
         if tool.name == "dc2":  # the images the rebuilds left, by their compose label
-            ids = subprocess.run(["docker", "images", "-q", "--filter", f"label=com.docker.compose.project={tool.project}"],
-                                 capture_output=True, text=True).stdout.split()
+            label = f"label=com.docker.compose.project={tool.project}"
+            ids = subprocess.run(["docker", "images", "-q", "--filter", label], capture_output=True,
+                                 text=True).stdout.split()
             if ids:
                 subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], capture_output=True)
         if os.environ.get("WATCH_BENCH_LINES"):
@@ -284,7 +285,8 @@ def main() -> int:
     args = ap.parse_args()
     stacks.precompile()
     tools = args.tools.split(",")
-    if "dc2" in tools and not (os.path.exists(DC2) and subprocess.run(["docker", "info"], capture_output=True).returncode == 0):
+    docker_up = subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    if "dc2" in tools and not (os.path.exists(DC2) and docker_up):
         print("dc2: no dockerd or no $ANCHORS_DIR/dc2 (run ../shared/anchors/setup.sh): composer alone")
         tools = [t for t in tools if t != "dc2"]
     with tempfile.TemporaryDirectory(prefix="composer-watchbench-") as tmp:

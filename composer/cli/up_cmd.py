@@ -53,6 +53,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                      renew_anon_volumes=args.renew_anon_volumes, always_recreate_deps=args.always_recreate_deps,
                      build=args.build, no_build=args.no_build)
     ctx = context(args, model, model.name, prepare=True)
+    if getattr(args, "watch", False):  # no rules: refused before anything starts
+        from composer.watch.session import WatchSession
+
+        WatchSession.check_model(model, tuple(args.services))
     try:
         infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts), images=True)
     except (KeyboardInterrupt, Interrupted):

@@ -51,8 +51,9 @@ class IgnoreSet:
         lines: list[str] = []
         if self.context and os.path.isdir(self.context):
             lines = read_ignore(self.context, os.path.basename(dockerfile) if dockerfile else None)
-            if dockerfile and os.path.exists(os.path.join(self.context, f"{os.path.basename(dockerfile)}.dockerignore")):
-                self._context_name = f"{os.path.basename(dockerfile)}.dockerignore"
+            own = f"{os.path.basename(dockerfile)}.dockerignore" if dockerfile else None
+            if own and os.path.exists(os.path.join(self.context, own)):
+                self._context_name = own
         self._context_spec = IgnoreSpec(lines)
         self._rule_spec = IgnoreSpec(list(ignore))
         self._include = IgnoreSpec(list(include)) if include else None

@@ -77,12 +77,22 @@ class WatchSession:
             return tuple(s for s in self.opts.services if s in model.services)
         return tuple(n for n, s in model.services.items() if s.develop and s.develop.watch)
 
+    def check(self, model: Project) -> None:
+        self.check_model(model, self.opts.services)
+
+    @staticmethod
+    def check_model(model: Project, services: Sequence[str]) -> None:
+        """UsageError when no selected service (none: any) has rules: before anything starts."""
+        names = [s for s in services if s in model.services] or list(model.services)
+        if not any(model.services[n].develop and model.services[n].develop.watch for n in names):
+            raise UsageError("none of the selected services has develop.watch rules",
+                             hint="give a service `develop: {watch: [...]}` rules, as the compose spec's "
+                                  "develop section says")
+
     def start(self) -> None:
         """Up (unless no_up), then watching; raises when no selected service has rules."""
         model = self.runner.stack.need_model()
-        if not any(model.services[n].develop and model.services[n].develop.watch for n in self.services(model)):
-            raise UsageError("none of the selected services has develop.watch rules",
-                             hint="add `develop: {watch: [...]}` to a service (see the compose spec's develop section)")
+        self.check(model)
         if not self.opts.no_up:
             self.runner.up(self._up_options())
         self._watch(model)
@@ -136,6 +146,9 @@ class WatchSession:
                     self._skipped[rule] = bound
                     self.emit(rule.service, f"{rule.name}: not synced, {bound} is bind-mounted into the "
                                             "container and already shows the changes", "warning")
+                if rule.spec.exec is not None and rule.spec.exec.privileged:
+                    self.emit(rule.service, f"{rule.name}: exec runs with the container's own privileges "
+                                            "(privileged: true is not supported)", "warning")
                 self.rules.append(rule)
                 if os.path.isdir(rule.path):
                     watcher.add_tree(Tree(rule.path, rule.ignore.prune))
