@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import http.client
 import json
 import os
 import statistics
@@ -179,7 +180,7 @@ def get(port: int, path: str) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=0.05) as r:
             return r.read().decode()
-    except OSError:
+    except (OSError, ValueError, http.client.HTTPException):  # refused, timed out, cut short
         return None
 
 
@@ -291,19 +292,19 @@ def main() -> int:
         tools = [t for t in tools if t != "dc2"]
     with tempfile.TemporaryDirectory(prefix="composer-watchbench-") as tmp:
         base = Path(tmp)
-        results = {}
         for i, name in enumerate(tools):
             tool = Tool(name, base / name, (free_port(), free_port()))
             if name == "composer":
                 (base / name).mkdir()
                 subprocess.run([COMPOSER, "image", "import", str(ROOTFS_TAR), stacks.IMAGE, "-c", 'CMD ["/bin/sh"]'],
                                env=tool.env, check=True, capture_output=True)
-            results[name] = (bench_saves(tool, base, args.saves, args.gap), bench_tree(tool, base))
-        for name, (saves, (watches, took)) in results.items():
+            saves = bench_saves(tool, base, args.saves, args.gap)
+            watches, took = bench_tree(tool, base)
             print(f"== {name}")
             for label, xs in saves.items():
                 print(f"  {label:<30} {stats(xs)}")
-            print(f"  2,000 files + 10,000 ignored    {watches} inotify watches, watching after {took * 1000:.0f} ms")
+            print(f"  2,000 files + 10,000 ignored    {watches} inotify watches, watching after {took * 1000:.0f} ms",
+                  flush=True)
     return 0
 
 

@@ -41,19 +41,17 @@ class Debouncer:
                 if self._closed:
                     return None
                 now = self.clock()
-                if self._items:
+                if self._items:  # a batch is forming: wait for it, whatever the timeout
                     due = min(self._last + self.quiet, self._first + self.cap)
                     if now >= due:
                         batch = list(self._items)
                         self._items.clear()
                         return batch
-                    wait = due - now
+                    wait: float | None = due - now
                 elif deadline is not None:
                     if now >= deadline:
                         return []
                     wait = deadline - now
                 else:
                     wait = None
-                if deadline is not None and wait is not None:
-                    wait = min(wait, max(deadline - now, 0.0)) if not self._items else wait
                 self._cond.wait(wait)
