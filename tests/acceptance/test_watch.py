@@ -112,6 +112,10 @@ services:
           path: ./static
           target: /srv
           exec: {{command: ["sh", "-c", "echo hooked >> /tmp/hooks"]}}
+        - {{action: sync, path: ./linked, target: /linked}}
+        - {{action: sync, path: ./shared, target: /shared}}
+        - {{action: sync, path: ./missing, target: /missing}}
+    volumes: ["./shared:/shared"]
 """
 
 
@@ -120,9 +124,10 @@ def synced(composer_root, busybox_base, tmp_path_factory):
     base = tmp_path_factory.mktemp("watch") / "proj"
     stack = make_stack(base, composer_root, SYNC_STACK, {
         "src/main.py": "print(1)\n", "src/node_modules/dep/index.js": "x\n", "conf/app.conf": "a=1\n",
-        "static/index.html": "<p>1</p>\n"})
+        "static/index.html": "<p>1</p>\n", "real/r.txt": "r\n", "shared/s.txt": "s\n"})
+    os.symlink("real", base / "linked")  # a rule path that is a symlink is followed
     try:
-        w = Watching(stack, "watch")
+        w = Watching(stack, "watch", "--verbose")
         yield stack, w
         if w.proc.poll() is None:
             w.interrupt()
@@ -134,6 +139,16 @@ def test_initial_sync_copies_what_is_not_ignored(synced):
     stack, w = synced
     assert sh(stack, "cat /app/src/main.py") == "print(1)\n"
     assert sh(stack, "ls /app/src") == "main.py\n"  # node_modules/ stays out
+
+
+def test_rules_that_cannot_act_say_so_once(synced):
+    stack, w = synced
+    assert "app rule 6 (sync ./missing" in w.wait_line("does not exist; this rule is skipped")
+    assert "app rule 5 (sync ./shared" in w.wait_line("is bind-mounted into the container")
+    (stack.dir / "real" / "r.txt").write_text("r2\n")
+    eventually(lambda: sh(stack, "cat /linked/r.txt") == "r2\n")
+    (stack.dir / "README.md").write_text("docs")
+    w.wait_line("ignored: ./README.md matches no watch rule")
 
 
 def test_in_place_save_keeps_the_inode(synced):
@@ -160,7 +175,7 @@ def test_save_through_temp_file_and_rename(synced):
 
 
 def test_delete_new_tree_symlink_and_mode(synced):
-    stack, _ = synced
+    stack, w = synced
     src = stack.dir / "src"
     (src / "gone.txt").write_text("x")
     eventually(lambda: sh(stack, "cat /app/src/gone.txt") == "x")
@@ -181,7 +196,8 @@ def test_delete_new_tree_symlink_and_mode(synced):
 
     (src / "pkg" / "sub" / "x.pyc").write_text("bytecode")
     (src / "node_modules" / "dep" / "new.js").write_text("y")
-    time.sleep(0.5)
+    assert "rule's ignore **/*.pyc" in w.wait_line("ignored: ./src/pkg/sub/x.pyc")
+    time.sleep(0.3)
     assert "x.pyc" not in sh(stack, "ls /app/src/pkg/sub")
     assert "node_modules" not in sh(stack, "ls /app/src")
 
