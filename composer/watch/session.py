@@ -188,6 +188,8 @@ class WatchSession:
                 getattr(self, f"_{step}")(service, sp, lines.setdefault(service, []))
             except ComposerError as err:
                 self.emit(service, f"{step} failed: {err}", "error")
+            except Exception as err:  # noqa: BLE001 - one failed action must not end the watch
+                self.emit(service, f"{step} failed: {type(err).__name__}: {err}", "error")
         if rescan:
             self.emit("", "the kernel dropped file events (inotify queue overflow): syncing every rule again",
                       "warning")
