@@ -79,13 +79,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         session = start_beside_up(ctx, args, opts)
     # logs since this up began converging (not since its builds and pulls began)
     try:
-        return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time())
+        return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time(),
+                       before_stop=session.stop if session is not None else None)
     finally:
         if session is not None:
             session.stop()
 
 
-def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) -> int:
+def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float, before_stop: Any = None) -> int:
+    """before_stop: called before the stack is stopped (up --watch: no action starts meanwhile)."""
     from composer.project.attach import AttachOptions
     from composer.ui.logmux import LogMux, LogOptions, LogPrinter, colour_map
 
@@ -123,11 +125,15 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) 
     except KeyboardInterrupt:
         sys.stdout.flush()
         sys.stderr.write(GRACEFUL + "\n")
+        if before_stop is not None:
+            before_stop()
         _stop_all(ctx, args, plan.stop)
         return 130
     if "first" in outcome:
         sys.stdout.flush()
         sys.stderr.write("Aborting on container exit...\n")
+        if before_stop is not None:
+            before_stop()
         _stop_all(ctx, args, plan.stop)
     return ctx.runner.exit_code(plan, outcome.get("first"), list(mux.exit_codes.values()))
 
