@@ -89,7 +89,7 @@ def service_dict(s: m.Service) -> dict:
                         "start_interval": _fmt_duration(v.start_interval), "retries": v.retries,
                         "disable": v.disable})
         elif f == "develop" and v is not None:  # `where` is for messages, not the file
-            v = {"watch": [{k: x for k, x in _plain(r).items() if k != "where"} for r in v.watch]}
+            v = {"watch": [_watch_rule(r) for r in v.watch]}
         elif f == "deploy" and v is not None:
             v = _deploy(v)
         elif f == "build" and v is not None:
@@ -110,6 +110,13 @@ def service_dict(s: m.Service) -> dict:
         out["networks"] = {k: None for k in s.networks}
     out.update({k: m.thaw(v) for k, v in s.extensions.items()})
     return out
+
+
+def _watch_rule(r: m.WatchRule) -> dict:
+    d = {k: x for k, x in _plain(r).items() if k != "where"}
+    if r.exec is not None and r.exec.environment:
+        d["exec"]["environment"] = dict(r.exec.environment)
+    return d
 
 
 def _net(n: m.ServiceNetwork) -> dict:

@@ -58,3 +58,16 @@ def test_develop_is_not_in_the_config_hash(tmp_path):
     with_rules = load_text(tmp_path, GOOD).services["app"]
     without = load_text(tmp_path, "services:\n  app:\n    image: busybox\n").services["app"]
     assert config_hash(with_rules) == config_hash(without)
+
+
+
+def test_config_prints_what_loads_again(tmp_path):
+    import json
+    from dataclasses import replace
+
+    from composer.config.serialize import project_dict
+
+    first = load_text(tmp_path, GOOD)
+    again = load_text(tmp_path, json.dumps(project_dict(first)), name="again.yaml")  # YAML reads JSON
+    strip = lambda s: tuple(replace(r, where="") for r in s.develop.watch)  # noqa: E731
+    assert strip(again.services["app"]) == strip(first.services["app"])
