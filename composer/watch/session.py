@@ -133,7 +133,9 @@ class WatchSession:
     # ------------------------------------------------------------ watches
 
     def _watch(self, model: Project) -> None:
-        self.rules, self._skipped = [], {}
+        """Compile the rules and place their watches; on failure the previous ones stay."""
+        rules: list[Rule] = []
+        skipped: dict[Rule, str] = {}
         watcher = Watcher(self.debouncer.add, lambda: self.debouncer.add(RESCAN), every_name=self.opts.verbose)
         try:
             for rule in compile_rules(model, self.services(model)):
@@ -143,24 +145,25 @@ class WatchSession:
                     continue
                 bound = bind_covering(model.services[rule.service], rule) if rule.syncs else None
                 if bound:
-                    self._skipped[rule] = bound
+                    skipped[rule] = bound
                     self.emit(rule.service, f"{rule.name}: not synced, {bound} is bind-mounted into the "
                                             "container and already shows the changes", "warning")
                 if rule.spec.exec is not None and rule.spec.exec.privileged:
                     self.emit(rule.service, f"{rule.name}: exec runs with the container's own privileges "
                                             "(privileged: true is not supported)", "warning")
-                self.rules.append(rule)
+                rules.append(rule)
                 if os.path.isdir(rule.path):
                     watcher.add_tree(Tree(rule.path, rule.ignore.prune))
                 else:
                     watcher.add_file(rule.path)
-            self.files = stack_files(model, self.opts.env_files)
-            for f in self.files:
+            files = stack_files(model, self.opts.env_files)
+            for f in files:
                 watcher.add_file(f)
         except BaseException:
             watcher.close()
             raise
         old, self.watcher = self.watcher, watcher
+        self.rules, self._skipped, self.files = rules, skipped, files
         if old is not None:
             old.close()
 
@@ -181,7 +184,8 @@ class WatchSession:
                     self.emit("", f"ignored: {self._shown(path)} {why}", "note")
         if plan.reload:
             self.reload()
-            plan = planmod.plan([p for p in paths if p not in self.files], self.rules, self.files, is_dir=os.path.isdir)
+            rest = [p for p in paths if p not in self.files]
+            plan = planmod.plan(rest, self.rules, self.files, is_dir=os.path.isdir)
         lines: dict[str, list[str]] = {}
         for step, service, sp in plan.steps():
             try:
@@ -321,7 +325,11 @@ class WatchSession:
         except ComposerError as err:
             self.emit("", f"reloading failed: {err}", "error")
         self.runner = runner
-        self._watch(model)
+        try:
+            self._watch(model)
+        except ComposerError as err:  # the watch limit: the old watches stay
+            self.emit("", f"the reloaded rules cannot be watched: {err}", "error")
+            return
         self.emit("", f"stack reloaded and converged in {ms(time.monotonic() - t0)}")
 
 
