@@ -78,9 +78,20 @@ def _register(sub) -> None:
                    help="show the logs of the services' dependencies too")
     g.add_argument("--timestamps", action="store_true", help="show timestamps")
     _log_look(g)
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="watch the develop.watch rules while following the logs (not with -d)")
     add_dry_run(p)
     p.add_argument("services", nargs="*", metavar="SERVICE")
     p.set_defaults(func=_lazy("up"))
+
+    p = sub.add_parser("watch", help="bring services up, then sync, restart or rebuild them as their files change")
+    p.add_argument("--no-up", action="store_true", help="don't bring the services up first")
+    p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
+                   help="remove the image a rebuild left dangling (default: yes)")
+    p.add_argument("--quiet", action="store_true", help="only the actions, not the containers' changes")
+    p.add_argument("--verbose", action="store_true", help="say why a changed file triggered nothing")
+    p.add_argument("services", nargs="*", metavar="SERVICE")
+    p.set_defaults(func=_lazy("watch"))
 
     p = sub.add_parser("down", help="stop and remove containers and networks (volumes with -v)")
     p.add_argument("-v", "--volumes", action="store_true", help="remove named and anonymous volumes too")
@@ -230,6 +241,10 @@ def _log_look(p) -> None:
 
 def _lazy(name: str):
     def handler(args: argparse.Namespace) -> int:
+        if name == "watch":
+            from composer.cli import watch_cmd
+
+            return watch_cmd.cmd_watch(args)
         from composer.cli import up_cmd
 
         return up_cmd.cmd_up(args)

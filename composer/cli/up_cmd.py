@@ -34,6 +34,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--abort-on-container-exit and --abort-on-container-failure are incompatible")
     if args.force_recreate and args.no_recreate:
         raise UsageError("--force-recreate and --no-recreate are incompatible")
+    if getattr(args, "watch", False) and args.detach:
+        raise UsageError("--watch and --detach are incompatible: watching follows the logs")
     if args.detach and (args.attach or args.no_attach):
         raise UsageError("--attach and --no-attach need attached mode (no -d)")
     if args.attach and args.attach_dependencies:
@@ -57,6 +59,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     ctx = context(args, model, model.name, prepare=not opts.dry_run)
     if opts.dry_run:
         return run_dry(ctx, lambda: ctx.runner.up(opts))
+    if getattr(args, "watch", False):  # no rules: refused before anything starts
+        from composer.watch.session import WatchSession
+
+        WatchSession.check_model(model, tuple(args.services))
     try:
         infos = run_with_progress(ctx, args, lambda: ctx.runner.up(opts), images=True,
                                   quiet_pull=args.quiet_pull)
@@ -73,11 +79,22 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
     if args.detach or args.no_start:
         return 0
+    session = None
+    if getattr(args, "watch", False):
+        from composer.cli.watch_cmd import start_beside_up
+
+        session = start_beside_up(ctx, args, opts)
     # logs since this up began converging (not since its builds and pulls began)
-    return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time())
+    try:
+        return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time(),
+                       before_stop=session.stop if session is not None else None)
+    finally:
+        if session is not None:
+            session.stop()
 
 
-def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) -> int:
+def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float, before_stop: Any = None) -> int:
+    """before_stop: called before the stack is stopped (up --watch: no action starts meanwhile)."""
     from composer.project.attach import AttachOptions
     from composer.ui.logmux import LogMux, LogOptions, LogPrinter, colour_map
 
@@ -117,11 +134,15 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float) 
     except KeyboardInterrupt:
         sys.stdout.flush()
         sys.stderr.write(GRACEFUL + "\n")
+        if before_stop is not None:
+            before_stop()
         _stop_all(ctx, args, plan.stop)
         return 130
     if "first" in outcome:
         sys.stdout.flush()
         sys.stderr.write("Aborting on container exit...\n")
+        if before_stop is not None:
+            before_stop()
         _stop_all(ctx, args, plan.stop)
     return ctx.runner.exit_code(plan, outcome.get("first"), list(mux.exit_codes.values()))
 

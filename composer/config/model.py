@@ -222,6 +222,38 @@ class FileRef:
     mode: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class WatchExec:
+    """The hook of a `sync+exec` watch rule (the spec's service_hook)."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchRule:
+    """One `develop.watch` rule. `where` is "file:line" of the rule, for messages."""
+
+    action: str  # sync | rebuild | restart | sync+restart | sync+exec
+    path: str  # absolute host path
+    target: str | None = None  # absolute container path (the sync actions)
+    ignore: tuple[str, ...] = ()  # .dockerignore syntax, relative to path
+    include: tuple[str, ...] = ()
+    initial_sync: bool = False
+    exec: WatchExec | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Develop:
+    """A service's `develop:` section."""
+
+    watch: tuple[WatchRule, ...] = ()
+
+
 # ---------------------------------------------------------------- service
 
 
@@ -295,6 +327,7 @@ class Service:
     device_cgroup_rules: tuple[str, ...] = ()  # "c 189:* rwm"
     group_add: tuple[str, ...] = ()
     env_file: tuple[str, ...] = ()  # absolute paths, already merged into environment
+    develop: Develop | None = None  # develop.watch rules (composer watch); not part of the config hash
     extensions: FrozenMap[str, Any] = EMPTY  # x-* keys of the service
 
     @property
@@ -408,7 +441,7 @@ class Project:
 
 
 __all__ = [
-    "Build", "Dependency", "Deploy", "FileObject", "FileRef", "FrozenMap", "Healthcheck", "IpamPool",
+    "Build", "Dependency", "Deploy", "Develop", "FileObject", "FileRef", "FrozenMap", "Healthcheck", "IpamPool",
     "Logging", "Network", "Project", "ResourceSpec", "RestartPolicy", "Service", "ServiceNetwork",
-    "ServicePort", "ServiceVolume", "Ulimit", "Volume", "freeze", "thaw",
+    "ServicePort", "ServiceVolume", "Ulimit", "Volume", "WatchExec", "WatchRule", "freeze", "thaw",
 ]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from composer.config import model as m
+from composer.config.develop import develop
 from composer.config.interpolate import located_error
 from composer.config.merge import kv_to_dict
 from composer.config.shortsyntax import absolute, parse_port, parse_volume
@@ -139,7 +140,8 @@ class Normalizer:
                                    + ([str(x["permissions"])] if x.get("permissions") else []))
                           for x in d.get("devices") or ()),
             device_cgroup_rules=self.strs(d.get("device_cgroup_rules")),
-            group_add=self.strs(d.get("group_add")), extensions=ext,
+            group_add=self.strs(d.get("group_add")), develop=develop(self, p + ("develop",), d.get("develop")),
+            extensions=ext,
         )
 
     def build(self, path: tuple, b: Any) -> m.Build | None:

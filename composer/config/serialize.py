@@ -9,7 +9,7 @@ from typing import Any
 from composer.config import model as m
 
 # Fields that change how many containers or in which order, not what a container is.
-_HASH_EXCLUDE = frozenset({"scale", "depends_on", "profiles", "build", "extensions"})
+_HASH_EXCLUDE = frozenset({"scale", "depends_on", "profiles", "build", "develop", "extensions"})
 
 
 def _fmt_duration(seconds: float | None) -> str | None:
@@ -88,6 +88,8 @@ def service_dict(s: m.Service) -> dict:
                         "timeout": _fmt_duration(v.timeout), "start_period": _fmt_duration(v.start_period),
                         "start_interval": _fmt_duration(v.start_interval), "retries": v.retries,
                         "disable": v.disable})
+        elif f == "develop" and v is not None:  # `where` is for messages, not the file
+            v = {"watch": [_watch_rule(r) for r in v.watch]}
         elif f == "deploy" and v is not None:
             v = _deploy(v)
         elif f == "build" and v is not None:
@@ -108,6 +110,13 @@ def service_dict(s: m.Service) -> dict:
         out["networks"] = {k: None for k in s.networks}
     out.update({k: m.thaw(v) for k, v in s.extensions.items()})
     return out
+
+
+def _watch_rule(r: m.WatchRule) -> dict:
+    d = {k: x for k, x in _plain(r).items() if k != "where"}
+    if r.exec is not None and r.exec.environment:
+        d["exec"]["environment"] = dict(r.exec.environment)
+    return d
 
 
 def _net(n: m.ServiceNetwork) -> dict:

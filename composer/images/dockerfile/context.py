@@ -40,17 +40,9 @@ class BuildContext:
         if not os.path.isdir(self.root):
             raise ImageError(f"build context {root} is not a directory")
         if ignore_lines is None:
-            ignore_lines = _read_ignore(self.root)
-        self._spec, self._has_exceptions = _compile(ignore_lines)
-
-    # ---- .dockerignore
-
-    def ignored(self, rel: str) -> bool:
-        return bool(rel) and self._spec is not None and self._spec.match_file(rel)
-
-    def prune_dir(self, rel: str) -> bool:
-        """Whether a directory and all of it can be skipped (no `!` exception could re-include a child)."""
-        return self.ignored(rel) and not self._has_exceptions
+            ignore_lines = read_ignore(self.root)
+        self.spec = IgnoreSpec(ignore_lines)
+        self.ignored, self.prune_dir = self.spec.ignored, self.spec.prune_dir
 
     # ---- sources
 
@@ -162,12 +154,43 @@ def _split(pattern: str, what: str) -> list[str]:
     return parts
 
 
-def _read_ignore(root: str) -> list[str]:
-    try:
-        with open(os.path.join(root, ".dockerignore"), encoding="utf-8") as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        return []
+class IgnoreSpec:
+    """.dockerignore lines as docker reads them, for paths relative to their root (the build
+    context; `composer watch` also uses it for a rule's `ignore`, relative to the rule's path)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._spec, self.has_exceptions = _compile(lines)
+        self.empty = self._spec is None
+
+    def ignored(self, rel: str) -> bool:
+        return bool(rel) and self._spec is not None and self._spec.match_file(rel)
+
+    def prune_dir(self, rel: str) -> bool:
+        """Whether a directory and all of it can be skipped (no `!` exception could re-include a child)."""
+        return self.ignored(rel) and not self.has_exceptions
+
+    def pattern_for(self, rel: str) -> str | None:
+        """The last pattern that decides rel (for "why was this ignored?"), None when none does."""
+        if self._spec is None:
+            return None
+        found = None
+        for pattern in self._spec.patterns:
+            if pattern.include is not None and pattern.match_file(rel) is not None:
+                found = str(pattern.pattern).lstrip("/") if pattern.include else None
+        return found
+
+
+def read_ignore(root: str, dockerfile: str | None = None) -> list[str]:
+    """The lines of `<Dockerfile>.dockerignore` beside the Dockerfile when there is one (BuildKit's
+    rule), else of the context's `.dockerignore`."""
+    names = [f"{dockerfile}.dockerignore"] if dockerfile else []
+    for name in (*names, ".dockerignore"):
+        try:
+            with open(os.path.join(root, name), encoding="utf-8") as f:
+                return f.read().splitlines()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return []
 
 
 def _compile(lines: list[str]):  # -> (PathSpec | None, has_exceptions)

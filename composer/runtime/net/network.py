@@ -306,6 +306,8 @@ class NetworkManager:
                 except FileExistsError:  # left from a crash between create and record
                     nl.delete_link(ep.host_veth)
                     nl.add_veth(ep.host_veth, bridge, ep.interface, netns, ep.mac_address)
+                with contextlib.suppress(OSError):  # a restarted container answers at once (rtnl.set_neighbour)
+                    nl.set_neighbour(bridge, ep.ipv4_address, ep.mac_address)
             if not inside:
                 return
             with rtnl.in_netns(netns):

@@ -23,8 +23,9 @@ NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR = 20
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
+RTM_NEWNEIGH, NDA_DST, NDA_LLADDR, NUD_STALE = 28, 1, 2, 0x04
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
-NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x300, 0x200, 0x400
+NLM_F_REPLACE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x300, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
@@ -39,6 +40,7 @@ _IFINFO = struct.Struct("=BxHiII")
 _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _RTA = struct.Struct("=HH")
+_NDMSG = struct.Struct("=BxxxiHBB")
 
 
 
@@ -174,6 +176,15 @@ class Rtnl:
 
     def set_up(self, index: int) -> None:
         self.request(RTM_NEWLINK, _ifinfo(index, up=True))
+
+    def set_neighbour(self, index: int, address: str, mac: str) -> None:
+        """`ip neigh replace ADDRESS lladdr MAC dev INDEX nud stale`: a container's (known) MAC for
+        its address on the bridge. A packet sent while the container was restarting leaves an
+        INCOMPLETE entry whose next ARP probe comes a second later (retrans_time): the restarted
+        container would answer only then. STALE is used at once and verified later by the kernel."""
+        body = (_NDMSG.pack(socket.AF_INET, index, NUD_STALE, 0, 0)
+                + _attr(NDA_DST, socket.inet_pton(socket.AF_INET, address)) + _attr(NDA_LLADDR, _mac(mac)))
+        self.request(RTM_NEWNEIGH, body, NLM_F_CREATE | NLM_F_REPLACE)
 
     # -- addresses and routes --------------------------------------------------------------
     def add_address(self, index: int, address: str, prefixlen: int) -> None:
