@@ -27,7 +27,7 @@ class UsageError(ComposerError):
 class ConfigError(ComposerError):
     """A stack file (or .env / env_file) is wrong. Carries where, when known."""
 
-    exit_code = 15  # docker compose uses 15 for config errors
+    exit_code = 1  # as docker compose v2 (1.x used 15): docs/compat.md, "Exit codes"
 
     def __init__(
         self,

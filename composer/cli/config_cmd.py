@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
     d = project_dict(project)
     if args.service_names:
         d["services"] = {n: v for n, v in d["services"].items() if n in args.service_names}
+    if not args.no_interpolate:
+        from composer.config.serialize import escape_dollars
+
+        d = escape_dollars(d)
     return _emit(args, _render(d, args.format))
 
 

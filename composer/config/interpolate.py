@@ -1,6 +1,7 @@
 """Variable interpolation as the compose specification defines it: `$VAR`, `${VAR}`, `${VAR:-d}`,
 `${VAR-d}`, `${VAR:?msg}`, `${VAR?msg}`, `${VAR:+alt}`, `${VAR+alt}`, nested defaults, and `$$` for a
-literal `$`. Applied to values only, never to mapping keys."""
+literal `$`. A `$` followed by neither a name nor `{` (`$(hostname)`, `$1`, `5$`) is kept as written, as the
+reference implementation does. Applied to values only, never to mapping keys."""
 
 from __future__ import annotations
 
@@ -52,8 +53,9 @@ def _expand(text: str, i: int, lookup, missing, inside: bool) -> tuple[str, int]
                 j += 1
             out.append(_get(text[i + 1:j], lookup, missing))
             i = j
-        else:
-            raise InterpolationError(f"invalid interpolation format in {text!r} (write a literal $ as $$)")
+        else:  # not a reference: the `$` is text (`$(cmd)`, `$1`, a trailing `$`)
+            out.append("$")
+            i += 1
     if inside:
         raise InterpolationError(f"missing closing brace in {text!r}")
     return "".join(out), i

@@ -92,7 +92,29 @@ class Build:
     platforms: tuple[str, ...] = ()
     no_cache: bool = False
     pull: bool = False
+    # carried, not honoured by composer's builder (`config --check-support` and `build` say so)
+    additional_contexts: FrozenMap[str, str] = EMPTY
+    secrets: tuple["FileRef", ...] = ()
+    ssh: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    entitlements: tuple[str, ...] = ()
+    isolation: str | None = None
+    privileged: bool = False
+    provenance: Any = None
+    sbom: Any = None
+    ulimits: FrozenMap[str, "Ulimit"] = EMPTY
     extensions: FrozenMap[str, Any] = EMPTY
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hook:
+    """A `post_start` / `pre_stop` lifecycle hook: a command run in the container."""
+
+    command: tuple[str, ...] = ()
+    user: str | None = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: FrozenMap[str, str | None] = EMPTY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +192,8 @@ class ResourceSpec:
     cpus: float | None = None
     memory: int | None = None  # bytes
     pids: int | None = None
+    devices: tuple[FrozenMap[str, Any], ...] = ()  # reservations: GPUs and other device requests
+    generic_resources: tuple[FrozenMap[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,6 +318,34 @@ class Service:
     device_cgroup_rules: tuple[str, ...] = ()  # "c 189:* rwm"
     group_add: tuple[str, ...] = ()
     env_file: tuple[str, ...] = ()  # absolute paths, already merged into environment
+    attach: bool = True  # false: an attached `up` does not show this service's output
+    develop: FrozenMap[str, Any] | None = None  # `develop:` (watch rules), paths absolute; plain data
+    # Keys of the specification composer carries but does not honour: printed by `config`, listed one line
+    # each by `config --check-support` and warned about by `up` (service/keys.py), never dropped.
+    annotations: FrozenMap[str, str] = EMPTY
+    runtime: str | None = None
+    cgroup_parent: str | None = None
+    userns_mode: str | None = None
+    uts: str | None = None
+    isolation: str | None = None
+    mac_address: str | None = None
+    cpu_count: int | None = None
+    cpu_percent: int | None = None
+    cpu_period: int | str | None = None
+    cpu_quota: int | str | None = None
+    cpu_rt_period: int | str | None = None
+    cpu_rt_runtime: int | str | None = None
+    mem_swappiness: int | None = None
+    blkio_config: FrozenMap[str, Any] | None = None
+    credential_spec: FrozenMap[str, Any] | None = None
+    storage_opt: FrozenMap[str, Any] = EMPTY
+    gpus: tuple[FrozenMap[str, Any], ...] = ()
+    use_api_socket: bool = False
+    post_start: tuple[Hook, ...] = ()
+    pre_stop: tuple[Hook, ...] = ()
+    models: FrozenMap[str, Any] = EMPTY  # model key -> None or {endpoint_var, model_var}
+    provider: FrozenMap[str, Any] | None = None
+    pull_refresh_after: str | None = None
     extensions: FrozenMap[str, Any] = EMPTY  # x-* keys of the service
 
     @property
@@ -388,6 +440,7 @@ class Project:
     profiles: tuple[str, ...] = ()  # active profiles
     disabled_services: FrozenMap[str, Service] = EMPTY  # services whose profiles are not active
     warnings: tuple[str, ...] = ()  # e.g. unset variables defaulted to "" (the CLI prints them)
+    models: FrozenMap[str, FrozenMap[str, Any]] = EMPTY  # top-level `models:` (carried, not run here)
     extensions: FrozenMap[str, Any] = EMPTY
 
     @property
@@ -407,7 +460,7 @@ class Project:
 
 
 __all__ = [
-    "Build", "Dependency", "Deploy", "FileObject", "FileRef", "FrozenMap", "Healthcheck", "IpamPool",
+    "Build", "Dependency", "Deploy", "FileObject", "FileRef", "FrozenMap", "Healthcheck", "Hook", "IpamPool",
     "Logging", "Network", "Project", "ResourceSpec", "RestartPolicy", "Service", "ServiceNetwork",
     "ServicePort", "ServiceVolume", "Ulimit", "Volume", "freeze", "thaw",
 ]

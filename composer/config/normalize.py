@@ -63,7 +63,8 @@ class Normalizer:
         raise self.err(path, f"must be true or false, not {value!r}")
 
     def int_(self, path: tuple, value: Any) -> int | None:
-        return self.conv(path, lambda v: int(str(v)) if not isinstance(v, bool) else _bad(v), value)
+        return self.conv(path, lambda v: _bad(v) if isinstance(v, bool) else
+                         int(v) if isinstance(v, float) and v.is_integer() else int(str(v)), value)
 
     def float_(self, path: tuple, value: Any) -> float | None:
         return self.conv(path, lambda v: float(v) if not isinstance(v, bool) else _bad(v), value)
@@ -71,15 +72,16 @@ class Normalizer:
     @staticmethod
     def strmap(value: Any) -> FM:
         d = kv_to_dict(value) if value is not None else {}
-        return FM(sorted((str(k), _scalar_str(v)) for k, v in d.items()))
+        # `labels: [novalue]` is the empty string, as compose reads it (not null)
+        return FM(sorted((str(k), _scalar_str(v) if v is not None else "") for k, v in d.items()))
 
     @staticmethod
     def strs(value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
         if isinstance(value, (str, int, float)):
-            return (str(value),)
-        return tuple(str(v) for v in value)
+            return (_scalar_str(value),)
+        return tuple(_scalar_str(v) for v in value)
 
     def argv(self, path: tuple, value: Any) -> tuple[str, ...] | None:
         if value is None:
@@ -89,7 +91,7 @@ class Normalizer:
                 return tuple(shlex.split(value))
             except ValueError as e:
                 raise self.err(path, f"cannot split {value!r}: {e}") from None
-        return tuple(str(v) for v in value)
+        return tuple(_scalar_str(v) for v in value)
 
     # -- services
     def service(self, name: str, d: dict) -> m.Service:
@@ -104,7 +106,7 @@ class Normalizer:
             environment=self.environment(p, d), env_file=self.env_files(p, d.get("env_file")),
             working_dir=_opt_str(d.get("working_dir")), user=_opt_str(d.get("user")),
             hostname=_opt_str(d.get("hostname")), domainname=_opt_str(d.get("domainname")),
-            container_name=_opt_str(d.get("container_name")), labels=self.strmap(d.get("labels")),
+            container_name=_opt_str(d.get("container_name")), labels=self.labels(p, d),
             ports=self.ports(p + ("ports",), d.get("ports")), expose=self.strs(d.get("expose")),
             volumes=self.volumes(p + ("volumes",), d.get("volumes")),
             volumes_from=self.strs(d.get("volumes_from")), tmpfs=self.strs(d.get("tmpfs")),
@@ -139,7 +141,50 @@ class Normalizer:
                           for x in d.get("devices") or ()),
             device_cgroup_rules=self.strs(d.get("device_cgroup_rules")),
             group_add=self.strs(d.get("group_add")), extensions=ext,
+            **self.carried(p, d),
         )
+
+    def carried(self, p: tuple, d: dict) -> dict:
+        """The keys composer models without honouring them (see model.Service), plus attach and develop."""
+        out: dict[str, Any] = {"attach": self.bool_(p + ("attach",), d.get("attach"), True),
+                               "use_api_socket": self.bool_(p + ("use_api_socket",), d.get("use_api_socket"))}
+        for key in ("runtime", "cgroup_parent", "userns_mode", "uts", "isolation", "mac_address",
+                    "pull_refresh_after"):
+            out[key] = _opt_str(d.get(key))
+        for key in ("cpu_count", "cpu_percent", "mem_swappiness"):
+            out[key] = self.int_(p + (key,), d.get(key))
+        for key in ("cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime"):
+            v = d.get(key)
+            out[key] = self.int_(p + (key,), v) if not isinstance(v, str) or v.lstrip("-").isdigit() else v
+        out["annotations"] = self.strmap(d.get("annotations"))
+        out["storage_opt"] = self.strmap(d.get("storage_opt"))
+        for key in ("blkio_config", "credential_spec", "provider"):
+            out[key] = m.freeze(d[key]) if d.get(key) is not None else None
+        gpus = d.get("gpus")
+        out["gpus"] = (FM({"count": -1}),) if gpus == "all" else tuple(m.freeze(g) for g in gpus or ())
+        out["post_start"] = tuple(self.hook(p + ("post_start", i), h) for i, h in enumerate(d.get("post_start") or ()))
+        out["pre_stop"] = tuple(self.hook(p + ("pre_stop", i), h) for i, h in enumerate(d.get("pre_stop") or ()))
+        models = d.get("models")
+        out["models"] = FM(sorted((str(k), None) for k in models) if isinstance(models, list) else
+                           sorted((k, m.freeze(v)) for k, v in (models or {}).items()))
+        out["develop"] = self.develop(d.get("develop"))
+        return out
+
+    def hook(self, path: tuple, h: dict) -> m.Hook:
+        return m.Hook(command=self.argv(path + ("command",), h.get("command")) or (), user=_opt_str(h.get("user")),
+                      privileged=self.bool_(path + ("privileged",), h.get("privileged")),
+                      working_dir=_opt_str(h.get("working_dir")),
+                      environment=FM(sorted((str(k), _opt_str(v)) for k, v in kv_to_dict(h.get("environment")).items())))
+
+    def develop(self, dev: Any) -> FM | None:
+        """Plain data, with each watch rule's `path` made absolute (what `watch` reads)."""
+        if dev is None:
+            return None
+        dev = dict(dev)
+        if isinstance(dev.get("watch"), list):
+            dev["watch"] = [{**w, "path": absolute(str(w["path"]), self.wd)} if isinstance(w, dict) and w.get("path")
+                            else w for w in dev["watch"]]
+        return m.freeze(dev)
 
     def build(self, path: tuple, b: Any) -> m.Build | None:
         if b is None:
@@ -151,14 +196,40 @@ class Normalizer:
             ctx = absolute(ctx, self.wd)
         return m.Build(
             context=ctx, dockerfile=_opt_str(b.get("dockerfile")), dockerfile_inline=_opt_str(b.get("dockerfile_inline")),
-            args=FM(sorted(kv_to_dict(b.get("args") or {}).items())) if b.get("args") else m.EMPTY,
+            args=self.build_args(b.get("args")),
             target=_opt_str(b.get("target")), labels=self.strmap(b.get("labels")), network=_opt_str(b.get("network")),
             cache_from=self.strs(b.get("cache_from")), extra_hosts=self.extra_hosts(b.get("extra_hosts")),
             shm_size=self.size(path + ("shm_size",), b.get("shm_size")), tags=self.strs(b.get("tags")),
             platforms=self.strs(b.get("platforms")), no_cache=self.bool_(path + ("no_cache",), b.get("no_cache")),
             pull=self.bool_(path + ("pull",), b.get("pull")),
+            additional_contexts=FM(sorted((k, v if _is_url(str(v)) or str(v).startswith(("docker-image://", "service:", "target:"))
+                                           else absolute(str(v), self.wd))
+                                          for k, v in kv_to_dict(b.get("additional_contexts")).items())),
+            secrets=self.file_refs(b.get("secrets")), ssh=self.strs(b.get("ssh")),
+            cache_to=self.strs(b.get("cache_to")), entitlements=self.strs(b.get("entitlements")),
+            isolation=_opt_str(b.get("isolation")), privileged=self.bool_(path + ("privileged",), b.get("privileged")),
+            provenance=b.get("provenance"), sbom=b.get("sbom"), ulimits=self.ulimits(path, b.get("ulimits")),
             extensions=FM(sorted((k, m.freeze(v)) for k, v in b.items() if k.startswith("x-"))),
         )
+
+    def build_args(self, value: Any) -> FM:
+        """`args: [NAME]` (no value) takes NAME from the shell or .env, as compose does; unset stays null."""
+        args = kv_to_dict(value or {})
+        return FM(sorted((str(k), _scalar_str(v) if v is not None else self.environ.get(str(k)))
+                         for k, v in args.items()))
+
+    def labels(self, path: tuple, d: dict) -> FM:
+        """`label_file` entries (KEY=VALUE lines, in order), then `labels`, which win."""
+        out: dict[str, str] = {}
+        files = d.get("label_file")
+        for f in [files] if isinstance(files, str) else files or ():
+            try:
+                values = self.read_env_file(absolute(str(f), self.wd), None)
+            except ConfigError as e:
+                raise self.err(path + ("label_file",), e.message) from None
+            out.update({k: v or "" for k, v in values.items()})
+        out.update(self.strmap(d.get("labels")))
+        return FM(sorted(out.items()))
 
     def env_files(self, path: tuple, value: Any) -> tuple[str, ...]:
         return tuple(absolute(e["path"], self.wd) for e in _env_file_entries(value))
@@ -171,7 +242,12 @@ class Normalizer:
             if not entry.get("required", True) and not os.path.exists(file):
                 continue
             try:
-                values = self.read_env_file(file, lookup)
+                if entry.get("format") == "raw":
+                    from composer.config.envfile import read_raw_env_file
+
+                    values = read_raw_env_file(file)
+                else:
+                    values = self.read_env_file(file, lookup)
             except ConfigError as e:
                 raise self.err(path + ("env_file",), e.message) from None
             env.update(values)
@@ -200,15 +276,16 @@ class Normalizer:
                                       required=self.bool_(("services", self._svc, "depends_on", name), spec.get("required"), True),
                                       restart=self.bool_(("services", self._svc, "depends_on", name), spec.get("restart")))
         # implicit dependencies: links, volumes_from and network_mode service:x
-        implicit = [svc for svc, _ in self.links(d.get("links"))]
+        # (links and network_mode also restart the dependent when the dependency restarts, as compose does)
+        implicit = [(svc, True) for svc, _ in self.links(d.get("links"))]
         for v in self.strs(d.get("volumes_from")):
             if not v.startswith("container:"):
-                implicit.append(v.split(":")[0])
+                implicit.append((v.split(":")[0], False))
         nm = self.network_mode_of(d)
         if nm and nm.startswith("service:"):
-            implicit.append(nm[8:])
-        for name in implicit:
-            deps.setdefault(name, m.Dependency())
+            implicit.append((nm[8:], True))
+        for name, restart in implicit:
+            deps.setdefault(name, m.Dependency(restart=restart))
         return FM(sorted(deps.items()))
 
     @staticmethod
@@ -275,7 +352,9 @@ class Normalizer:
             q = path + ("resources", key)
             return m.ResourceSpec(cpus=self.float_(q + ("cpus",), r.get("cpus")),
                                   memory=self.size(q + ("memory",), r.get("memory")),
-                                  pids=self.int_(q + ("pids",), r.get("pids")))
+                                  pids=self.int_(q + ("pids",), r.get("pids")),
+                                  devices=tuple(m.freeze(x) for x in r.get("devices") or ()),
+                                  generic_resources=tuple(m.freeze(x) for x in r.get("generic_resources") or ()))
         extras = {k: v for k, v in d.items() if k not in ("mode", "replicas", "resources", "restart_policy", "labels")}
         return m.Deploy(
             mode=_opt_str(d.get("mode")), replicas=self.int_(path + ("replicas",), d.get("replicas")),
@@ -369,12 +448,19 @@ def _is_url(ctx: str) -> bool:
 
 
 def _scalar_str(v: Any) -> str | None:
+    """A YAML scalar as the text docker compose gives it (Go's formatting: 1e3 -> "1000", .inf -> "+Inf")."""
     if v is None:
         return None
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return str(v)
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (float("inf"), float("-inf")):
+            return "+Inf" if v > 0 else "-Inf"
+        if v.is_integer() and abs(v) < 1e21:
+            return str(int(v))
+        return repr(v)
     return str(v)
 
 

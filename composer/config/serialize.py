@@ -57,6 +57,8 @@ def volume_dict(v: m.ServiceVolume) -> dict:
                             "selinux": v.selinux})
     elif v.type == "volume":
         d["volume"] = _clean({"nocopy": v.nocopy, "subpath": v.subpath})
+        if v.selinux:  # `data:/data:z`: compose keeps the relabel option under `bind` for named volumes too
+            d["bind"] = {"selinux": v.selinux}
     elif v.type == "tmpfs":
         d["tmpfs"] = _clean({"size": v.tmpfs_size, "mode": v.tmpfs_mode})
     return _clean(d)
@@ -87,27 +89,42 @@ def service_dict(s: m.Service) -> dict:
             v = _clean({"test": list(v.test), "interval": _fmt_duration(v.interval),
                         "timeout": _fmt_duration(v.timeout), "start_period": _fmt_duration(v.start_period),
                         "start_interval": _fmt_duration(v.start_interval), "retries": v.retries,
-                        "disable": v.disable})
+                        "disable": v.disable and v.test != ("NONE",)})
         elif f == "deploy" and v is not None:
             v = _deploy(v)
         elif f == "build" and v is not None:
-            v = _clean({k: _plain(getattr(v, k)) for k in m.Build.__dataclass_fields__ if k != "extensions"}) \
+            v = _clean({k: _plain(getattr(v, k)) if k not in ("ulimits", "secrets") else
+                        (_ulimits(getattr(v, k)) if k == "ulimits" else
+                         [_clean({"source": r.source, "target": r.target, "uid": r.uid, "gid": r.gid, "mode": r.mode})
+                          for r in v.secrets])
+                        for k in m.Build.__dataclass_fields__ if k != "extensions"}) \
                 | {k: m.thaw(x) for k, x in v.extensions.items()}
         elif f in ("configs", "secrets"):
             v = [_clean({"source": r.source, "target": r.target, "uid": r.uid, "gid": r.gid, "mode": r.mode})
                  for r in v]
         elif f == "ulimits":
-            v = {k: (u.soft if u.soft == u.hard else {"soft": u.soft, "hard": u.hard}) for k, u in v.items()}
+            v = _ulimits(v)
+        elif f == "attach":
+            v = None if v else False  # printed only when false, as compose does
+        elif f in ("post_start", "pre_stop"):
+            v = [_clean({"command": list(h.command), "user": h.user, "privileged": h.privileged,
+                         "working_dir": h.working_dir, "environment": m.thaw(h.environment)}) for h in v]
         else:
             v = _plain(v)
         d[f] = v
     out = _clean(d)
+    if s.attach is False:
+        out["attach"] = False
     if "networks" in out:
         out["networks"] = {k: v for k, v in out["networks"].items()}
     elif s.networks:  # networks with no options still print: `networks: {default: null}`
         out["networks"] = {k: None for k in s.networks}
     out.update({k: m.thaw(v) for k, v in s.extensions.items()})
     return out
+
+
+def _ulimits(v: Any) -> dict:
+    return {k: (u.soft if u.soft == u.hard else {"soft": u.soft, "hard": u.hard}) for k, u in v.items()}
 
 
 def _net(n: m.ServiceNetwork) -> dict:
@@ -119,7 +136,8 @@ def _deploy(dp: m.Deploy) -> dict:
     def spec(r: m.ResourceSpec | None) -> dict | None:
         if r is None:
             return None
-        return _clean({"cpus": r.cpus, "memory": r.memory, "pids": r.pids})
+        return _clean({"cpus": r.cpus, "memory": r.memory, "pids": r.pids, "devices": m.thaw(r.devices),
+                       "generic_resources": m.thaw(r.generic_resources)})
     rp = dp.restart_policy
     return _clean({
         "mode": dp.mode, "replicas": dp.replicas,
@@ -160,8 +178,22 @@ def project_dict(p: m.Project) -> dict:
             out[key] = {k: _plain(o) for k, o in objs.items()}
             for v in out[key].values():
                 v.pop("key", None)
+    if p.models:
+        out["models"] = {k: m.thaw(v) for k, v in p.models.items()}
     out.update(m.thaw(p.extensions))
     return out
+
+
+def escape_dollars(value: Any) -> Any:
+    """Every `$` of an interpolated document written as `$$`, so that printed output loads again with the
+    same meaning (`sh -c "echo $$HOSTNAME"` stays a literal `$HOSTNAME`), as docker compose prints it."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: escape_dollars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_dollars(v) for v in value]
+    return value
 
 
 def config_hash(service: m.Service) -> str:

@@ -89,7 +89,7 @@ def test_environment_listing(tmp_path, capsys, monkeypatch):
 def test_error_exit_code_and_message(tmp_path, capsys):
     (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: x\n    portz: []\n")
     rc, out, err = run(tmp_path, capsys)
-    assert rc == 15 and out == ""
+    assert rc == 1 and out == ""
     assert err.startswith("composer: ") and "compose.yaml:4:5" in err and "did you mean 'ports'" in err
     assert "Traceback" not in err
 
