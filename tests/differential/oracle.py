@@ -211,11 +211,30 @@ def _extends_kept(ref: Doc, ours: Doc) -> None:
 
 
 def _devices_short(ref: Doc, ours: Doc) -> None:
-    for r, _ in _each_service_pair(ref, ours):
-        if r.get("devices"):
-            r["devices"] = [d if isinstance(d, str) else ":".join(
-                [d["source"], d.get("target", d["source"])] + ([d["permissions"]] if d.get("permissions") else []))
-                for d in r["devices"]]
+    def short(d: Any) -> str:
+        if isinstance(d, str):
+            parts = d.split(":")
+            d = {"source": parts[0], "target": parts[1] if len(parts) > 1 else parts[0],
+                 "permissions": parts[2] if len(parts) > 2 else None}
+        return f"{d['source']}:{d.get('target') or d['source']}:{d.get('permissions') or 'rwm'}"
+
+    for doc in (ref, ours):
+        for s in _services(doc).values():
+            if s.get("devices"):
+                s["devices"] = [short(d) for d in s["devices"]]
+
+
+def _ulimits_form(ref: Doc, ours: Doc) -> None:
+    def long(u: dict) -> dict:
+        return {k: v if isinstance(v, dict) else {"soft": v, "hard": v} for k, v in u.items()}
+
+    for r, o in _each_service_pair(ref, ours):
+        for a, b in ((r, o), (r.get("build") or {}, o.get("build") or {})):
+            if "ulimits" in b:
+                b["ulimits"] = long(b["ulimits"])
+                a["ulimits"] = long(a.get("ulimits") or {})
+                for k in [k for k, v in b["ulimits"].items() if v == {"soft": 0, "hard": 0} and k not in a["ulimits"]]:
+                    del b["ulimits"][k]
 
 
 def _extra_hosts(ref: Doc, ours: Doc) -> None:
@@ -300,9 +319,14 @@ RULES: tuple[Rule, ...] = (
          "the extension is resolved either way.",
          _extends_kept),
     Rule("devices-long",
-         "compose-go prints `devices` in the long syntax ({source, target, permissions}); composer keeps "
-         "`SOURCE:TARGET[:PERMISSIONS]`: the same device.",
+         "compose-go prints `devices` in the long syntax ({source, target, permissions}) with the default "
+         "permissions `rwm` filled in; composer keeps `SOURCE:TARGET[:PERMISSIONS]` as written: the same device.",
          _devices_short),
+    Rule("ulimits-form",
+         "composer prints a ulimit whose soft and hard limits are equal as one number, compose-go as written "
+         "(`{soft: n, hard: n}`); and compose-go leaves out a ulimit of 0 (`core: 0`, Go's omitempty), which "
+         "composer keeps and applies.",
+         _ulimits_form),
     Rule("extra-hosts",
          "compose-go spells `extra_hosts` entries `host=ip` and sorts them (it keeps a map); composer keeps "
          "`host:ip` in file order: the same /etc/hosts lines.",
