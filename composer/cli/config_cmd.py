@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-interpolate", action="store_true", help="do not interpolate variables")
     p.add_argument("--no-normalize", action="store_true", help="do not normalise the model")
     p.add_argument("--environment", action="store_true", help="print the interpolation environment and sources")
+    p.add_argument("--check-support", action="store_true",
+                   help="list every key of the stack that composer models but does not honour here, one a line")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=run)
 
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_normalize or project is None:
         doc = _raw_doc(raw)
         if project is None and not (args.services or args.volumes or args.networks or args.images
-                                    or args.list_profiles or args.hash or args.environment):
+                                    or args.list_profiles or args.hash or args.environment
+                                    or args.check_support):
             return _emit(args, _render(doc, args.format))
     if args.quiet:
         return 0
@@ -69,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         return _emit(args, _lines(s.image or f"{project.name}-{n}" for n, s in services.items()))
     if args.list_profiles:
         return _emit(args, _lines(project.all_profiles()))
+    if args.check_support:
+        return _emit(args, _lines(support_lines(project, services)))
     if args.environment:
         width = max((len(k) for k in project.environment), default=0)
         return _emit(args, "".join(f"{k:<{width}}  {project.env_sources.get(k, '')}\n"
@@ -89,6 +94,15 @@ def run(args: argparse.Namespace) -> int:
 
         d = escape_dollars(d)
     return _emit(args, _render(d, args.format))
+
+
+def support_lines(project, services) -> list[str]:
+    """What `up` would warn about, for every service (the same texts: service/keys.py)."""
+    from composer.service.keys import warnings_for
+
+    out = [w for s in services.values() for w in warnings_for(s)]
+    out += [f"models: key {k!r} is not supported here (no model runner), ignored" for k in project.models]
+    return out
 
 
 def _raw_doc(raw) -> dict:
