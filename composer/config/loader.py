@@ -83,6 +83,8 @@ def load_project(opts: LoadOptions) -> m.Project:
 def build_project(raw: RawProject, opts: LoadOptions) -> m.Project:
     src, data = raw.sources, raw.data
     norm = Normalizer(raw.name, src.working_dir, src.environ, raw.marks, read_env_file)
+    if not opts.resolve_paths:
+        norm.base = None
     services_raw: dict[str, Any] = data.get("services") or {}
     profiles = active_profiles(opts, src)
     all_services = {name: norm.service(name, svc or {}) for name, svc in sorted(services_raw.items())}

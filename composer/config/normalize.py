@@ -24,6 +24,9 @@ class Normalizer:
     def __init__(self, project: str, working_dir: str, environ: Mapping[str, str], marks: Marks,
                  read_env_file: Callable[[str, Callable], dict]) -> None:
         self.project, self.wd, self.environ, self.marks = project, working_dir, environ, marks
+        # where printed paths resolve: the project directory, or None to keep them as written
+        # (`config --no-path-resolution`); files composer reads (env files, label files) always resolve
+        self.base: str | None = working_dir
         self.read_env_file = read_env_file
 
     # -- helpers
@@ -182,7 +185,7 @@ class Normalizer:
             return None
         dev = dict(dev)
         if isinstance(dev.get("watch"), list):
-            dev["watch"] = [{**w, "path": absolute(str(w["path"]), self.wd)} if isinstance(w, dict) and w.get("path")
+            dev["watch"] = [{**w, "path": absolute(str(w["path"]), self.base)} if isinstance(w, dict) and w.get("path")
                             else w for w in dev["watch"]]
         return m.freeze(dev)
 
@@ -193,7 +196,7 @@ class Normalizer:
             b = {"context": b}
         ctx = str(b.get("context") or ".")
         if not _is_url(ctx):
-            ctx = absolute(ctx, self.wd)
+            ctx = absolute(ctx, self.base)
         return m.Build(
             context=ctx, dockerfile=_opt_str(b.get("dockerfile")), dockerfile_inline=_opt_str(b.get("dockerfile_inline")),
             args=self.build_args(b.get("args")),
@@ -203,7 +206,7 @@ class Normalizer:
             platforms=self.strs(b.get("platforms")), no_cache=self.bool_(path + ("no_cache",), b.get("no_cache")),
             pull=self.bool_(path + ("pull",), b.get("pull")),
             additional_contexts=FM(sorted((k, v if _is_url(str(v)) or str(v).startswith(("docker-image://", "service:", "target:"))
-                                           else absolute(str(v), self.wd))
+                                           else absolute(str(v), self.base))
                                           for k, v in kv_to_dict(b.get("additional_contexts")).items())),
             secrets=self.file_refs(b.get("secrets")), ssh=self.strs(b.get("ssh")),
             cache_to=self.strs(b.get("cache_to")), entitlements=self.strs(b.get("entitlements")),
@@ -232,7 +235,7 @@ class Normalizer:
         return FM(sorted(out.items()))
 
     def env_files(self, path: tuple, value: Any) -> tuple[str, ...]:
-        return tuple(absolute(e["path"], self.wd) for e in _env_file_entries(value))
+        return tuple(absolute(e["path"], self.base) for e in _env_file_entries(value))
 
     def environment(self, path: tuple, d: dict) -> tuple[tuple[str, str | None], ...]:
         env: dict[str, str | None] = {}
@@ -262,7 +265,7 @@ class Normalizer:
         return tuple(out)
 
     def volumes(self, path: tuple, value: Any) -> tuple[m.ServiceVolume, ...]:
-        return tuple(self.conv(path + (i,), lambda v: parse_volume(v, self.wd), item)
+        return tuple(self.conv(path + (i,), lambda v: parse_volume(v, self.base), item)
                      for i, item in enumerate(value or ()))
 
     def depends_on(self, d: dict) -> FM:
@@ -430,7 +433,7 @@ class Normalizer:
         external = self.bool_(p + ("external",), d.get("external"))
         name = d.get("name") or (key if external else f"{self.project}_{key}")
         f = d.get("file")
-        return m.FileObject(key=key, name=str(name), file=absolute(str(f), self.wd) if f else None,
+        return m.FileObject(key=key, name=str(name), file=absolute(str(f), self.base) if f else None,
                             environment=_opt_str(d.get("environment")), content=_opt_str(d.get("content")),
                             external=external, labels=self.strmap(d.get("labels")))
 

@@ -94,8 +94,10 @@ def _is_path(source: str) -> bool:
     return source.startswith(("/", ".", "~")) or (len(source) > 1 and source[1] == ":" and source[0].isalpha())
 
 
-def absolute(path: str, base: str) -> str:
-    """Relative to the project dir, with `~` expanded."""
+def absolute(path: str, base: str | None) -> str:
+    """Relative to the project dir, with `~` expanded; base None: as written (`--no-path-resolution`)."""
+    if base is None:
+        return path
     path = os.path.expanduser(path)
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(base, path))
 

@@ -29,6 +29,7 @@ class LoadOptions:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     interpolate: bool = True
     normalize: bool = True
+    resolve_paths: bool = True  # False: relative paths stay as written (`config --no-path-resolution`)
     services: tuple[str, ...] = ()  # services named on the command line: they enable their profiles
     cwd: str | None = None  # where discovery starts (default: the process's cwd)
     stdin: IO[str] | None = None  # for "-" (default sys.stdin)
