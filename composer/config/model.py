@@ -100,8 +100,8 @@ class Build:
     entitlements: tuple[str, ...] = ()
     isolation: str | None = None
     privileged: bool = False
-    provenance: Any = None
-    sbom: Any = None
+    provenance: str | None = None  # "true", "false" or attestation options, as written
+    sbom: str | None = None
     ulimits: FrozenMap[str, "Ulimit"] = EMPTY
     extensions: FrozenMap[str, Any] = EMPTY
 
@@ -386,6 +386,7 @@ class Network:
     internal: bool = False
     external: bool = False
     attachable: bool = False
+    enable_ipv4: bool | None = None  # None: the driver's default (IPv4 on)
     enable_ipv6: bool = False
     ipam_driver: str | None = None
     ipam: tuple[IpamPool, ...] = ()
@@ -421,6 +422,10 @@ class FileObject:
     content: str | None = None
     external: bool = False
     labels: FrozenMap[str, str] = EMPTY
+    # carried, not honoured (swarm's secret drivers and templates)
+    driver: str | None = None
+    driver_opts: FrozenMap[str, str] = EMPTY
+    template_driver: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -161,8 +161,9 @@ class Normalizer:
             out[key] = self.int_(p + (key,), v) if not isinstance(v, str) or v.lstrip("-").isdigit() else v
         out["annotations"] = self.strmap(d.get("annotations"))
         out["storage_opt"] = self.strmap(d.get("storage_opt"))
-        for key in ("blkio_config", "credential_spec", "provider"):
+        for key in ("blkio_config", "credential_spec"):
             out[key] = m.freeze(d[key]) if d.get(key) is not None else None
+        out["provider"] = self.provider(d.get("provider"))
         gpus = d.get("gpus")
         out["gpus"] = (FM({"count": -1}),) if gpus == "all" else tuple(m.freeze(g) for g in gpus or ())
         out["post_start"] = tuple(self.hook(p + ("post_start", i), h) for i, h in enumerate(d.get("post_start") or ()))
@@ -172,6 +173,15 @@ class Normalizer:
                            sorted((k, m.freeze(v)) for k, v in (models or {}).items()))
         out["develop"] = self.develop(d.get("develop"))
         return out
+
+    @staticmethod
+    def provider(pv: Any) -> FM | None:
+        """`provider:` with each option a list of strings (an option may be given once or many times)."""
+        if pv is None:
+            return None
+        opts = {k: [_scalar_str(x) for x in v] if isinstance(v, list) else [_scalar_str(v)]
+                for k, v in (pv.get("options") or {}).items()}
+        return m.freeze({**pv, **({"options": opts} if opts else {})})
 
     def hook(self, path: tuple, h: dict) -> m.Hook:
         return m.Hook(command=self.argv(path + ("command",), h.get("command")) or (), user=_opt_str(h.get("user")),
@@ -211,7 +221,7 @@ class Normalizer:
             secrets=self.file_refs(b.get("secrets")), ssh=self.strs(b.get("ssh")),
             cache_to=self.strs(b.get("cache_to")), entitlements=self.strs(b.get("entitlements")),
             isolation=_opt_str(b.get("isolation")), privileged=self.bool_(path + ("privileged",), b.get("privileged")),
-            provenance=b.get("provenance"), sbom=b.get("sbom"), ulimits=self.ulimits(path, b.get("ulimits")),
+            provenance=_opt_str(b.get("provenance")), sbom=_opt_str(b.get("sbom")), ulimits=self.ulimits(path, b.get("ulimits")),
             extensions=FM(sorted((k, m.freeze(v)) for k, v in b.items() if k.startswith("x-"))),
         )
 
@@ -308,8 +318,8 @@ class Normalizer:
     def service_networks(self, path: tuple, d: dict) -> tuple[FM, str | None]:
         mode = self.network_mode_of(d)
         raw = d.get("networks")
-        if raw is None:
-            return (FM() if mode else FM({"default": m.ServiceNetwork()})), mode
+        if raw is None:  # a provider service runs no container: it joins no network
+            return (FM() if mode or d.get("provider") else FM({"default": m.ServiceNetwork()})), mode
         if isinstance(raw, list):
             raw = {str(n): None for n in raw}
         nets = {}
@@ -408,6 +418,7 @@ class Normalizer:
         return m.Network(
             key=key, name=str(name), driver=_opt_str(d.get("driver")), driver_opts=self.strmap(d.get("driver_opts")),
             internal=self.bool_(p + ("internal",), d.get("internal")), external=external, attachable=self.bool_(p + ("attachable",), d.get("attachable")),
+            enable_ipv4=self.bool_(p + ("enable_ipv4",), d.get("enable_ipv4"), None),
             enable_ipv6=self.bool_(p + ("enable_ipv6",), d.get("enable_ipv6")), ipam_driver=_opt_str(ipam.get("driver")),
             ipam=tuple(m.IpamPool(subnet=_opt_str(c.get("subnet")), gateway=_opt_str(c.get("gateway")),
                                   ip_range=_opt_str(c.get("ip_range")),
@@ -435,7 +446,9 @@ class Normalizer:
         f = d.get("file")
         return m.FileObject(key=key, name=str(name), file=absolute(str(f), self.base) if f else None,
                             environment=_opt_str(d.get("environment")), content=_opt_str(d.get("content")),
-                            external=external, labels=self.strmap(d.get("labels")))
+                            external=external, labels=self.strmap(d.get("labels")),
+                            driver=_opt_str(d.get("driver")), driver_opts=self.strmap(d.get("driver_opts")),
+                            template_driver=_opt_str(d.get("template_driver")))
 
 
 def _env_file_entries(value: Any) -> list[dict]:

@@ -167,6 +167,8 @@ def project_dict(p: m.Project) -> dict:
                           "enable_ipv6": n.enable_ipv6,
                           "ipam": _clean({"driver": n.ipam_driver, "config": [_plain(c) for c in n.ipam]}),
                           "labels": _map(n.labels)}) | m.thaw(n.extensions)
+        if n.enable_ipv4 is not None:  # printed when given, false included
+            nets[k]["enable_ipv4"] = n.enable_ipv4
     vols = {k: _clean({"name": v.name, "driver": v.driver, "driver_opts": _map(v.driver_opts),
                        "external": v.external, "labels": _map(v.labels)}) | m.thaw(v.extensions)
             for k, v in p.volumes.items()}

