@@ -21,7 +21,7 @@ class ComposerError(Exception):
 class UsageError(ComposerError):
     """Bad command-line usage."""
 
-    exit_code = 2
+    exit_code = 1  # docker compose v2's code (argparse's own 2 is mapped in cli/main.py)
 
 
 class ConfigError(ComposerError):
