@@ -170,6 +170,10 @@ class ServiceNetwork:
     mac_address: str | None = None
     priority: int | None = None
     link_local_ips: tuple[str, ...] = ()
+    # carried, not honoured (reported by service/keys.py)
+    driver_opts: FrozenMap[str, str] = EMPTY
+    gw_priority: int | None = None
+    interface_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -165,6 +165,7 @@ class Normalizer:
             out[key] = m.freeze(d[key]) if d.get(key) is not None else None
         out["provider"] = self.provider(d.get("provider"))
         gpus = d.get("gpus")
+        self.device_requests(p + ("gpus",), gpus if isinstance(gpus, list) else ())
         out["gpus"] = (FM({"count": -1}),) if gpus == "all" else tuple(m.freeze(g) for g in gpus or ())
         out["post_start"] = tuple(self.hook(p + ("post_start", i), h) for i, h in enumerate(d.get("post_start") or ()))
         out["pre_stop"] = tuple(self.hook(p + ("pre_stop", i), h) for i, h in enumerate(d.get("pre_stop") or ()))
@@ -173,6 +174,12 @@ class Normalizer:
                            sorted((k, m.freeze(v)) for k, v in (models or {}).items()))
         out["develop"] = self.develop(d.get("develop"))
         return out
+
+    def device_requests(self, path: tuple, entries: Any) -> None:
+        """gpus / reservations.devices: `count` and `device_ids` exclude each other, as the reference says."""
+        for i, e in enumerate(entries or ()):
+            if isinstance(e, dict) and "count" in e and "device_ids" in e:
+                raise self.err(path + (i,), "count and device_ids cannot be given together")
 
     @staticmethod
     def provider(pv: Any) -> FM | None:
@@ -329,15 +336,17 @@ class Normalizer:
                 aliases=self.strs(spec.get("aliases")), ipv4_address=_opt_str(spec.get("ipv4_address")),
                 ipv6_address=_opt_str(spec.get("ipv6_address")), mac_address=_opt_str(spec.get("mac_address")),
                 priority=self.int_(path + ("networks", key, "priority"), spec.get("priority")),
-                link_local_ips=self.strs(spec.get("link_local_ips")))
+                link_local_ips=self.strs(spec.get("link_local_ips")), driver_opts=self.strmap(spec.get("driver_opts")),
+                gw_priority=self.int_(path + ("networks", key, "gw_priority"), spec.get("gw_priority")),
+                interface_name=_opt_str(spec.get("interface_name")))
         return FM(sorted(nets.items())), mode
 
     @staticmethod
     def extra_hosts(value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
-        if isinstance(value, dict):
-            return tuple(f"{k}:{v}" for k, v in value.items())
+        if isinstance(value, dict):  # `host: ip` or `host: [ip, ip6]`
+            return tuple(f"{k}:{ip}" for k, v in value.items() for ip in (v if isinstance(v, list) else [v]))
         return tuple(str(v).replace("=", ":", 1) if "=" in str(v) else str(v) for v in value)
 
     def healthcheck(self, path: tuple, h: Any) -> m.Healthcheck | None:
@@ -363,6 +372,7 @@ class Normalizer:
             if r is None:
                 return None
             q = path + ("resources", key)
+            self.device_requests(q + ("devices",), r.get("devices"))
             return m.ResourceSpec(cpus=self.float_(q + ("cpus",), r.get("cpus")),
                                   memory=self.size(q + ("memory",), r.get("memory")),
                                   pids=self.int_(q + ("pids",), r.get("pids")),

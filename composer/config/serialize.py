@@ -129,7 +129,8 @@ def _ulimits(v: Any) -> dict:
 
 def _net(n: m.ServiceNetwork) -> dict:
     return {"aliases": list(n.aliases), "ipv4_address": n.ipv4_address, "ipv6_address": n.ipv6_address,
-            "mac_address": n.mac_address, "priority": n.priority, "link_local_ips": list(n.link_local_ips)}
+            "mac_address": n.mac_address, "priority": n.priority, "link_local_ips": list(n.link_local_ips),
+            "driver_opts": m.thaw(n.driver_opts), "gw_priority": n.gw_priority, "interface_name": n.interface_name}
 
 
 def _deploy(dp: m.Deploy) -> dict:

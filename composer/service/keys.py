@@ -188,6 +188,9 @@ def warnings_for(service: Service) -> list[str]:
     for key, net in service.networks.items():
         if net.ipv6_address or net.link_local_ips:
             warn.append(f"service {name}: networks.{key} IPv6/link-local addresses are not supported, ignored")
+        for attr in ("driver_opts", "gw_priority", "interface_name"):
+            if getattr(net, attr):
+                warn.append(f"service {name}: key 'networks.{key}.{attr}' is not supported here, ignored")
     d = service.deploy
     if d is not None:
         ignored = [f"deploy.{k}" for k in d.extras]

