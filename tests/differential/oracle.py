@@ -144,7 +144,7 @@ def _unset_environment(ref: Doc, ours: Doc) -> None:
 
 def _sizes_as_numbers(ref: Doc, ours: Doc) -> None:
     def fix(v: Any, path: tuple) -> Any:
-        if isinstance(v, str) and v.isdigit() and path and path[-1] in _SIZE_KEYS:
+        if isinstance(v, str) and v.lstrip("-").isdigit() and path and path[-1] in _SIZE_KEYS:
             return int(v)
         return v
 
