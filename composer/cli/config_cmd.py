@@ -198,8 +198,12 @@ def _scalar(v: Any) -> str:
 
 def _is_plain_str(s: str) -> bool:
     """True when YAML would read `s` back as the same string (not a number, bool, null, ...)."""
+    from composer.config.yamlsrc import resolve_plain
+
+    # plain only when neither YAML 1.1 (other tools) nor YAML 1.2 as composer and compose read it (`1e3`,
+    # `0o17` are numbers there) would make it anything but this string
     return _RESOLVER.resolve(yaml.ScalarNode, s, (True, False)) == "tag:yaml.org,2002:str" \
-        and s.lower() not in ("y", "n", "yes", "no", "on", "off")
+        and s.lower() not in ("y", "n", "yes", "no", "on", "off") and resolve_plain(s) == s
 
 
 def _emit_yaml(value: Any, indent: int, out: list[str]) -> None:

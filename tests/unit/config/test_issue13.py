@@ -176,3 +176,14 @@ def test_config_error_exits_1(tmp_path, capsys):
     (tmp_path / "compose.yaml").write_text("services:\n  app:\n    imagee: x\n")
     assert main(["-f", str(tmp_path / "compose.yaml"), "config"]) == 1
     assert "unknown key 'imagee'" in capsys.readouterr().err
+
+
+def test_config_yaml_output_quotes_what_yaml_1_2_reads_as_numbers(tmp_path, capsys):
+    f = tmp_path / "compose.yaml"
+    f.write_text("services:\n  app:\n    image: busybox\n    environment:\n"
+                 "      A: \"1e3\"\n      B: \"0o17\"\n      C: \"22:22\"\n      D: \"on\"\n")
+    assert main(["-f", str(f), "config"]) == 0
+    again = tmp_path / "again.yaml"
+    again.write_text(capsys.readouterr().out)
+    env = load_project(LoadOptions(files=(str(again),), environ={}, cwd=str(tmp_path))).services["app"].environment
+    assert dict(env) == {"A": "1e3", "B": "0o17", "C": "22:22", "D": "on"}
