@@ -137,7 +137,8 @@ def _deploy(dp: m.Deploy) -> dict:
     def spec(r: m.ResourceSpec | None) -> dict | None:
         if r is None:
             return None
-        return _clean({"cpus": r.cpus, "memory": r.memory, "pids": r.pids, "devices": m.thaw(r.devices),
+        # the schema wants deploy's memory as a string: printed as compose prints it, digits of bytes
+        return _clean({"cpus": r.cpus, "memory": str(r.memory) if r.memory is not None else None, "pids": r.pids, "devices": m.thaw(r.devices),
                        "generic_resources": m.thaw(r.generic_resources)})
     rp = dp.restart_policy
     return _clean({
@@ -159,8 +160,15 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _printed(d: dict) -> dict:
+    """What `config` prints of a service: env files are already read into `environment` (compose drops the
+    key too; printing an optional missing one would make the output refuse to load)."""
+    d.pop("env_file", None)
+    return d
+
+
 def project_dict(p: m.Project) -> dict:
-    out: dict[str, Any] = {"name": p.name, "services": {n: service_dict(s) for n, s in sorted(p.services.items())}}
+    out: dict[str, Any] = {"name": p.name, "services": {n: _printed(service_dict(s)) for n, s in sorted(p.services.items())}}
     nets = {}
     for k, n in p.networks.items():
         nets[k] = _clean({"name": n.name, "driver": n.driver, "driver_opts": _map(n.driver_opts),
