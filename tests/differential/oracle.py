@@ -153,15 +153,6 @@ def _drop_empty(ref: Doc, ours: Doc) -> None:
         _replace(doc, {k: (prune(v) if k != "services" else v) for k, v in doc.items()})
 
 
-def _unset_environment(ref: Doc, ours: Doc) -> None:
-    for s in _services(ref).values():
-        env = s.get("environment")
-        if isinstance(env, dict):
-            s["environment"] = {k: v for k, v in env.items() if v is not None}
-            if not s["environment"]:
-                del s["environment"]
-
-
 def _sizes_as_numbers(ref: Doc, ours: Doc) -> None:
     def fix(v: Any, path: tuple) -> Any:
         if isinstance(v, str) and v.lstrip("-").isdigit() and path and path[-1] in _SIZE_KEYS:
@@ -314,13 +305,10 @@ def _blkio(ref: Doc, ours: Doc) -> None:
 RULES: tuple[Rule, ...] = (
     Rule("empty-values",
          "compose-go prints unset optional fields (`command: null`, `entrypoint: null`, `ipam: {}`, "
-         "`volume: {}`, `placement: {}`); composer omits them. Absent, null and empty mean the same to both, "
-         "so nulls and empty mappings/lists are dropped on both sides (not `networks: {default: null}`).",
+         "`volume: {}`, `placement: {}`, and `NAME: null` for `environment: [NAME]` with NAME set nowhere); composer "
+         "omits them. Absent, null and empty mean the same to both (neither passes NAME to the container), so "
+         "nulls and empty mappings/lists are dropped on both sides (not `networks: {default: null}`).",
          _drop_empty),
-    Rule("unset-environment",
-         "`environment: [NAME]` with NAME unset everywhere: compose-go prints `NAME: null`, composer leaves the "
-         "entry out of its model. Neither passes NAME to the container.",
-         _unset_environment),
     Rule("sizes-as-numbers",
          "compose-go's JSON writes byte sizes (mem_limit, shm_size, tmpfs size ...) and mem_swappiness as "
          "strings of digits, composer as numbers (deploy's memory, which the schema wants as a string, as "
