@@ -9,7 +9,8 @@ from typing import Any
 from composer.config import model as m
 
 # Fields that change how many containers or in which order, not what a container is.
-_HASH_EXCLUDE = frozenset({"scale", "depends_on", "profiles", "build", "extensions"})
+# (`develop` drives `watch` and `attach` the attached display: changing either recreates nothing.)
+_HASH_EXCLUDE = frozenset({"scale", "depends_on", "profiles", "build", "extensions", "develop", "attach"})
 
 
 def _fmt_duration(seconds: float | None) -> str | None:
@@ -89,7 +90,7 @@ def service_dict(s: m.Service) -> dict:
             v = _clean({"test": list(v.test), "interval": _fmt_duration(v.interval),
                         "timeout": _fmt_duration(v.timeout), "start_period": _fmt_duration(v.start_period),
                         "start_interval": _fmt_duration(v.start_interval), "retries": v.retries,
-                        "disable": v.disable and v.test != ("NONE",)})
+                        "disable": v.disable})
         elif f == "deploy" and v is not None:
             v = _deploy(v)
         elif f == "build" and v is not None:
@@ -137,8 +138,7 @@ def _deploy(dp: m.Deploy) -> dict:
     def spec(r: m.ResourceSpec | None) -> dict | None:
         if r is None:
             return None
-        # the schema wants deploy's memory as a string: printed as compose prints it, digits of bytes
-        return _clean({"cpus": r.cpus, "memory": str(r.memory) if r.memory is not None else None, "pids": r.pids, "devices": m.thaw(r.devices),
+        return _clean({"cpus": r.cpus, "memory": r.memory, "pids": r.pids, "devices": m.thaw(r.devices),
                        "generic_resources": m.thaw(r.generic_resources)})
     rp = dp.restart_policy
     return _clean({
@@ -164,6 +164,14 @@ def _printed(d: dict) -> dict:
     """What `config` prints of a service: env files are already read into `environment` (compose drops the
     key too; printing an optional missing one would make the output refuse to load)."""
     d.pop("env_file", None)
+    hc = d.get("healthcheck")
+    if isinstance(hc, dict) and hc.get("test") == ["NONE"]:
+        hc.pop("disable", None)  # `test: [NONE]` says it already, as compose prints it
+    # the schema wants deploy's memory as a string (digits of bytes, as compose prints it); the config hash
+    # keeps the number, so containers made before this change are not recreated for it
+    for spec in ((d.get("deploy") or {}).get("resources") or {}).values():
+        if isinstance(spec, dict) and isinstance(spec.get("memory"), int):
+            spec["memory"] = str(spec["memory"])
     return d
 
 
