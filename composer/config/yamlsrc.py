@@ -69,6 +69,27 @@ def resolve_plain(text: str) -> Any:
     return text
 
 
+def scalar_text(v: Any) -> str | None:
+    """A YAML scalar as the text docker compose gives it (Go's formatting: 1e3 -> "1000", .inf -> "+Inf")."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (float("inf"), float("-inf")):
+            return "+Inf" if v > 0 else "-Inf"
+        if v.is_integer() and abs(v) < 1e21:
+            return str(int(v))
+        return repr(v)
+    return str(v)
+
+
+def opt_text(v: Any) -> str | None:
+    return None if v is None else scalar_text(v)
+
+
 class Mark(NamedTuple):  # a NamedTuple: one is made per node, and it is cheaper than a dataclass
     file: str
     line: int  # 1-based

