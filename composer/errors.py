@@ -21,13 +21,13 @@ class ComposerError(Exception):
 class UsageError(ComposerError):
     """Bad command-line usage."""
 
-    exit_code = 2
+    exit_code = 1  # docker compose v2's code (argparse's own 2 is mapped in cli/main.py)
 
 
 class ConfigError(ComposerError):
     """A stack file (or .env / env_file) is wrong. Carries where, when known."""
 
-    exit_code = 15  # docker compose uses 15 for config errors
+    exit_code = 1  # as docker compose v2 (1.x used 15): docs/compat.md, "Exit codes"
 
     def __init__(
         self,

@@ -216,7 +216,10 @@ def _exit_now(code: int) -> None:
 def _run(argv: list[str], command: str | None) -> int:
     known = command in _MODULE_OF or command in _PROJECT_COMMANDS
     parser = build_parser(command if known else None, argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as err:  # argparse: 2 on a usage error (docker compose: 1), 0 after --help
+        return 1 if err.code == 2 else int(err.code or 0)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,15 +28,54 @@ class Doc:
     base_dir: str  # directory relative paths in this file resolve against
 
 
+class Env(Mapping):
+    """The interpolation environment: `first` wins over `then` (an included project's .env adds only what
+    the including project does not set), and `lazy` names are computed on first use
+    (COMPOSE_PROJECT_NAME: the project name needs the files' `name:`, which is read with this environment)."""
+
+    def __init__(self, first: Mapping, then: Mapping | None = None, lazy: dict | None = None) -> None:
+        self.first, self.then, self.lazy = first, then or {}, dict(lazy or {})
+
+    def __getitem__(self, key: str) -> str:
+        if key in self.first:
+            return self.first[key]
+        if key in self.then:
+            return self.then[key]
+        make = self.lazy.pop(key, None)
+        if make is not None:
+            value = make()
+            if value is not None:
+                self.then = {**self.then, key: value}
+                return value
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter({**self.then, **self.first})
+
+    def __len__(self) -> int:
+        return len({**self.then, **self.first})
+
+
 @dataclass
 class Reader:
     """Reads stack files once each (include and extends may name one twice), interpolating with `environ`."""
 
-    environ: dict
+    environ: Mapping
     interpolate: bool = True
     warnings: list = field(default_factory=list)
     stdin: Any = None
     _cache: dict = field(default_factory=dict)
+
+    def for_include(self, env_files: list[str]) -> "Reader":
+        """The reader of an included project: its own env files (default: its `.env`) under ours."""
+        from composer.config.envfile import read_env_file
+
+        values: dict = {}
+        for f in env_files:
+            values.update({k: v for k, v in read_env_file(f, self.environ.get).items() if v is not None})
+        if not values:
+            return self
+        return Reader(Env(self.environ, values), self.interpolate, self.warnings, self.stdin)
 
     def read(self, path: str, base_dir: str | None = None) -> Doc:
         """Parse + interpolate one file (cached: extends may read the same file many times)."""
@@ -134,7 +174,9 @@ def _extended(doc: Doc, name: str, reader: Reader, all_marks: Marks, stack: tupl
         raise located_error(f"extends unknown service {target!r}", doc.marks, path + ("service",),
                             hint=_suggest(target, base_services))
     base = _extended(base_doc, target, reader, all_marks, stack + (here,))
-    if not isinstance(base, dict):  # `base:` with nothing under it, or a scalar
+    if base is None:  # `base:` with nothing under it: an empty service, as compose reads it
+        base = {}
+    if not isinstance(base, dict):  # a scalar
         raise located_error(f"extends service {target!r}, which is not a mapping", doc.marks, path + ("service",)
                             if isinstance(svc.get("extends"), dict) else path)
     base = {k: v for k, v in base.items() if k != "extends"}
@@ -211,9 +253,10 @@ def resolve_include(doc: Doc, reader: Reader, all_marks: Marks, seen: tuple = ()
                 raise located_error(f"included file {rel} not found", doc.marks, ("include", i))
             pdir = entry.get("project_directory")
             base = os.path.normpath(os.path.join(doc.base_dir, str(pdir))) if pdir else os.path.dirname(file)
-            sub = reader.read(file, base)
-            sub_data = resolve_include(sub, reader, all_marks, seen + (file,))
-            sub_data = resolve_extends(Doc(sub.path, sub_data, sub.marks, sub.base_dir), reader, all_marks)
+            sub_reader = reader.for_include(_include_env_files(entry, doc.base_dir, base, doc.marks, i))
+            sub = sub_reader.read(file, base)
+            sub_data = resolve_include(sub, sub_reader, all_marks, seen + (file,))
+            sub_data = resolve_extends(Doc(sub.path, sub_data, sub.marks, sub.base_dir), sub_reader, all_marks)
             for p, mk in sub.marks.items():
                 all_marks.setdefault(p, mk)
             for section in ("services", "networks", "volumes", "configs", "secrets"):
@@ -233,6 +276,19 @@ def resolve_include(doc: Doc, reader: Reader, all_marks: Marks, seen: tuple = ()
                         value = {**value, "file": os.path.normpath(os.path.join(base, str(value["file"])))}
                     mine[name] = value
     return data
+
+
+def _include_env_files(entry: dict, here: str, project_dir: str, marks: Marks, i: int) -> list[str]:
+    """include[].env_file (relative to the including file), else the included project's own `.env`."""
+    given = entry.get("env_file")
+    if given is None:
+        default = os.path.join(project_dir, ".env")
+        return [default] if os.path.isfile(default) else []
+    files = [os.path.normpath(os.path.join(here, str(f))) for f in ([given] if isinstance(given, str) else given)]
+    for f in files:
+        if not os.path.isfile(f):
+            raise located_error(f"env file {f} not found", marks, ("include", i, "env_file"))
+    return files
 
 
 def merge_all(docs: list[dict]) -> dict:

@@ -104,6 +104,25 @@ def _quoted(text: str, start: int, q: str, path: str, line: int) -> tuple[int, s
     raise ConfigError(f"unterminated {q} quote", file=path, line=line)
 
 
+def read_raw_env_file(path: str) -> dict[str, str | None]:
+    """`env_file: {path: ..., format: raw}`: KEY=VALUE lines taken as written (no quotes, no `${}`, no
+    inline comments); blank lines and `#` lines are skipped."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"env file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read env file {path}: {err}") from None
+    env: dict[str, str | None] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        env[key.strip()] = value if sep else None
+    return env
+
+
 def merged_environment(shell: Mapping[str, str], dotenv: Mapping[str, str | None]) -> dict[str, str]:
     """The interpolation environment: the shell wins over .env."""
     env = {k: v for k, v in dotenv.items() if v is not None}

@@ -1,11 +1,12 @@
 """Variable interpolation as the compose specification defines it: `$VAR`, `${VAR}`, `${VAR:-d}`,
 `${VAR-d}`, `${VAR:?msg}`, `${VAR?msg}`, `${VAR:+alt}`, `${VAR+alt}`, nested defaults, and `$$` for a
-literal `$`. Applied to values only, never to mapping keys."""
+literal `$`. A `$` followed by neither a name nor `{` (`$(hostname)`, `$1`, `5$`) is kept as written, as the
+reference implementation does. Applied to values only, never to mapping keys."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from composer.config.yamlsrc import Marks, Override
 from composer.errors import ConfigError
@@ -52,8 +53,9 @@ def _expand(text: str, i: int, lookup, missing, inside: bool) -> tuple[str, int]
                 j += 1
             out.append(_get(text[i + 1:j], lookup, missing))
             i = j
-        else:
-            raise InterpolationError(f"invalid interpolation format in {text!r} (write a literal $ as $$)")
+        else:  # not a reference: the `$` is text (`$(cmd)`, `$1`, a trailing `$`)
+            out.append("$")
+            i += 1
     if inside:
         raise InterpolationError(f"missing closing brace in {text!r}")
     return "".join(out), i
@@ -91,6 +93,53 @@ def _braced(text: str, i: int, lookup, missing) -> tuple[str, int]:
             raise InterpolationError(f"required variable {name} is missing a value" + (f": {word}" if word else ""))
         result = value
     return result or "", end + 1
+
+
+class Variable(NamedTuple):
+    """A variable a stack file uses, as `config --variables` lists it."""
+
+    name: str
+    required: bool = False
+    default: str = ""  # the word of `${NAME-word}` / `${NAME:-word}`, as written
+    alternate: str = ""  # the word of `${NAME+word}` / `${NAME:+word}`
+
+
+def variables(text: str) -> list[Variable]:
+    """Every variable `text` refers to, in order, the words of nested references included."""
+    out: list[Variable] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find("$", i)
+        if j < 0 or j + 1 >= n:
+            break
+        nxt = text[j + 1]
+        if nxt == "$":
+            i = j + 2
+        elif nxt in _NAME_START:
+            k = j + 1
+            while k < n and text[k] in _NAME_CHARS:
+                k += 1
+            out.append(Variable(text[j + 1:k]))
+            i = k
+        elif nxt == "{":
+            k = j + 2
+            while k < n and text[k] in _NAME_CHARS:
+                k += 1
+            name, depth, end = text[j + 2:k], 1, k
+            while end < n and depth:  # the matching brace
+                depth += {"{": 1, "}": -1}.get(text[end], 0)
+                end += 1
+            body = text[k:end - 1] if depth == 0 else text[k:]
+            op = body.lstrip(":")[:1]
+            word = body[2:] if body.startswith(":") else body[1:]
+            if name and name[0] in _NAME_START:
+                out.append(Variable(name, required=op == "?", default=word if op == "-" else "",
+                                    alternate=word if op == "+" else ""))
+            out.extend(variables(word))
+            i = end
+        else:
+            i = j + 1
+    return out
 
 
 def _skip(_name: str) -> str:

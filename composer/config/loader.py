@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from composer.config import model as m
-from composer.config.documents import Doc, Reader, merge_all, resolve_extends, resolve_include
+from composer.config.documents import Doc, Env, Reader, merge_all, resolve_extends, resolve_include
 from composer.config.envfile import read_env_file
 from composer.config.normalize import Normalizer
 from composer.config.semantic import check_project, select_profiles
@@ -27,7 +27,9 @@ class RawProject:
 
 def load_raw(opts: LoadOptions) -> RawProject:
     src = resolve_sources(opts)
-    reader = Reader(environ=src.environ, interpolate=opts.interpolate, stdin=opts.stdin)
+    # COMPOSE_PROJECT_NAME is there for interpolation, from -p, the files' `name:` or the directory
+    env = Env(src.environ, lazy={"COMPOSE_PROJECT_NAME": lambda: _early_name(opts, src)})
+    reader = Reader(environ=env, interpolate=opts.interpolate, stdin=opts.stdin)
     marks: Marks = {}
     docs: list[dict] = []
     for path in src.files:
@@ -45,6 +47,33 @@ def load_raw(opts: LoadOptions) -> RawProject:
     return RawProject(name, merged, marks, src, tuple(reader.warnings))
 
 
+def _early_name(opts: LoadOptions, src: Sources) -> str | None:
+    """The project name before the files are interpolated: the last file's `name:` (interpolated alone)."""
+    from composer.config.interpolate import InterpolationError, expand
+    from composer.config.yamlsrc import parse
+    from composer.errors import ConfigError
+
+    name = None
+    for path in src.files:
+        if path == "-":
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data, _ = parse(fh.read(), path)
+        except (OSError, UnicodeDecodeError, ConfigError):
+            continue  # the real read reports it
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            name = data["name"]
+    try:
+        name = expand(name, src.environ.get) if name else None
+    except InterpolationError:
+        name = None
+    try:
+        return project_name(opts, src, name)
+    except ConfigError:
+        return None
+
+
 def load_project(opts: LoadOptions) -> m.Project:
     """Read, merge, interpolate, validate and normalise a project. Raises ConfigError."""
     raw = load_raw(opts)
@@ -54,6 +83,8 @@ def load_project(opts: LoadOptions) -> m.Project:
 def build_project(raw: RawProject, opts: LoadOptions) -> m.Project:
     src, data = raw.sources, raw.data
     norm = Normalizer(raw.name, src.working_dir, src.environ, raw.marks, read_env_file)
+    if not opts.resolve_paths:
+        norm.base = None
     services_raw: dict[str, Any] = data.get("services") or {}
     profiles = active_profiles(opts, src)
     all_services = {name: norm.service(name, svc or {}) for name, svc in sorted(services_raw.items())}
@@ -70,6 +101,7 @@ def build_project(raw: RawProject, opts: LoadOptions) -> m.Project:
         files=src.files, environment=m.FrozenMap(sorted(src.environ.items())),
         env_sources=m.FrozenMap(sorted(src.env_sources.items())), profiles=profiles,
         disabled_services=m.FrozenMap(disabled), warnings=raw.warnings,
+        models=m.FrozenMap(sorted((k, m.freeze(v or {})) for k, v in (data.get("models") or {}).items())),
         extensions=m.FrozenMap(sorted((k, m.freeze(v)) for k, v in data.items() if k.startswith("x-"))),
     )
     check_project(project, raw.marks)

@@ -133,8 +133,7 @@ def _merge_unique(base: list, over: list, keyfn) -> list:
             k = ("#", len(out))
         if isinstance(k, (dict, list)):
             k = repr(k)
-        out.pop(k, None)
-        out[k] = item
+        out[k] = item  # a later entry for the same target takes the earlier one's place, as compose does
     return list(out.values())
 
 
@@ -183,8 +182,15 @@ def _port_key(p: Any) -> Any:
 
 
 def _volume_target(v: Any) -> Any:
+    from composer.config.shortsyntax import clean_target
+
     if isinstance(v, dict):
-        return v.get("target")
+        t = v.get("target")
+        return clean_target(t) if isinstance(t, str) else t
+    return clean_target(_short_target(v))
+
+
+def _short_target(v: Any) -> str:
     parts = str(v).split(":")
     if len(parts) >= 2 and len(parts[0]) == 1 and parts[0].isalpha():  # a Windows drive: C:\...
         parts = [parts[0] + ":" + parts[1]] + parts[2:]

@@ -92,7 +92,29 @@ class Build:
     platforms: tuple[str, ...] = ()
     no_cache: bool = False
     pull: bool = False
+    # carried, not honoured by composer's builder (`config --check-support` and `build` say so)
+    additional_contexts: FrozenMap[str, str] = EMPTY
+    secrets: tuple["FileRef", ...] = ()
+    ssh: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    entitlements: tuple[str, ...] = ()
+    isolation: str | None = None
+    privileged: bool = False
+    provenance: str | None = None  # "true", "false" or attestation options, as written
+    sbom: str | None = None
+    ulimits: FrozenMap[str, "Ulimit"] = EMPTY
     extensions: FrozenMap[str, Any] = EMPTY
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hook:
+    """A `post_start` / `pre_stop` lifecycle hook: a command run in the container."""
+
+    command: tuple[str, ...] = ()
+    user: str | None = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: FrozenMap[str, str | None] = EMPTY
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +170,10 @@ class ServiceNetwork:
     mac_address: str | None = None
     priority: int | None = None
     link_local_ips: tuple[str, ...] = ()
+    # carried, not honoured (reported by service/keys.py)
+    driver_opts: FrozenMap[str, str] = EMPTY
+    gw_priority: int | None = None
+    interface_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +196,8 @@ class ResourceSpec:
     cpus: float | None = None
     memory: int | None = None  # bytes
     pids: int | None = None
+    devices: tuple[FrozenMap[str, Any], ...] = ()  # reservations: GPUs and other device requests
+    generic_resources: tuple[FrozenMap[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,7 +301,6 @@ class Service:
     domainname: str | None = None
     container_name: str | None = None
     labels: FrozenMap[str, str] = EMPTY
-    annotations: FrozenMap[str, str] = EMPTY  # container annotations (Kubernetes pod annotations)
     ports: tuple[ServicePort, ...] = ()
     expose: tuple[str, ...] = ()
     volumes: tuple[ServiceVolume, ...] = ()
@@ -327,7 +354,34 @@ class Service:
     device_cgroup_rules: tuple[str, ...] = ()  # "c 189:* rwm"
     group_add: tuple[str, ...] = ()
     env_file: tuple[str, ...] = ()  # absolute paths, already merged into environment
+    attach: bool = True  # false: an attached `up` does not show this service's output
     develop: Develop | None = None  # develop.watch rules (composer watch); not part of the config hash
+    # Keys of the specification composer carries but does not honour: printed by `config`, listed one line
+    # each by `config --check-support` and warned about by `up` (service/keys.py), never dropped.
+    annotations: FrozenMap[str, str] = EMPTY
+    runtime: str | None = None
+    cgroup_parent: str | None = None
+    userns_mode: str | None = None
+    uts: str | None = None
+    isolation: str | None = None
+    mac_address: str | None = None
+    cpu_count: int | None = None
+    cpu_percent: int | None = None
+    cpu_period: int | str | None = None
+    cpu_quota: int | str | None = None
+    cpu_rt_period: int | str | None = None
+    cpu_rt_runtime: int | str | None = None
+    mem_swappiness: int | None = None
+    blkio_config: FrozenMap[str, Any] | None = None
+    credential_spec: FrozenMap[str, Any] | None = None
+    storage_opt: FrozenMap[str, Any] = EMPTY
+    gpus: tuple[FrozenMap[str, Any], ...] = ()
+    use_api_socket: bool = False
+    post_start: tuple[Hook, ...] = ()
+    pre_stop: tuple[Hook, ...] = ()
+    models: FrozenMap[str, Any] = EMPTY  # model key -> None or {endpoint_var, model_var}
+    provider: FrozenMap[str, Any] | None = None
+    pull_refresh_after: str | None = None
     extensions: FrozenMap[str, Any] = EMPTY  # x-* keys of the service
 
     @property
@@ -368,6 +422,7 @@ class Network:
     internal: bool = False
     external: bool = False
     attachable: bool = False
+    enable_ipv4: bool | None = None  # None: the driver's default (IPv4 on)
     enable_ipv6: bool = False
     ipam_driver: str | None = None
     ipam: tuple[IpamPool, ...] = ()
@@ -403,6 +458,10 @@ class FileObject:
     content: str | None = None
     external: bool = False
     labels: FrozenMap[str, str] = EMPTY
+    # carried, not honoured (swarm's secret drivers and templates)
+    driver: str | None = None
+    driver_opts: FrozenMap[str, str] = EMPTY
+    template_driver: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -422,6 +481,7 @@ class Project:
     profiles: tuple[str, ...] = ()  # active profiles
     disabled_services: FrozenMap[str, Service] = EMPTY  # services whose profiles are not active
     warnings: tuple[str, ...] = ()  # e.g. unset variables defaulted to "" (the CLI prints them)
+    models: FrozenMap[str, FrozenMap[str, Any]] = EMPTY  # top-level `models:` (carried, not run here)
     extensions: FrozenMap[str, Any] = EMPTY
 
     @property
@@ -441,7 +501,8 @@ class Project:
 
 
 __all__ = [
-    "Build", "Dependency", "Deploy", "Develop", "FileObject", "FileRef", "FrozenMap", "Healthcheck", "IpamPool",
+    "Build", "Dependency", "Deploy", "Develop", "FileObject", "FileRef", "FrozenMap", "Healthcheck", "Hook",
+    "IpamPool",
     "Logging", "Network", "Project", "ResourceSpec", "RestartPolicy", "Service", "ServiceNetwork",
     "ServicePort", "ServiceVolume", "Ulimit", "Volume", "WatchExec", "WatchRule", "freeze", "thaw",
 ]

@@ -10,21 +10,27 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from composer.config import model as m
+from composer.config.carried import CarriedKeys
 from composer.config.develop import develop
 from composer.config.interpolate import located_error
 from composer.config.merge import kv_to_dict
 from composer.config.shortsyntax import absolute, parse_port, parse_volume
 from composer.config.yamlsrc import Marks
+from composer.config.yamlsrc import opt_text as _opt_str
+from composer.config.yamlsrc import scalar_text as _scalar_str
 from composer.errors import ComposerError, ConfigError
 from composer.units import parse_duration, parse_size
 
 FM = m.FrozenMap
 
 
-class Normalizer:
+class Normalizer(CarriedKeys):
     def __init__(self, project: str, working_dir: str, environ: Mapping[str, str], marks: Marks,
                  read_env_file: Callable[[str, Callable], dict]) -> None:
         self.project, self.wd, self.environ, self.marks = project, working_dir, environ, marks
+        # where printed paths resolve: the project directory, or None to keep them as written
+        # (`config --no-path-resolution`); files composer reads (env files, label files) always resolve
+        self.base: str | None = working_dir
         self.read_env_file = read_env_file
 
     # -- helpers
@@ -64,7 +70,8 @@ class Normalizer:
         raise self.err(path, f"must be true or false, not {value!r}")
 
     def int_(self, path: tuple, value: Any) -> int | None:
-        return self.conv(path, lambda v: int(str(v)) if not isinstance(v, bool) else _bad(v), value)
+        return self.conv(path, lambda v: _bad(v) if isinstance(v, bool) else
+                         int(v) if isinstance(v, float) and v.is_integer() else int(str(v)), value)
 
     def float_(self, path: tuple, value: Any) -> float | None:
         return self.conv(path, lambda v: float(v) if not isinstance(v, bool) else _bad(v), value)
@@ -72,15 +79,16 @@ class Normalizer:
     @staticmethod
     def strmap(value: Any) -> FM:
         d = kv_to_dict(value) if value is not None else {}
-        return FM(sorted((str(k), _scalar_str(v)) for k, v in d.items()))
+        # `labels: [novalue]` is the empty string, as compose reads it (not null)
+        return FM(sorted((str(k), _scalar_str(v) if v is not None else "") for k, v in d.items()))
 
     @staticmethod
     def strs(value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
         if isinstance(value, (str, int, float)):
-            return (str(value),)
-        return tuple(str(v) for v in value)
+            return (_scalar_str(value),)
+        return tuple(_scalar_str(v) for v in value)
 
     def argv(self, path: tuple, value: Any) -> tuple[str, ...] | None:
         if value is None:
@@ -90,7 +98,7 @@ class Normalizer:
                 return tuple(shlex.split(value))
             except ValueError as e:
                 raise self.err(path, f"cannot split {value!r}: {e}") from None
-        return tuple(str(v) for v in value)
+        return tuple(_scalar_str(v) for v in value)
 
     # -- services
     def service(self, name: str, d: dict) -> m.Service:
@@ -105,8 +113,7 @@ class Normalizer:
             environment=self.environment(p, d), env_file=self.env_files(p, d.get("env_file")),
             working_dir=_opt_str(d.get("working_dir")), user=_opt_str(d.get("user")),
             hostname=_opt_str(d.get("hostname")), domainname=_opt_str(d.get("domainname")),
-            container_name=_opt_str(d.get("container_name")), labels=self.strmap(d.get("labels")),
-            annotations=self.strmap(d.get("annotations")),
+            container_name=_opt_str(d.get("container_name")), labels=self.labels(p, d),
             ports=self.ports(p + ("ports",), d.get("ports")), expose=self.strs(d.get("expose")),
             volumes=self.volumes(p + ("volumes",), d.get("volumes")),
             volumes_from=self.strs(d.get("volumes_from")), tmpfs=self.strs(d.get("tmpfs")),
@@ -141,7 +148,7 @@ class Normalizer:
                           for x in d.get("devices") or ()),
             device_cgroup_rules=self.strs(d.get("device_cgroup_rules")),
             group_add=self.strs(d.get("group_add")), develop=develop(self, p + ("develop",), d.get("develop")),
-            extensions=ext,
+            extensions=ext, **self.carried(p, d),
         )
 
     def build(self, path: tuple, b: Any) -> m.Build | None:
@@ -151,20 +158,46 @@ class Normalizer:
             b = {"context": b}
         ctx = str(b.get("context") or ".")
         if not _is_url(ctx):
-            ctx = absolute(ctx, self.wd)
+            ctx = absolute(ctx, self.base)
         return m.Build(
             context=ctx, dockerfile=_opt_str(b.get("dockerfile")), dockerfile_inline=_opt_str(b.get("dockerfile_inline")),
-            args=FM(sorted(kv_to_dict(b.get("args") or {}).items())) if b.get("args") else m.EMPTY,
+            args=self.build_args(b.get("args")),
             target=_opt_str(b.get("target")), labels=self.strmap(b.get("labels")), network=_opt_str(b.get("network")),
             cache_from=self.strs(b.get("cache_from")), extra_hosts=self.extra_hosts(b.get("extra_hosts")),
             shm_size=self.size(path + ("shm_size",), b.get("shm_size")), tags=self.strs(b.get("tags")),
             platforms=self.strs(b.get("platforms")), no_cache=self.bool_(path + ("no_cache",), b.get("no_cache")),
             pull=self.bool_(path + ("pull",), b.get("pull")),
+            additional_contexts=FM(sorted((k, v if _is_url(str(v)) or str(v).startswith(("docker-image://", "service:", "target:"))
+                                           else absolute(str(v), self.base))
+                                          for k, v in kv_to_dict(b.get("additional_contexts")).items())),
+            secrets=self.file_refs(b.get("secrets")), ssh=self.strs(b.get("ssh")),
+            cache_to=self.strs(b.get("cache_to")), entitlements=self.strs(b.get("entitlements")),
+            isolation=_opt_str(b.get("isolation")), privileged=self.bool_(path + ("privileged",), b.get("privileged")),
+            provenance=_opt_str(b.get("provenance")), sbom=_opt_str(b.get("sbom")), ulimits=self.ulimits(path, b.get("ulimits")),
             extensions=FM(sorted((k, m.freeze(v)) for k, v in b.items() if k.startswith("x-"))),
         )
 
+    def build_args(self, value: Any) -> FM:
+        """`args: [NAME]` (no value) takes NAME from the shell or .env, as compose does; unset stays null."""
+        args = kv_to_dict(value or {})
+        return FM(sorted((str(k), _scalar_str(v) if v is not None else self.environ.get(str(k)))
+                         for k, v in args.items()))
+
+    def labels(self, path: tuple, d: dict) -> FM:
+        """`label_file` entries (KEY=VALUE lines, in order), then `labels`, which win."""
+        out: dict[str, str] = {}
+        files = d.get("label_file")
+        for f in [files] if isinstance(files, str) else files or ():
+            try:
+                values = self.read_env_file(absolute(str(f), self.wd), None)
+            except ConfigError as e:
+                raise self.err(path + ("label_file",), e.message) from None
+            out.update({k: v or "" for k, v in values.items()})
+        out.update(self.strmap(d.get("labels")))
+        return FM(sorted(out.items()))
+
     def env_files(self, path: tuple, value: Any) -> tuple[str, ...]:
-        return tuple(absolute(e["path"], self.wd) for e in _env_file_entries(value))
+        return tuple(absolute(e["path"], self.base) for e in _env_file_entries(value))
 
     def environment(self, path: tuple, d: dict) -> tuple[tuple[str, str | None], ...]:
         env: dict[str, str | None] = {}
@@ -174,7 +207,12 @@ class Normalizer:
             if not entry.get("required", True) and not os.path.exists(file):
                 continue
             try:
-                values = self.read_env_file(file, lookup)
+                if entry.get("format") == "raw":
+                    from composer.config.envfile import read_raw_env_file
+
+                    values = read_raw_env_file(file)
+                else:
+                    values = self.read_env_file(file, lookup)
             except ConfigError as e:
                 raise self.err(path + ("env_file",), e.message) from None
             env.update(values)
@@ -189,7 +227,7 @@ class Normalizer:
         return tuple(out)
 
     def volumes(self, path: tuple, value: Any) -> tuple[m.ServiceVolume, ...]:
-        return tuple(self.conv(path + (i,), lambda v: parse_volume(v, self.wd), item)
+        return tuple(self.conv(path + (i,), lambda v: parse_volume(v, self.base), item)
                      for i, item in enumerate(value or ()))
 
     def depends_on(self, d: dict) -> FM:
@@ -203,15 +241,16 @@ class Normalizer:
                                       required=self.bool_(("services", self._svc, "depends_on", name), spec.get("required"), True),
                                       restart=self.bool_(("services", self._svc, "depends_on", name), spec.get("restart")))
         # implicit dependencies: links, volumes_from and network_mode service:x
-        implicit = [svc for svc, _ in self.links(d.get("links"))]
+        # (links and network_mode also restart the dependent when the dependency restarts, as compose does)
+        implicit = [(svc, True) for svc, _ in self.links(d.get("links"))]
         for v in self.strs(d.get("volumes_from")):
             if not v.startswith("container:"):
-                implicit.append(v.split(":")[0])
+                implicit.append((v.split(":")[0], False))
         nm = self.network_mode_of(d)
         if nm and nm.startswith("service:"):
-            implicit.append(nm[8:])
-        for name in implicit:
-            deps.setdefault(name, m.Dependency())
+            implicit.append((nm[8:], True))
+        for name, restart in implicit:
+            deps.setdefault(name, m.Dependency(restart=restart))
         return FM(sorted(deps.items()))
 
     @staticmethod
@@ -231,8 +270,8 @@ class Normalizer:
     def service_networks(self, path: tuple, d: dict) -> tuple[FM, str | None]:
         mode = self.network_mode_of(d)
         raw = d.get("networks")
-        if raw is None:
-            return (FM() if mode else FM({"default": m.ServiceNetwork()})), mode
+        if raw is None:  # a provider service runs no container: it joins no network
+            return (FM() if mode or d.get("provider") else FM({"default": m.ServiceNetwork()})), mode
         if isinstance(raw, list):
             raw = {str(n): None for n in raw}
         nets = {}
@@ -242,15 +281,17 @@ class Normalizer:
                 aliases=self.strs(spec.get("aliases")), ipv4_address=_opt_str(spec.get("ipv4_address")),
                 ipv6_address=_opt_str(spec.get("ipv6_address")), mac_address=_opt_str(spec.get("mac_address")),
                 priority=self.int_(path + ("networks", key, "priority"), spec.get("priority")),
-                link_local_ips=self.strs(spec.get("link_local_ips")))
+                link_local_ips=self.strs(spec.get("link_local_ips")), driver_opts=self.strmap(spec.get("driver_opts")),
+                gw_priority=self.int_(path + ("networks", key, "gw_priority"), spec.get("gw_priority")),
+                interface_name=_opt_str(spec.get("interface_name")))
         return FM(sorted(nets.items())), mode
 
     @staticmethod
     def extra_hosts(value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
-        if isinstance(value, dict):
-            return tuple(f"{k}:{v}" for k, v in value.items())
+        if isinstance(value, dict):  # `host: ip` or `host: [ip, ip6]`
+            return tuple(f"{k}:{ip}" for k, v in value.items() for ip in (v if isinstance(v, list) else [v]))
         return tuple(str(v).replace("=", ":", 1) if "=" in str(v) else str(v) for v in value)
 
     def healthcheck(self, path: tuple, h: Any) -> m.Healthcheck | None:
@@ -276,9 +317,12 @@ class Normalizer:
             if r is None:
                 return None
             q = path + ("resources", key)
+            self.device_requests(q + ("devices",), r.get("devices"))
             return m.ResourceSpec(cpus=self.float_(q + ("cpus",), r.get("cpus")),
                                   memory=self.size(q + ("memory",), r.get("memory")),
-                                  pids=self.int_(q + ("pids",), r.get("pids")))
+                                  pids=self.int_(q + ("pids",), r.get("pids")),
+                                  devices=tuple(m.freeze(x) for x in r.get("devices") or ()),
+                                  generic_resources=tuple(m.freeze(x) for x in r.get("generic_resources") or ()))
         extras = {k: v for k, v in d.items() if k not in ("mode", "replicas", "resources", "restart_policy", "labels")}
         return m.Deploy(
             mode=_opt_str(d.get("mode")), replicas=self.int_(path + ("replicas",), d.get("replicas")),
@@ -329,6 +373,7 @@ class Normalizer:
         return m.Network(
             key=key, name=str(name), driver=_opt_str(d.get("driver")), driver_opts=self.strmap(d.get("driver_opts")),
             internal=self.bool_(p + ("internal",), d.get("internal")), external=external, attachable=self.bool_(p + ("attachable",), d.get("attachable")),
+            enable_ipv4=self.bool_(p + ("enable_ipv4",), d.get("enable_ipv4"), None),
             enable_ipv6=self.bool_(p + ("enable_ipv6",), d.get("enable_ipv6")), ipam_driver=_opt_str(ipam.get("driver")),
             ipam=tuple(m.IpamPool(subnet=_opt_str(c.get("subnet")), gateway=_opt_str(c.get("gateway")),
                                   ip_range=_opt_str(c.get("ip_range")),
@@ -354,9 +399,11 @@ class Normalizer:
         external = self.bool_(p + ("external",), d.get("external"))
         name = d.get("name") or (key if external else f"{self.project}_{key}")
         f = d.get("file")
-        return m.FileObject(key=key, name=str(name), file=absolute(str(f), self.wd) if f else None,
+        return m.FileObject(key=key, name=str(name), file=absolute(str(f), self.base) if f else None,
                             environment=_opt_str(d.get("environment")), content=_opt_str(d.get("content")),
-                            external=external, labels=self.strmap(d.get("labels")))
+                            external=external, labels=self.strmap(d.get("labels")),
+                            driver=_opt_str(d.get("driver")), driver_opts=self.strmap(d.get("driver_opts")),
+                            template_driver=_opt_str(d.get("template_driver")))
 
 
 def _env_file_entries(value: Any) -> list[dict]:
@@ -369,20 +416,6 @@ def _env_file_entries(value: Any) -> list[dict]:
 
 def _is_url(ctx: str) -> bool:
     return "://" in ctx or ctx.startswith(("git@", "github.com/"))
-
-
-def _scalar_str(v: Any) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return str(v)
-    return str(v)
-
-
-def _opt_str(v: Any) -> str | None:
-    return None if v is None else _scalar_str(v)
 
 
 def _bad(v: Any):

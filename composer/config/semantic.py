@@ -53,7 +53,7 @@ def check_project(p: m.Project, marks: Marks) -> None:
             if dep not in known and d.required:
                 raise located_error(f"depends on undefined service {dep!r}", marks,
                                     _origin(svc, dep, marks, base), hint=_hint(dep, known))
-        if svc.image is None and svc.build is None:
+        if svc.image is None and svc.build is None and svc.provider is None:
             raise located_error("has neither an image nor a build context", marks, base)
         if svc.container_name and svc.replicas > 1:
             raise located_error(f"container_name {svc.container_name!r} is set, so it cannot have "

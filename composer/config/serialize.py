@@ -9,7 +9,8 @@ from typing import Any
 from composer.config import model as m
 
 # Fields that change how many containers or in which order, not what a container is.
-_HASH_EXCLUDE = frozenset({"scale", "depends_on", "profiles", "build", "develop", "extensions"})
+# (`develop` drives `watch` and `attach` the attached display: changing either recreates nothing.)
+_HASH_EXCLUDE = frozenset({"scale", "depends_on", "profiles", "build", "extensions", "develop", "attach"})
 
 
 def _fmt_duration(seconds: float | None) -> str | None:
@@ -57,6 +58,8 @@ def volume_dict(v: m.ServiceVolume) -> dict:
                             "selinux": v.selinux})
     elif v.type == "volume":
         d["volume"] = _clean({"nocopy": v.nocopy, "subpath": v.subpath})
+        if v.selinux:  # `data:/data:z`: compose keeps the relabel option under `bind` for named volumes too
+            d["bind"] = {"selinux": v.selinux}
     elif v.type == "tmpfs":
         d["tmpfs"] = _clean({"size": v.tmpfs_size, "mode": v.tmpfs_mode})
     return _clean(d)
@@ -93,17 +96,28 @@ def service_dict(s: m.Service) -> dict:
         elif f == "deploy" and v is not None:
             v = _deploy(v)
         elif f == "build" and v is not None:
-            v = _clean({k: _plain(getattr(v, k)) for k in m.Build.__dataclass_fields__ if k != "extensions"}) \
+            v = _clean({k: _plain(getattr(v, k)) if k not in ("ulimits", "secrets") else
+                        (_ulimits(getattr(v, k)) if k == "ulimits" else
+                         [_clean({"source": r.source, "target": r.target, "uid": r.uid, "gid": r.gid, "mode": r.mode})
+                          for r in v.secrets])
+                        for k in m.Build.__dataclass_fields__ if k != "extensions"}) \
                 | {k: m.thaw(x) for k, x in v.extensions.items()}
         elif f in ("configs", "secrets"):
             v = [_clean({"source": r.source, "target": r.target, "uid": r.uid, "gid": r.gid, "mode": r.mode})
                  for r in v]
         elif f == "ulimits":
-            v = {k: (u.soft if u.soft == u.hard else {"soft": u.soft, "hard": u.hard}) for k, u in v.items()}
+            v = _ulimits(v)
+        elif f == "attach":
+            v = None if v else False  # printed only when false, as compose does
+        elif f in ("post_start", "pre_stop"):
+            v = [_clean({"command": list(h.command), "user": h.user, "privileged": h.privileged,
+                         "working_dir": h.working_dir, "environment": m.thaw(h.environment)}) for h in v]
         else:
             v = _plain(v)
         d[f] = v
     out = _clean(d)
+    if s.attach is False:
+        out["attach"] = False
     if "networks" in out:
         out["networks"] = {k: v for k, v in out["networks"].items()}
     elif s.networks:  # networks with no options still print: `networks: {default: null}`
@@ -119,16 +133,22 @@ def _watch_rule(r: m.WatchRule) -> dict:
     return d
 
 
+def _ulimits(v: Any) -> dict:
+    return {k: (u.soft if u.soft == u.hard else {"soft": u.soft, "hard": u.hard}) for k, u in v.items()}
+
+
 def _net(n: m.ServiceNetwork) -> dict:
     return {"aliases": list(n.aliases), "ipv4_address": n.ipv4_address, "ipv6_address": n.ipv6_address,
-            "mac_address": n.mac_address, "priority": n.priority, "link_local_ips": list(n.link_local_ips)}
+            "mac_address": n.mac_address, "priority": n.priority, "link_local_ips": list(n.link_local_ips),
+            "driver_opts": m.thaw(n.driver_opts), "gw_priority": n.gw_priority, "interface_name": n.interface_name}
 
 
 def _deploy(dp: m.Deploy) -> dict:
     def spec(r: m.ResourceSpec | None) -> dict | None:
         if r is None:
             return None
-        return _clean({"cpus": r.cpus, "memory": r.memory, "pids": r.pids})
+        return _clean({"cpus": r.cpus, "memory": r.memory, "pids": r.pids, "devices": m.thaw(r.devices),
+                       "generic_resources": m.thaw(r.generic_resources)})
     rp = dp.restart_policy
     return _clean({
         "mode": dp.mode, "replicas": dp.replicas,
@@ -149,8 +169,23 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _printed(d: dict) -> dict:
+    """What `config` prints of a service: env files are already read into `environment` (compose drops the
+    key too; printing an optional missing one would make the output refuse to load)."""
+    d.pop("env_file", None)
+    hc = d.get("healthcheck")
+    if isinstance(hc, dict) and hc.get("test") == ["NONE"]:
+        hc.pop("disable", None)  # `test: [NONE]` says it already, as compose prints it
+    # the schema wants deploy's memory as a string (digits of bytes, as compose prints it); the config hash
+    # keeps the number, so containers made before this change are not recreated for it
+    for spec in ((d.get("deploy") or {}).get("resources") or {}).values():
+        if isinstance(spec, dict) and isinstance(spec.get("memory"), int):
+            spec["memory"] = str(spec["memory"])
+    return d
+
+
 def project_dict(p: m.Project) -> dict:
-    out: dict[str, Any] = {"name": p.name, "services": {n: service_dict(s) for n, s in sorted(p.services.items())}}
+    out: dict[str, Any] = {"name": p.name, "services": {n: _printed(service_dict(s)) for n, s in sorted(p.services.items())}}
     nets = {}
     for k, n in p.networks.items():
         nets[k] = _clean({"name": n.name, "driver": n.driver, "driver_opts": _map(n.driver_opts),
@@ -158,6 +193,8 @@ def project_dict(p: m.Project) -> dict:
                           "enable_ipv6": n.enable_ipv6,
                           "ipam": _clean({"driver": n.ipam_driver, "config": [_plain(c) for c in n.ipam]}),
                           "labels": _map(n.labels)}) | m.thaw(n.extensions)
+        if n.enable_ipv4 is not None:  # printed when given, false included
+            nets[k]["enable_ipv4"] = n.enable_ipv4
     vols = {k: _clean({"name": v.name, "driver": v.driver, "driver_opts": _map(v.driver_opts),
                        "external": v.external, "labels": _map(v.labels)}) | m.thaw(v.extensions)
             for k, v in p.volumes.items()}
@@ -169,8 +206,22 @@ def project_dict(p: m.Project) -> dict:
             out[key] = {k: _plain(o) for k, o in objs.items()}
             for v in out[key].values():
                 v.pop("key", None)
+    if p.models:
+        out["models"] = {k: m.thaw(v) for k, v in p.models.items()}
     out.update(m.thaw(p.extensions))
     return out
+
+
+def escape_dollars(value: Any) -> Any:
+    """Every `$` of an interpolated document written as `$$`, so that printed output loads again with the
+    same meaning (`sh -c "echo $$HOSTNAME"` stays a literal `$HOSTNAME`), as docker compose prints it."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: escape_dollars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escape_dollars(v) for v in value]
+    return value
 
 
 def config_hash(service: m.Service) -> str:

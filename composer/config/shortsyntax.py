@@ -94,8 +94,10 @@ def _is_path(source: str) -> bool:
     return source.startswith(("/", ".", "~")) or (len(source) > 1 and source[1] == ":" and source[0].isalpha())
 
 
-def absolute(path: str, base: str) -> str:
-    """Relative to the project dir, with `~` expanded."""
+def absolute(path: str, base: str | None) -> str:
+    """Relative to the project dir, with `~` expanded; base None: as written (`--no-path-resolution`)."""
+    if base is None:
+        return path
     path = os.path.expanduser(path)
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(base, path))
 
@@ -110,7 +112,7 @@ def parse_volume(value: Any, base: str) -> ServiceVolume:
     if len(parts) > 1 and len(parts[0]) == 1 and parts[0].isalpha():  # C:\...
         parts = [parts[0] + ":" + parts[1]] + parts[2:]
     if len(parts) == 1:
-        return ServiceVolume(type="volume", target=parts[0])
+        return ServiceVolume(type="volume", target=clean_target(parts[0]))
     if len(parts) > 3:
         raise ValueError(f"invalid volume {value!r}: too many colons")
     source, target = parts[0], parts[1]
@@ -131,10 +133,19 @@ def parse_volume(value: Any, base: str) -> ServiceVolume:
             propagation = opt
         elif opt not in ("", "consistent", "cached", "delegated"):
             raise ValueError(f"invalid volume mode {opt!r} in {value!r}")
-    if _is_path(source):
+    target = clean_target(target)
+    if _is_path(source):  # the short syntax creates a missing source directory, as docker always did
         return ServiceVolume(type="bind", source=absolute(source, base), target=target, read_only=read_only,
                              selinux=selinux, propagation=propagation, create_host_path=True)
-    return ServiceVolume(type="volume", source=source, target=target, read_only=read_only, nocopy=nocopy)
+    return ServiceVolume(type="volume", source=source, target=target, read_only=read_only, nocopy=nocopy,
+                         selinux=selinux)
+
+
+def clean_target(target: str) -> str:
+    """`/data/` and `/data` are one mount point (merges compare them: a later file's replaces the earlier)."""
+    import posixpath
+
+    return posixpath.normpath(target) if target.startswith("/") else target
 
 
 def _long_volume(d: dict, base: str) -> ServiceVolume:
@@ -155,9 +166,10 @@ def _long_volume(d: dict, base: str) -> ServiceVolume:
     size = tmpfs.get("size")
     mode = tmpfs.get("mode")
     return ServiceVolume(
-        type=vtype, target=target, source=source if source else None,
+        type=vtype, target=clean_target(target), source=source if source else None,
         read_only=bool(d.get("read_only", False)), consistency=d.get("consistency"),
-        create_host_path=bool(bind.get("create_host_path", True)), propagation=bind.get("propagation"),
+        # the long syntax refuses a missing source unless asked to create it (compose's default: false)
+        create_host_path=bool(bind.get("create_host_path", False)), propagation=bind.get("propagation"),
         selinux=bind.get("selinux"), nocopy=bool(vol.get("nocopy", False)), subpath=vol.get("subpath"),
         tmpfs_size=parse_size(size, what="tmpfs size") if size is not None else None,
         tmpfs_mode=int(str(mode), 8) if isinstance(mode, str) else mode,

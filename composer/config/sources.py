@@ -29,6 +29,7 @@ class LoadOptions:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     interpolate: bool = True
     normalize: bool = True
+    resolve_paths: bool = True  # False: relative paths stay as written (`config --no-path-resolution`)
     services: tuple[str, ...] = ()  # services named on the command line: they enable their profiles
     cwd: str | None = None  # where discovery starts (default: the process's cwd)
     stdin: IO[str] | None = None  # for "-" (default sys.stdin)
@@ -105,6 +106,8 @@ def discover(start: str) -> list[str]:
 
 def project_name(opts: LoadOptions, src: Sources, from_file: str | None) -> str:
     """-p, then COMPOSE_PROJECT_NAME (shell over .env), then `name:`, then the directory's name."""
+    # `name:` in a file is normalised as compose does (`My_App` -> `my_app`); -p and the variable are checked
+    from_file = normalize_name(from_file) if from_file else from_file
     for value, what in ((opts.project_name, "-p"), (src.environ.get("COMPOSE_PROJECT_NAME"), "COMPOSE_PROJECT_NAME"),
                         (from_file, "name")):
         if value:

@@ -2,12 +2,18 @@
 
 We compose the node tree with PyYAML's C parser and build the Python values ourselves, so that every
 value keeps a mark (for error messages), the compose tags `!reset` / `!override` survive as wrapper
-objects until the merge, and YAML 1.1 oddities (`yes`/`on` as booleans) stay strings as in YAML 1.2,
-which the compose specification uses."""
+objects until the merge, and plain scalars are typed as YAML 1.2 and the reference implementation (Go's
+yaml.v3) type them, not as PyYAML's YAML 1.1 resolver does: `22:22` is a string, not the base-60 1342;
+`yes`/`on`/`y` are strings; `1e3` is a number; `1_000`, `0755`, `0o755`, `0x1F` are integers as Go reads
+them (`resolve_plain`).
+
+`parse` is the one function that reads YAML text (documents.Reader calls it for every file)."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+import re
 
 import yaml
 
@@ -22,7 +28,66 @@ _BOOL = "tag:yaml.org,2002:bool"
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
+# Tags PyYAML's resolver gives an untagged plain scalar (an explicit `!!int` keeps its own meaning only when
+# written: PyYAML cannot tell us, so explicit core tags on plain scalars are typed as YAML 1.2 too).
+_IMPLICIT = frozenset({_STR, _BOOL, _NULL, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                       "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml"})
 _MAX_NODES = 2_000_000  # alias bombs ("billion laughs") stop here instead of eating the memory
+
+
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  # yaml.v3's yamlStyleFloat
+_GO_INT = re.compile(r"[-+]?(0[xX](_?[0-9a-fA-F])+|0[oO](_?[0-7])+|0[bB](_?[01])+|0(_?[0-7])*|[1-9](_?[0-9])*)")
+_NUMERIC_START = frozenset("0123456789+-.")
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_SPECIAL_FLOATS = {".inf": float("inf"), ".Inf": float("inf"), ".INF": float("inf"), "+.inf": float("inf"),
+                   "+.Inf": float("inf"), "+.INF": float("inf"), "-.inf": float("-inf"), "-.Inf": float("-inf"),
+                   "-.INF": float("-inf"), ".nan": float("nan"), ".NaN": float("nan"), ".NAN": float("nan")}
+
+
+def resolve_plain(text: str) -> Any:
+    """An untagged plain scalar as yaml.v3 (docker compose's parser) reads it: YAML 1.2's core schema
+    plus Go's integer literals (strconv.ParseInt base 0: `0755` octal, `1_000`, `0x1F`, `0b11`)."""
+    if text in _NULLS:
+        return None
+    b = _BOOLS.get(text)
+    if b is not None:
+        return b
+    c = text[0]
+    if c in "0123456789+-":
+        if _GO_INT.fullmatch(text):
+            sign, digits = (text[0], text[1:]) if text[0] in "+-" else ("", text)
+            if len(digits) > 1 and digits[0] == "0" and digits[1] not in "xXoObB":
+                digits = "0o" + digits[1:]  # Go's legacy octal
+            value = int(sign + digits, 0)
+            if -(1 << 63) <= value < (1 << 64):
+                return value
+        if _GO_FLOAT.fullmatch(text):
+            return float(text)
+    elif c == "." and (text in _SPECIAL_FLOATS or _GO_FLOAT.fullmatch(text)):
+        return _SPECIAL_FLOATS.get(text) if text in _SPECIAL_FLOATS else float(text)
+    return text
+
+
+def scalar_text(v: Any) -> str | None:
+    """A YAML scalar as the text docker compose gives it (Go's formatting: 1e3 -> "1000", .inf -> "+Inf")."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (float("inf"), float("-inf")):
+            return "+Inf" if v > 0 else "-Inf"
+        if v.is_integer() and abs(v) < 1e21:
+            return str(int(v))
+        return repr(v)
+    return str(v)
+
+
+def opt_text(v: Any) -> str | None:
+    return None if v is None else scalar_text(v)
 
 
 class Mark(NamedTuple):  # a NamedTuple: one is made per node, and it is cheaper than a dataclass
@@ -99,7 +164,9 @@ class _Builder:
             raise self.error("document too large (too many aliases expanded)", node)
         tag = node.tag
         if tag == _STR:  # the common case first: this walk is most of the parse time
-            return node.value
+            v = node.value
+            # a plain scalar YAML 1.1 calls a string may be a YAML 1.2 number (`1e3`, `0o755`)
+            return v if node.style or not v or v[0] not in _NUMERIC_START else resolve_plain(v)
         if tag == "!reset":
             return RESET
         if tag == "!override":
@@ -140,11 +207,13 @@ class _Builder:
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
+        if not node.style and tag in _IMPLICIT:  # untagged plain: YAML 1.2
+            return resolve_plain(node.value)
         if tag == _STR:
             return node.value
         if tag == _BOOL:
             low = node.value.lower()
-            return node.value if low not in ("true", "false") else low == "true"  # yes/on: strings (YAML 1.2)
+            return node.value if low not in ("true", "false") else low == "true"
         if tag == _NULL:
             return None
         if node.tag.startswith("!"):
@@ -177,9 +246,11 @@ class _Builder:
                         merged.setdefault(k, v)
                 continue
             key = self.key(knode)
-            if key in out:
-                raise self.error(f"duplicate key {key!r}", knode)
             sub = path + (key,)
+            if key in out:
+                first = self.marks.get(sub)
+                where = f" (first at line {first.line})" if first and first.file == self.file else ""
+                raise self.error(f"duplicate key {key!r}{where}", knode)
             m = knode.start_mark
             self.marks[sub] = Mark(self.file, m.line + 1, m.column + 1)
             out[key] = self.build(vnode, sub)

@@ -41,6 +41,17 @@ class PullEvent:
 Progress = Callable[[PullEvent], None]
 
 
+def pinned_reference(ref: str, client: RegistryClient | None = None) -> str:
+    """`ref` with the registry's current manifest digest: `docker.io/library/nginx:1.25@sha256:...`, as
+    `docker compose config --resolve-image-digests` prints it. A reference with a digest is kept."""
+    parsed = parse_reference(ref)
+    if parsed.digest:
+        return str(parsed)
+    client = client or RegistryClient(parsed.domain)
+    top, _ = client.get_manifest(parsed.path, parsed.tag or "latest")
+    return f"{parsed}@{digest_of(top)}"
+
+
 def pull_image(store: "ImageStore", ref: str, *, progress: Progress | None = None,
                platform: tuple[str, str] | None = None, client: RegistryClient | None = None,
                workers: int = DEFAULT_WORKERS) -> "Image":

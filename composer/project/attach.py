@@ -63,6 +63,9 @@ def plan(model: Any, infos: Sequence[Any], opts: AttachOptions) -> AttachPlan:
         chosen = set(opts.services)  # compose attaches to the named services, not their dependencies
     else:
         chosen = started
+    if not opts.attach:  # `attach: false` in the file: not followed unless --attach names it
+        services = getattr(model, "services", {}) or {}
+        chosen = {n for n in chosen if getattr(services.get(n), "attach", True) is not False}
     if opts.exit_code_from:
         opts = replace(opts, abort_on_container_exit=True)
     return AttachPlan(frozenset(chosen - set(opts.no_attach)), tuple(sorted(started)),

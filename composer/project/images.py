@@ -112,6 +112,15 @@ def pull_images(stack: Stack, services: Sequence[str] = (), *, policy: str | Non
                                on_failure=failed if ignore_failures else None)
 
 
+def pin_digests(project: Project, pinned: Callable[[str], str] | None = None) -> Project:
+    """Every service's `image:` pinned to its registry digest (`config --resolve-image-digests`); a
+    service with only `build:` is left as it is. `pinned` (tests) replaces the registry lookup."""
+    if pinned is None:
+        from composer.images.pull import pinned_reference as pinned
+    services = {n: replace(s, image=pinned(s.image)) if s.image else s for n, s in project.services.items()}
+    return replace(project, services=type(project.services)(services))
+
+
 def nothing_to_pull(project: Project, store: Any) -> bool:
     """Every service image is in the store and no service asks for pull_policy: always. The usual
     `up`: it then skips importing the registry client and the progress display (~14 ms)."""

@@ -161,21 +161,44 @@ def security_for(service: Service, warn: list[str], base_dir: str = ".") -> tupl
 RUNTIME_LACKS: tuple[str, ...] = ()  # every key the runtime takes is honoured now (tty, stdin_open: runtime.monitor.tty)
 
 
+# Keys of the specification the model carries (config/model.py) but composer does not act on: each one a
+# service sets is reported, naming service and key (`up` warns, `config --check-support` lists them).
+CARRIED = ("annotations", "runtime", "cgroup_parent", "userns_mode", "uts", "isolation", "mac_address",
+           "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime",
+           "mem_swappiness", "blkio_config", "credential_spec", "storage_opt", "gpus", "use_api_socket",
+           "post_start", "pre_stop", "models", "provider", "pull_refresh_after")
+BUILD_CARRIED = ("additional_contexts", "secrets", "ssh", "cache_to", "entitlements", "isolation", "privileged",
+                 "provenance", "sbom", "ulimits")
+
+
 def warnings_for(service: Service) -> list[str]:
     """One text per key the runtime cannot honour (the runner reports each once)."""
     name = service.name
     warn = [f"service {name}: key {key!r} is not supported by composer's runtime, ignored"
             for key in UNSUPPORTED + RUNTIME_LACKS if getattr(service, key)]
+    warn += [f"service {name}: key {key!r} is not supported here, ignored"
+             for key in CARRIED if getattr(service, key) not in (None, (), False) and getattr(service, key) != {}]
+    if service.build is not None:
+        warn += [f"service {name}: key 'build.{key}' is not supported here, ignored" for key in BUILD_CARRIED
+                 if getattr(service.build, key) not in (None, (), False) and getattr(service.build, key) != {}]
+    for i, v in enumerate(service.volumes):
+        if v.selinux:
+            warn.append(f"service {name}: key 'volumes[{i}]' option {v.selinux!r} (SELinux relabel) is not "
+                        "supported here, ignored")
     for key, net in service.networks.items():
         if net.ipv6_address or net.link_local_ips:
             warn.append(f"service {name}: networks.{key} IPv6/link-local addresses are not supported, ignored")
+        for attr in ("driver_opts", "gw_priority", "interface_name"):
+            if getattr(net, attr):
+                warn.append(f"service {name}: key 'networks.{key}.{attr}' is not supported here, ignored")
     d = service.deploy
     if d is not None:
         ignored = [f"deploy.{k}" for k in d.extras]
         ignored += ["deploy.mode"] if d.mode not in (None, "replicated") else []
         ignored += ["deploy.labels"] if d.labels else []
         if d.reservations is not None:
-            ignored += [f"deploy.resources.reservations.{k}" for k in ("cpus", "pids") if getattr(d.reservations, k)]
+            ignored += [f"deploy.resources.reservations.{k}" for k in ("cpus", "pids", "devices", "generic_resources")
+                        if getattr(d.reservations, k)]
         if d.restart_policy is not None:
             ignored += [f"deploy.restart_policy.{k}" for k in ("delay", "window") if getattr(d.restart_policy, k)]
         warn += [f"service {name}: key {k!r} is not supported by composer (swarm only), ignored" for k in ignored]

@@ -56,4 +56,4 @@ def test_restart_takes_restart_true_dependents_and_events_since_until(tstack):
     assert s("events", "--until", "1s").returncode == 0  # in the past: ends at once
     assert time.monotonic() - t < 5
     bad = s("events", "--since", "yesterday", check=False)
-    assert bad.returncode == 2 and "invalid --since value" in bad.stderr
+    assert bad.returncode == 1 and "invalid --since value" in bad.stderr

@@ -82,6 +82,14 @@ def test_attached_up_prefixes_logs_and_announces_exits(stack):
     assert out.index("hello from one") < out.index("bye from one") < out.index("hello-1 exited with code 0")
 
 
+def test_attach_false_service_runs_but_is_not_shown(stack):
+    s = stack("quiet")
+    out = s("--ansi", "never", "up").stdout
+    assert "loud-1  | loud here" in out and "quiet here" not in out
+    logs = s("logs", "quiet").stdout
+    assert "quiet here" in logs  # it ran: only the attached display left it out
+
+
 def test_attached_up_exit_code_from(stack):
     s = stack("oneshot", OTHER_CODE="3")
     proc = s("--ansi", "never", "up", "--exit-code-from", "other", check=False)

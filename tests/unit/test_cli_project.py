@@ -273,9 +273,9 @@ def test_up_detached_passes_options_and_prints_plain_progress(fake, capsys):
 
 
 def test_up_incompatible_flags(fake, capsys):
-    assert main(["up", "-d", "--abort-on-container-exit"]) == 2
+    assert main(["up", "-d", "--abort-on-container-exit"]) == 1
     assert "incompatible" in capsys.readouterr().err
-    assert main(["up", "--force-recreate", "--no-recreate"]) == 2
+    assert main(["up", "--force-recreate", "--no-recreate"]) == 1
 
 
 def test_up_unknown_service(fake, capsys):
@@ -365,7 +365,7 @@ def test_logs_non_follow(fake, capsys):
     assert capsys.readouterr().out == "web-1  | one\ndb-1   | two\n"
     assert main(["logs", "--no-log-prefix", "db"]) == 0
     assert capsys.readouterr().out == "two\n"
-    assert main(["logs", "--tail", "x"]) == 2
+    assert main(["logs", "--tail", "x"]) == 1
 
 
 def test_exec_returns_command_exit_code_without_threads(fake):
@@ -389,7 +389,7 @@ def test_kill_signal_and_stop_timeout(fake):
     assert verbs("kill")[0][1] == (("db",), 15)
     assert main(["stop", "-t", "1"]) == 0
     assert verbs("stop")[0][1] == ((), 1.0)
-    assert main(["kill", "-s", "NOPE"]) == 2
+    assert main(["kill", "-s", "NOPE"]) == 1
 
 
 def test_rm_asks_and_respects_no(fake, monkeypatch, capsys):

@@ -58,7 +58,7 @@ DOT = '''digraph "shop" {
   "db";
   "migrate";
   "web";
-  "api" -> "cache" [label="started, link: kv"];
+  "api" -> "cache" [label="started, restart, link: kv"];
   "api" -> "db" [label="healthy, restart"];
   "api" -> "migrate" [label="completed"];
   "migrate" -> "db" [label="healthy"];
@@ -73,7 +73,7 @@ MERMAID = '''graph TD
   s2["db"]
   s3["migrate"]
   s4["web"]
-  s0 -->|started, link: kv| s1
+  s0 -->|started, restart, link: kv| s1
   s0 -->|healthy, restart| s2
   s0 -->|completed| s3
   s3 -->|healthy| s2
@@ -83,7 +83,7 @@ MERMAID = '''graph TD
 TREE = """shop
 └── web
     └── api  (started)
-        ├── cache  (started, link: kv)
+        ├── cache  (started, restart, link: kv)
         ├── db  (healthy, restart)
         └── migrate  (completed)
             └── db  (healthy)

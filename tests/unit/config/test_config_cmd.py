@@ -63,7 +63,7 @@ def test_listings(tmp_path, capsys):
 def test_hash(tmp_path, capsys):
     out = run(tmp_path, capsys, "--hash", "*")[1].splitlines()
     assert [line.split()[0] for line in out] == ["db", "web"] and all(len(line.split()[1]) == 64 for line in out)
-    assert run(tmp_path, capsys, "--hash", "nope")[0] == 2
+    assert run(tmp_path, capsys, "--hash", "nope")[0] == 1
 
 
 def test_output_file(tmp_path, capsys):
@@ -89,7 +89,7 @@ def test_environment_listing(tmp_path, capsys, monkeypatch):
 def test_error_exit_code_and_message(tmp_path, capsys):
     (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: x\n    portz: []\n")
     rc, out, err = run(tmp_path, capsys)
-    assert rc == 15 and out == ""
+    assert rc == 1 and out == ""
     assert err.startswith("composer: ") and "compose.yaml:4:5" in err and "did you mean 'ports'" in err
     assert "Traceback" not in err
 

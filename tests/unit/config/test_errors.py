@@ -49,4 +49,4 @@ def test_error_carries_service_and_key(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_text(tmp_path, "services:\n  web:\n    image: x\n    portz: []\n")
     assert e.value.service == "web" and e.value.key == "portz" and e.value.line == 4 and e.value.column == 5
-    assert e.value.exit_code == 15
+    assert e.value.exit_code == 1

@@ -64,5 +64,5 @@ def test_extends_a_service_without_a_body(tmp_path):
     from composer.errors import ConfigError
 
     (tmp_path / "compose.yaml").write_text("services:\n  base:\n  web:\n    extends: base\n    image: x\n")
-    with pytest.raises(ConfigError, match="compose.yaml:4:.*extends service 'base', which is not a mapping"):
+    with pytest.raises(ConfigError, match="compose.yaml:2:3: service 'base': a service needs a definition"):
         load_project(LoadOptions(cwd=str(tmp_path), environ={}))

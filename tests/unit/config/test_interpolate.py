@@ -21,7 +21,7 @@ def test_operators(text, want):
 
 
 @pytest.mark.parametrize("text", ["${UNSET:?need it}", "${EMPTY:?x}", "${UNSET?x}", "${", "${SET", "${1BAD}",
-                                  "$ x", "${SET:x}", "${UNSET:-${SET}"])
+                                  "${SET:x}", "${UNSET:-${SET}"])
 def test_errors(text):
     with pytest.raises(InterpolationError):
         expand(text, ENV.get)

@@ -75,3 +75,21 @@ def test_fast_schema_agrees_with_jsonschema(service):
     assert _fast()(doc) == Draft7Validator(schema()).is_valid(doc)
     top, svc = _validators()
     assert svc.is_valid(service) == Draft7Validator(schema()).is_valid(doc)
+
+
+TOP_KEYS = ["name", "services", "networks", "volumes", "configs", "secrets", "models", "include", "version", "x-a",
+            "extra"]
+OBJ_KEYS = ["driver", "external", "name", "labels", "driver_opts", "ipam", "file", "content", "environment",
+            "model", "context_size", "path", "env_file", "project_directory", "internal", "a"]
+objects = st.dictionaries(st.sampled_from(["a", "b", "bad name"]),
+                          st.one_of(st.none(), st.dictionaries(st.sampled_from(OBJ_KEYS), values, max_size=4)),
+                          max_size=2)
+
+
+@SETTINGS
+@given(st.dictionaries(st.sampled_from(TOP_KEYS), st.one_of(values, objects), max_size=5))
+def test_fast_schema_agrees_on_whole_documents(doc):
+    """Not only service bodies: the top level, networks, volumes, configs, secrets, models, include."""
+    from jsonschema import Draft7Validator
+
+    assert _fast()(doc) == Draft7Validator(schema()).is_valid(doc)
