@@ -226,7 +226,7 @@ def _run(argv: list[str], command: str | None) -> int:
         return 0
     if getattr(args, "dry_run", False) and args.command not in _DRY_RUN:
         _print_error(f"--dry-run is not supported by `composer {args.command}`; nothing was done")
-        return 2
+        return 1
     try:
         return int(func(args) or 0)
     except ComposerError as err:

@@ -295,7 +295,7 @@ def _waits(ctx: "Ctx", svc: Service) -> list[dict]:
             ctx.report.unmapped(svc.name, f"depends_on.{dep}", "the dependency is not among the converted services")
             continue
         dname = ctx.cname(dep)
-        if d.restart:
+        if d.restart and dep not in {target for target, _ in svc.links}:  # a link implies it: not the user's
             ctx.report.unmapped(svc.name, f"depends_on.{dep}.restart", "pods are not restarted with their dependencies")
         if d.condition == "service_completed_successfully":
             if ctx.kind(dep) != "Job":

@@ -144,7 +144,7 @@ def test_ps_filter_status_and_orphans(fake, capsys):
 
 @pytest.mark.parametrize("flt", ["status=bogus", "name=web", "status"])
 def test_ps_bad_filter(fake, capsys, flt):
-    assert main(["ps", "--filter", flt]) == 2
+    assert main(["ps", "--filter", flt]) == 1
     assert "invalid --filter" in capsys.readouterr().err
 
 
@@ -154,7 +154,7 @@ def test_logs_until(fake, capsys):
     assert main(["logs", "--no-color", "--until", "2024-05-01T10:00:01Z", "db"]) == 0
     out = capsys.readouterr().out
     assert "early" in out and "late" not in out
-    assert main(["logs", "--until", "yesterday-ish"]) == 2
+    assert main(["logs", "--until", "yesterday-ish"]) == 1
     assert "invalid --until value" in capsys.readouterr().err
 
 
@@ -166,7 +166,7 @@ def test_up_timestamps_prefix_lines(fake, capsys):
 
 
 def test_up_attach_dependencies_incompatible_with_attach(fake, capsys):
-    assert main(["up", "--attach", "web", "--attach-dependencies"]) == 2
+    assert main(["up", "--attach", "web", "--attach-dependencies"]) == 1
     assert "incompatible" in capsys.readouterr().err
 
 
@@ -305,7 +305,7 @@ def test_pull_ignore_failures_goes_on(tmp_path, monkeypatch):
                                   ["exec", "--dry-run", "web", "true"]])
 def test_dry_run_refused_by_verbs_without_a_plan(fake, capsys, argv):
     """A verb that would act for real refuses --dry-run rather than ignore it."""
-    assert main(["--dry-run", *argv]) == 2
+    assert main(["--dry-run", *argv]) == 1
     assert "--dry-run is not supported" in capsys.readouterr().err
     assert FakeRunner.calls == []
 

@@ -140,7 +140,6 @@ services:
     err = capsys.readouterr().err
     assert "Pushing broken:" in err and "Pushed web" in err
     assert ("library/db", "1") not in registry.manifests  # not built here: never pushed
-    with pytest.raises(SystemExit):
-        main(["build", "--help"])
+    assert main(["build", "--help"]) == 0
     assert "--push" in capsys.readouterr().out
     assert json.loads(registry.manifests[("demo/web", "1")][0])["layers"]
