@@ -186,9 +186,12 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
                 errors.append(str(e))
         if errors:
             raise ContainerError(f"cannot remove container {info.name}: " + "; ".join(errors))
-        rmtree(p.data)
-        if os.path.exists(p.data):
-            raise ContainerError(f"cannot remove container {info.name}: {p.data} is still there")
+        from composer.runtime.container.inventory import remove_data
+
+        try:
+            remove_data(rt, info.id)  # renamed away first: never a container dir without its spec
+        except ContainerError as e:
+            raise ContainerError(f"cannot remove container {info.name}: {e}") from None
         for name in os.listdir(p.state) if os.path.isdir(p.state) else ():
             if name != st.LOCK_FILE:
                 quiet(os.unlink, os.path.join(p.state, name))
