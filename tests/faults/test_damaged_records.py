@@ -78,3 +78,24 @@ def test_damaged_network_record_refuses_up_with_one_line(tstack):
     assert f"damaged record {path}" in up.stderr and "composer down" in up.stderr
     s("down", "-t", "0")
     assert left_on_host(owned) == {}
+
+
+@pytest.mark.parametrize("which", ["spec", "state"])
+def test_up_after_damage_converges(tstack, which):
+    """A stand-in spec cannot start: `up` recreates its container; a rebuilt state is a running one: kept."""
+    s = tstack(STACK)
+    s("up", "-d")
+    owned = Owned(s)
+    look(owned)
+    before = _container(s, "db")
+    _damage(s, which)
+    up = s("up", "-d")
+    assert "Traceback" not in up.stderr
+    rows = {json.loads(x)["Service"]: json.loads(x) for x in s("ps", "--format", "json").stdout.splitlines()}
+    assert rows["db"]["State"] == "running" and rows["web"]["State"] == "running"
+    assert (rows["db"]["ID"] != before) == (which == "spec")
+    look(owned)
+    s("down", "-t", "0")
+    assert left_on_host(owned) == {}
+    assert orphan_files(s, owned.ids) == []
+    assert volume_file(s) in ("run\n", "run\nrun\n")

@@ -42,9 +42,23 @@ def leftovers(base: str) -> list[str]:
         return []
 
 
+def _maker_alive(path: str) -> bool:
+    """A remove still deleting its trash dir (removes do not take base's lock): leave it to it."""
+    name = os.path.basename(path)
+    if not name.startswith(TRASH):
+        return False  # a staging dir under base's lock: its create is dead
+    try:
+        os.kill(int(name.rsplit("-", 1)[1]), 0)
+        return True
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+
+
 def sweep_staging(base: str) -> list[str]:
     """Delete what creates and removes killed midway left (the caller holds base's lock). Returns them."""
-    gone = leftovers(base)
+    gone = [p for p in leftovers(base) if not _maker_alive(p)]
     for path in gone:
         rmtree(path)
     return [p for p in gone if not os.path.exists(p)]
