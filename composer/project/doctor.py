@@ -34,22 +34,35 @@ class Leftover:
 
 
 def other_state_dirs(runtime: Runtime) -> dict[str, set[str]]:
-    """State dir -> ids of the containers its live monitors supervise (ours included)."""
+    """State dir -> ids (or, for a Python monitor, the 7-hex prefix its comm carries) of the containers
+    its live monitors supervise, ours included. cmp-pump's arguments name `<state>/containers/<id>`; a
+    Python monitor has its launcher's command line (`... launcher_server ... ROOT STATE`)."""
     out: dict[str, set[str]] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/comm") as f:
-                if not f.read().startswith("cmp-mon-"):
-                    continue
+                comm = f.read().strip()
+            if not comm.startswith("cmp-mon-"):
+                continue
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv = f.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        for arg in argv:
-            m = _MONITOR_ARG.match(arg)
-            if m:
-                out.setdefault(os.path.realpath(m.group(1)), set()).add(m.group(2))
+        found = [m for m in map(_MONITOR_ARG.match, argv) if m]
+        if found:
+            out.setdefault(os.path.realpath(found[0].group(1)), set()).add(found[0].group(2))
+            continue
+        code = next((i for i, a in enumerate(argv) if "launcher_server" in a), None)
+        if code is not None and len(argv) > code + 2 and argv[code + 2].startswith("/"):
+            out.setdefault(os.path.realpath(argv[code + 2]), set()).add(comm[len("cmp-mon-"):])
     return out
+
+
+def _owner(others: dict[str, set[str]], id: str) -> str | None:
+    for d, ids in others.items():
+        if id in ids or id[:7] in ids:
+            return d
+    return None
 
 
 def find(runtime: Runtime) -> list[Leftover]:
@@ -78,12 +91,11 @@ def find(runtime: Runtime) -> list[Leftover]:
                             not live, id))
     mine = os.path.realpath(runtime.state_dir)
     others = other_state_dirs(runtime)
-    owner = {id: d for d, ids in others.items() for id in ids}
     for d in cgroups.find_leftovers(""):
         id = os.path.basename(d)
         if not ID.match(id) or id in data_ids or id in state_ids:
             continue
-        where = owner.get(id)
+        where = _owner(others, id)
         if where and where != mine:
             continue  # a live container of another state dir: not a leftover
         pids = cgroups.read_pids(d)
