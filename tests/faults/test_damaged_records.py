@@ -99,3 +99,21 @@ def test_up_after_damage_converges(tstack, which):
     assert left_on_host(owned) == {}
     assert orphan_files(s, owned.ids) == []
     assert volume_file(s) in ("run\n", "run\nrun\n")
+
+
+def test_damaged_spec_and_lost_state_dir_then_down(tstack):
+    """Both records of a running container gone bad: its cgroup's label still names its project."""
+    import shutil
+
+    s = tstack(STACK)
+    s("up", "-d")
+    owned = Owned(s)
+    look(owned)
+    path = _damage(s, "spec")
+    shutil.rmtree(os.path.join(state_dir(s), "containers", _full_id(s, path.split("/")[-2][:12])))
+    ps = s("ps", "-a")
+    assert f"damaged record {path}" in ps.stderr and "its cgroup's label" in ps.stderr
+    assert "-db-" in ps.stdout
+    s("down", "-t", "0")
+    assert left_on_host(owned) == {}
+    assert orphan_files(s, owned.ids) == []

@@ -279,6 +279,9 @@ class _Starter:
         for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
             self.driver.remove_dir(leftover)
         self.cgroup = self.driver.create(spec.id, resources, supervisor=monitor)
+        from composer.runtime.container.rebuild import label_cgroup
+
+        label_cgroup(self.cgroup, spec)  # who it is, if spec.json and state.json are both lost
         faults.point("start.cgroup")
         reserved = self._reserve(nets)
         hello = self.recv()

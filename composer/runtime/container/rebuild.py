@@ -58,13 +58,43 @@ def spec(id: str, state_dir: str, err: DamagedRecordError | None) -> "ContainerS
     """A stand-in spec: enough to list, stop and remove the container, not to start it."""
     from composer.runtime.spec import ContainerSpec
 
-    s = st.read(state_dir)
+    s, source = st.read(state_dir), os.path.join(state_dir, st.STATE_FILE)
+    if not s.get("name"):
+        s, source = _cgroup_label(id), "its cgroup's label"
     labels = tuple((str(k), str(v)) for k, v in s.get("labels") or () if k != HASH_LABEL)
     if err is not None:
-        records.damaged(err, f"name and labels taken from {os.path.join(state_dir, st.STATE_FILE)}"
-                        if s.get("name") else "known by its id only")
+        records.damaged(err, f"name and labels taken from {source}" if s.get("name") else "known by its id only")
     return ContainerSpec(id=id, name=str(s.get("name") or id[:12]), image="(damaged spec)", image_id="",
                          layers=(), argv=(), labels=labels, network_mode="none")
+
+
+LABEL_XATTR = "trusted.composer"  # cgroupfs (v1 and v2) keeps trusted.* attributes for root
+
+
+def label_cgroup(paths, spec) -> None:
+    """Name and composer.* labels on the container's cgroup dir (best effort, one setxattr): what finds
+    a container whose spec.json is damaged after its state dir was lost too (`rm -rf`, a tmpfs lost)."""
+    import json
+
+    text = json.dumps({"name": spec.name, "labels": [[k, v] for k, v in spec.labels
+                                                     if k.startswith("composer.") and k != HASH_LABEL]})
+    for _, d in paths.dirs[:1]:
+        try:
+            os.setxattr(d, LABEL_XATTR, text.encode())
+        except OSError:
+            pass
+
+
+def _cgroup_label(id: str) -> dict:
+    paths = _cgroup(id)
+    for _, d in paths.dirs if paths else ():
+        try:
+            value = records.loads(os.getxattr(d, LABEL_XATTR).decode())
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return {}
 
 
 def _cgroup(id: str):
