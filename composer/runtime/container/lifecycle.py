@@ -206,6 +206,21 @@ def _ns_flags(spec: ContainerSpec) -> int:
     return flags
 
 
+CGROUP_LABEL = "trusted.composer"  # cgroupfs (v1 and v2) keeps trusted.* attributes for root
+
+
+def label_cgroup(paths, spec: ContainerSpec) -> None:
+    """Name and composer.* labels on the container's cgroup dir (best effort, one setxattr): what finds
+    a container whose spec.json is damaged after its state dir was lost too (runtime.container.rebuild)."""
+    text = json.dumps({"name": spec.name, "labels": [[k, v] for k, v in spec.labels if k.startswith("composer.")
+                                                     and k != "composer.config-hash"]})
+    for _, d in paths.dirs[:1]:
+        try:
+            os.setxattr(d, CGROUP_LABEL, text.encode())
+        except OSError:
+            pass
+
+
 class _Starter:
     """One start: owns what it made until the container runs, undoes all of it on failure."""
 
@@ -279,8 +294,6 @@ class _Starter:
         for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
             self.driver.remove_dir(leftover)
         self.cgroup = self.driver.create(spec.id, resources, supervisor=monitor)
-        from composer.runtime.container.rebuild import label_cgroup
-
         label_cgroup(self.cgroup, spec)  # who it is, if spec.json and state.json are both lost
         faults.point("start.cgroup")
         reserved = self._reserve(nets)

@@ -68,24 +68,10 @@ def spec(id: str, state_dir: str, err: DamagedRecordError | None) -> "ContainerS
                          layers=(), argv=(), labels=labels, network_mode="none")
 
 
-LABEL_XATTR = "trusted.composer"  # cgroupfs (v1 and v2) keeps trusted.* attributes for root
-
-
-def label_cgroup(paths, spec) -> None:
-    """Name and composer.* labels on the container's cgroup dir (best effort, one setxattr): what finds
-    a container whose spec.json is damaged after its state dir was lost too (`rm -rf`, a tmpfs lost)."""
-    import json
-
-    text = json.dumps({"name": spec.name, "labels": [[k, v] for k, v in spec.labels
-                                                     if k.startswith("composer.") and k != HASH_LABEL]})
-    for _, d in paths.dirs[:1]:
-        try:
-            os.setxattr(d, LABEL_XATTR, text.encode())
-        except OSError:
-            pass
-
-
 def _cgroup_label(id: str) -> dict:
+    """What lifecycle.label_cgroup wrote on the container's cgroup."""
+    from composer.runtime.container.lifecycle import CGROUP_LABEL as LABEL_XATTR
+
     paths = _cgroup(id)
     for _, d in paths.dirs if paths else ():
         try:
