@@ -45,17 +45,20 @@ def test_kill_up_at_step_then_down(tstack, step):
     assert not os.path.exists(os.path.join(s.env["COMPOSER_DATA_DIR"], "volumes", f"{s.name}_data"))
 
 
+@pytest.mark.parametrize("volumes", [False, True], ids=["keep-volumes", "-v"])
 @pytest.mark.parametrize("step", DOWN_STEPS)
-def test_kill_down_at_step_then_down(tstack, step):
+def test_kill_down_at_step_then_down(tstack, step, volumes):
     s = tstack(STACK)
     s("up", "-d")
     owned = Owned(s)
     look(owned)
-    proc = run_with_fault(s, step, "down", "-t", "0")
+    v = ("-v",) if volumes else ()
+    proc = run_with_fault(s, step, "down", *v, "-t", "0")
     assert proc.returncode == -signal.SIGKILL, f"down did not reach {step}: {proc.returncode}"
-    s("down", "-t", "0")
+    s("down", *v, "-t", "0")
     _check_clean(s, owned)
-    assert volume_file(s) == "run\n"
+    volume = os.path.join(s.env["COMPOSER_DATA_DIR"], "volumes", f"{s.name}_data")
+    assert not os.path.exists(volume) if volumes else volume_file(s) == "run\n"
 
 
 def test_up_frozen_at_dir_creation_then_killed(tstack):

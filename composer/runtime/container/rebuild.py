@@ -25,7 +25,19 @@ HASH_LABEL = "composer.config-hash"
 
 
 def state(dir_: str, err: DamagedRecordError) -> dict:
-    """state.json of the container whose state dir is dir_ ($STATE/containers/<id>), from the host."""
+    """state.json of the container whose state dir is dir_ ($STATE/containers/<id>), from the host;
+    written back, and said once."""
+    s = from_host(dir_)
+    try:
+        st.write(dir_, s)
+    except OSError:
+        pass
+    records.damaged(err, "rebuilt from the host (cgroup, processes, network records)")
+    return s
+
+
+def from_host(dir_: str) -> dict:
+    """What state.json would say, from the host alone (also for a removal whose state dir was lost)."""
     id = os.path.basename(dir_)
     state_root = os.path.dirname(os.path.dirname(dir_))
     s: dict = {"rebuilt": True}
@@ -46,11 +58,6 @@ def state(dir_: str, err: DamagedRecordError) -> dict:
     if endpoints:
         s["endpoints"] = endpoints
         s["ports"] = _ports(state_root, id)
-    try:
-        st.write(dir_, s)
-    except OSError:
-        pass
-    records.damaged(err, "rebuilt from the host (cgroup, processes, network records)")
     return s
 
 

@@ -161,6 +161,11 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
     p = rt.paths(info.id)
     with st.Lock(p.state):
         s = st.read(p.state)
+        if not s.get("pid") and force:  # the state dir was lost (rm -rf, a tmpfs gone): its monitor is still
+            from composer.runtime.container.rebuild import from_host  # found from the host, and killed first
+
+            s = {**s, **{k: v for k, v in from_host(p.state).items() if k in ("pid", "pid_start", "monitor_pid",
+                                                                            "monitor_start", "cgroup")}}
         status = st.derive_status(s)
         if status in ("running", "paused") and not force:
             raise ConflictError(f"you cannot remove a running container {info.name}: stop it first or use force")
