@@ -96,3 +96,35 @@ def test_specless_dir_from_an_older_version_is_reclaimed(tstack):
         assert cid[:12] in s("container", "ls", "-a").stdout
         s(*cmd, *((cid,) if cmd[0] == "container" else ("-t", "0")))
         assert not os.path.exists(d)
+
+
+def test_specless_dir_with_a_live_process_waits_for_rm_f(tstack):
+    """Something still runs in a cgroup named after a spec-less dir: `down` leaves it alone, `system
+    doctor` reports it (not for prune), `container rm -f ID` kills it and removes all."""
+    import json
+    import subprocess
+
+    from composer.runtime.cgroups import base as cgroups
+
+    s = tstack(STACK)
+    cid = "e" * 64
+    d = os.path.join(data_dir(s), cid)
+    os.makedirs(os.path.join(d, "upper"))
+    cg = os.path.join(cgroups.default_driver().base_dirs()[0], cid)
+    os.makedirs(cg)
+    sleeper = subprocess.Popen(["sleep", "300"])
+    try:
+        with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+            f.write(str(sleeper.pid))
+        s("down", "-t", "0")
+        assert os.path.isdir(d) and sleeper.poll() is None
+        left = json.loads(s("system", "doctor", "--format", "json").stdout)["leftovers"]
+        assert [x["ours"] for x in left if x["what"] == d] == [False]
+        s("container", "rm", "-f", cid[:12])
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        assert not os.path.exists(d) and not os.path.exists(cg)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        if os.path.isdir(cg):
+            os.rmdir(cg)
