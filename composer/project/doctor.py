@@ -85,7 +85,7 @@ def find(runtime: Runtime) -> list[Leftover]:
     state_ids = {n for n in _listdir(state_root) if ID.match(n)}
     for id in sorted(state_ids - data_ids):
         s = st.read(runtime.paths(id).state)
-        live = recovery_alive(s) or any(cgroups.read_pids(d) for d in cgroups.find_leftovers(id))
+        live = recovery_alive(s) or inventory.busy(runtime, id) is not None
         out.append(Leftover("state dir", runtime.paths(id).state,
                             "no container dir; its processes still run" if live else "no container dir, nothing runs",
                             not live, id))
@@ -93,12 +93,14 @@ def find(runtime: Runtime) -> list[Leftover]:
     others = other_state_dirs(runtime)
     for d in cgroups.find_leftovers(""):
         id = os.path.basename(d)
+        if id.startswith("composer-") and id.endswith(".scope"):  # systemd: composer.slice/composer-<id>.scope
+            id = id[len("composer-"):-len(".scope")]
         if not ID.match(id) or id in data_ids or id in state_ids:
             continue
         where = _owner(others, id)
         if where and where != mine:
             continue  # a live container of another state dir: not a leftover
-        pids = cgroups.read_pids(d)
+        pids = [p for sub in (d, *cgroups._subdirs(d)) for p in cgroups.read_pids(sub)]
         out.append(Leftover("cgroup", d, f"no container {id[:12]} in this state dir"
                             + (f"; processes {pids[:5]} in it" if pids else "; empty")
                             + " (another state dir's, or left by a crash)", False, id))

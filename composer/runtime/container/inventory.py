@@ -96,8 +96,9 @@ def busy(rt: "Runtime", id: str) -> str | None:
     if is_alive(s.get("pid"), s.get("pid_start")):
         return f"process {s['pid']}"
     for d in cgroups.find_leftovers(id):
-        if cgroups.read_pids(d):
-            return f"processes in cgroup {d}"
+        for sub in (d, *cgroups._subdirs(d)):  # a systemd scope holds its processes in supervisor/, container/
+            if cgroups.read_pids(sub):
+                return f"processes in cgroup {sub}"
     try:
         with open("/proc/self/mountinfo") as f:
             for line in f:
