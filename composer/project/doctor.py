@@ -69,7 +69,6 @@ def find(runtime: Runtime) -> list[Leftover]:
     from composer.runtime.cgroups import base as cgroups
     from composer.runtime.container import inventory
     from composer.runtime.container import state as st
-    from composer.runtime.net import nft
 
     out: list[Leftover] = []
     base = os.path.join(runtime.data_dir, "containers")
@@ -85,7 +84,7 @@ def find(runtime: Runtime) -> list[Leftover]:
     state_ids = {n for n in _listdir(state_root) if ID.match(n)}
     for id in sorted(state_ids - data_ids):
         s = st.read(runtime.paths(id).state)
-        live = recovery_alive(s) or inventory.busy(runtime, id) is not None
+        live = _state_alive(s) or inventory.busy(runtime, id) is not None
         out.append(Leftover("state dir", runtime.paths(id).state,
                             "no container dir; its processes still run" if live else "no container dir, nothing runs",
                             not live, id))
@@ -106,11 +105,11 @@ def find(runtime: Runtime) -> list[Leftover]:
                             + " (another state dir's, or left by a crash)", False, id))
     out += _links(runtime, others)
     out += _mounts(runtime)
-    out += _chains(runtime, others, nft)
+    out += _chains(runtime, others)
     return out
 
 
-def recovery_alive(s: dict) -> bool:
+def _state_alive(s: dict) -> bool:
     from composer.runtime.syscalls import is_alive
 
     return is_alive(s.get("pid"), s.get("pid_start")) or is_alive(s.get("monitor_pid"), s.get("monitor_start"))
@@ -165,7 +164,9 @@ def _mounts(runtime: Runtime) -> list[Leftover]:
     return out
 
 
-def _chains(runtime: Runtime, others: dict[str, set[str]], nft) -> list[Leftover]:
+def _chains(runtime: Runtime, others: dict[str, set[str]]) -> list[Leftover]:
+    from composer.runtime.net import nft
+
     text = nft.table_text()
     tags = sorted({line.split()[1].rsplit("_", 1)[1] for line in text.splitlines()
                    if line.strip().startswith("chain ") and "_" in line.split()[1]})
