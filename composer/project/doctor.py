@@ -85,9 +85,10 @@ def find(runtime: Runtime) -> list[Leftover]:
     for id in sorted(state_ids - data_ids):
         s = st.read(runtime.paths(id).state)
         live = _state_alive(s) or inventory.busy(runtime, id) is not None
-        out.append(Leftover("state dir", runtime.paths(id).state,
-                            "no container dir; its processes still run" if live else "no container dir, nothing runs",
-                            not live, id))
+        elsewhere = s.get("data_dir") and os.path.realpath(s["data_dir"]) != os.path.realpath(runtime.data_dir)
+        why = ("no container dir; its processes still run" if live else
+               f"its container is in data dir {s['data_dir']}" if elsewhere else "no container dir, nothing runs")
+        out.append(Leftover("state dir", runtime.paths(id).state, why, not live and not elsewhere, id))
     mine = os.path.realpath(runtime.state_dir)
     others = other_state_dirs(runtime)
     for d in cgroups.find_leftovers(""):

@@ -34,6 +34,10 @@ def test_doctor_and_prune(composer_env):
         os.makedirs(d)
     stateless = os.path.join(rt.state_dir, "containers", "c" * 64)
     os.makedirs(stateless)
+    elsewhere = os.path.join(rt.state_dir, "containers", "f" * 64)  # used with another data dir: not ours
+    os.makedirs(elsewhere)
+    with open(os.path.join(elsewhere, "state.json"), "w") as f:
+        json.dump({"data_dir": "/var/lib/elsewhere", "created_at": 1.0}, f)
     bridge = f"cmpbt{os.getpid() % 100000:05d}"
     subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     foreign = os.path.join(cgroups.default_driver().base_dirs()[0], "d" * 64)
@@ -45,13 +49,13 @@ def test_doctor_and_prune(composer_env):
         report = json.loads(_cli(env, "system", "doctor", "--format", "json").stdout)
         found = {x["what"]: x["ours"] for x in report["leftovers"]}
         assert found[staging] is True and found[specless] is True and found[stateless] is True
-        assert found[bridge] is True and found[foreign] is False
+        assert found[bridge] is True and found[foreign] is False and found[elsewhere] is False
         pruned = _cli(env, "system", "prune")
         assert pruned.returncode == 0, pruned.stdout
         assert "Total: 4 removed" in pruned.stdout
         assert not os.path.exists(staging) and not os.path.exists(specless) and not os.path.exists(stateless)
         assert not os.path.exists(f"/sys/class/net/{bridge}")
-        assert os.path.isdir(foreign)  # not provably ours: left alone
+        assert os.path.isdir(foreign) and os.path.isdir(elsewhere)  # not provably ours: left alone
         left = {x["what"] for x in json.loads(_cli(env, "system", "doctor", "--format", "json").stdout)["leftovers"]}
         assert foreign in left and not {staging, specless, stateless, bridge} & left
     finally:

@@ -92,7 +92,7 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
             placed = True
             faults.point("create.placed")
             with st.Lock(p.state):  # name and labels kept here too: `down` finds it if spec.json is damaged
-                st.write(p.state, {"created_at": st.now(), "name": spec.name,
+                st.write(p.state, {"created_at": st.now(), "name": spec.name, "data_dir": rt.data_dir,
                                    "labels": [list(kv) for kv in spec.labels]})
         except BaseException:
             rmtree(p.data if placed else stage)
