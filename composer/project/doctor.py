@@ -2,8 +2,8 @@
 state dir and in others, and removing what is provably this state dir's and unused.
 
 Ownership is proved, never guessed: a staging dir or a container dir in our data dir, a state dir in our
-state dir (unless its state.json names another data dir), a bridge whose ifalias names our scope (project.recovery.BridgeTag), nft chains named with our
-scope tag, a mount under our own dirs. Each is an orphan only when no record uses it and nothing runs from
+state dir (unless its state.json names another data dir), a bridge whose ifalias names our scope
+(project.recovery.BridgeTag), nft chains named with our scope tag, a mount under our own dirs. Each is an orphan only when no record uses it and nothing runs from
 it. What another state dir made (known through its monitors' command lines: `cmp-mon-*` processes carry
 their state dir) or what carries no owner (a cgroup named after an id no state dir of ours knows, an
 untagged link, a named netns) is reported and left alone."""
