@@ -77,3 +77,13 @@ class Interrupted(ComposerError):
     """The user pressed Ctrl-C."""
 
     exit_code = 130
+
+
+class DamagedRecordError(ComposerError):
+    """A record composer wrote (state.json, spec.json, a network's or the ports' table...) cannot be
+    read: truncated by a crash or a full disk, or edited by hand. Readers that can rebuild what it
+    held from the host say so in one warning and go on (runtime.records.damaged); the others raise it."""
+
+    def __init__(self, path: str, reason: str, *, hint: str | None = None) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"damaged record {path} ({reason})", hint=hint)

@@ -17,7 +17,6 @@ under the lock)."""
 
 from __future__ import annotations
 
-import json
 import os
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
@@ -178,12 +177,17 @@ class ImageStore:
         return parent / f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{what}"
 
     def _load(self) -> dict[str, Any]:
+        from composer.errors import DamagedRecordError
+        from composer.runtime import records
+
         try:
-            with open(os.path.join(self._root, "index.json"), "rb") as f:
-                index = json.load(f)
+            index = records.read_dict(os.path.join(self._root, "index.json"))
         except FileNotFoundError:
             return {"version": _INDEX_VERSION, "images": {}}
-        except (OSError, ValueError) as err:
+        except DamagedRecordError as err:
+            err.hint = "move it away and pull, load or build the images again (their layers stay shared)"
+            raise
+        except OSError as err:
             raise ImageError(f"image index {self.index_path} is unreadable: {err}") from None
         if index.get("version") != _INDEX_VERSION:
             raise ImageError(f"image index {self.index_path} has unknown version {index.get('version')!r}")

@@ -19,6 +19,7 @@ from composer.runtime.spec import ContainerSpec
 from composer.service import service as svcmod
 from composer.service.links import L_SERVICE, Peer, peer_from_info
 from composer.service.mounts import MountMaker, anonymous_volumes, requests_for
+from composer import faults
 
 
 def _host_rlimits() -> tuple[dict[str, int], bool]:
@@ -61,11 +62,13 @@ class ContainerSteps:
                                 previous=previous.spec.mounts if previous else (), renew_anonymous=renew,
                                 volumes_from=self.volumes.volumes_from(s))
             peers = self.hosts.peers()
+            faults.point("up.mounts")
             built = svcmod.build_spec(s, ctx, image, number=number, id=cid, mounts=mounts, peers=peers,
                                       external=self.external(s), oneoff=oneoff, name=name)
             for w in built.warnings:
                 self.stack.report.warn_once(s.name, w)
             info = self.stack.runtime.create(adjust(built.spec) if adjust else built.spec)
+            faults.point("up.created")
         except ComposerError as err:
             self.stack.emit("container", name, "Error", s.name, str(err))
             raise

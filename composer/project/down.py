@@ -9,6 +9,7 @@ import os
 import select
 import signal
 
+from composer import faults
 from composer.errors import ComposerError, ConflictError
 from composer.project import images as imagesmod
 from composer.project.base import DownOptions
@@ -42,6 +43,7 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
         def stop_then_remove(c: ContainerInfo) -> None:
             try:
                 stop_for_removal(parts, c, opts.timeout)
+                faults.point("down.stopped")
             finally:  # removal kills what did not stop: down must go on
                 removals.start(c, parts.steps.remove, c, opts.timeout, opts.volumes, stop=False)
 
@@ -53,7 +55,10 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
         if unpublishing is not None:
             unpublishing.join()
         out.raise_first()
+        faults.point("down.removed")
+        stack.runtime.reclaim_incomplete()  # what a killed create or remove left (any project's: no spec)
         parts.networks.remove()
+        faults.point("down.networks")
         if opts.volumes:
             parts.volumes.remove()
         imagesmod.remove_images(stack, doomed_images)

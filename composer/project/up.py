@@ -22,6 +22,7 @@ from composer.runtime import ContainerInfo
 from composer.service import service as svcmod
 from composer.service.links import L_ONEOFF, L_SERVICE
 from composer.service.mounts import MountMaker
+from composer import faults
 
 
 def up(parts: Parts, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
@@ -59,7 +60,9 @@ def up(parts: Parts, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
             report_plan(stack, stack_order(stack, names), plans, opts, stack.orphans_in(existing), unknown)
             return []
         parts.networks.ensure(names)
+        faults.point("up.networks")
         parts.volumes.ensure(names)
+        faults.point("up.volumes")
         parts.hosts.reload(lambda: [c for c in existing if c.running])
         maker = MountMaker(stack.volumes, stack.name)
         failed: set[str] = set()

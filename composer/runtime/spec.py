@@ -177,6 +177,10 @@ class ContainerSpec:
     def from_json(cls, text: str) -> "ContainerSpec":
         return _build(cls, json.loads(text))
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ContainerSpec":
+        return _build(cls, data)
+
 
 _NESTED: dict[str, Any] = {
     "mounts": Mount,

@@ -267,6 +267,13 @@ def diverged(container, service: Service, image_id: str) -> str:
     return ""
 
 
+def unsupervised(container) -> str:
+    """Why a running container must be recreated although its config is current: its monitor died.
+    A new monitor cannot adopt it (PID 1 is not its child, and the log pipes died with the old one),
+    so `up` replaces it (docs/ARCHITECTURE.md, "A container whose monitor died")."""
+    return "its monitor died (unsupervised)" if getattr(container, "supervised", True) is False else ""
+
+
 def plan(service: Service, replicas: int, image_id: str, existing: Sequence, *, force_recreate: bool = False,
          no_recreate: bool = False) -> list[Action]:
     """What to do with each replica: existing containers (ContainerInfo of this service, not
@@ -289,7 +296,7 @@ def plan(service: Service, replicas: int, image_id: str, existing: Sequence, *, 
         if n not in keep_numbers:
             continue
         c = group[0]
-        why = "forced" if force_recreate else diverged(c, service, image_id)
+        why = "forced" if force_recreate else (unsupervised(c) or diverged(c, service, image_id))
         if why and not no_recreate:
             actions.append(Action("recreate", service.name, n, c, why))
         elif c.running:

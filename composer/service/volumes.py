@@ -15,7 +15,8 @@ import stat
 import time
 from dataclasses import dataclass, field
 
-from composer.errors import ConflictError, NotFoundError
+from composer.errors import ConflictError, DamagedRecordError, NotFoundError
+from composer.runtime import records
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -61,13 +62,13 @@ class VolumeStore:
 
     def get(self, name: str) -> VolumeInfo:
         try:
-            with open(self._record(name)) as f:
-                d = json.load(f)
+            d = records.read_dict(self._record(name))
         except FileNotFoundError:
             if os.path.isdir(self.data_path(name)):  # record lost in a crash: the data is what counts
                 return VolumeInfo(name, self.data_path(name))
             raise NotFoundError(f"volume {name} not found") from None
-        except ValueError:
+        except DamagedRecordError as err:
+            records.damaged(err, "the volume's data is what counts; its labels are lost")
             return VolumeInfo(name, self.data_path(name))
         return VolumeInfo(name, self.data_path(name), tuple((k, v) for k, v in d.get("labels", [])),
                           bool(d.get("anonymous")), float(d.get("created", 0)), bool(d.get("seeded")))

@@ -32,6 +32,8 @@ def status_text(info: Any, now: float | None = None) -> str:
     now = time.time() if now is None else now
     status = info.status
     notes = [n for n in (getattr(info, "health", None),) if n]
+    if not getattr(info, "supervised", True):  # its monitor died: no restarts, probes or log rotation
+        notes.append("unsupervised")
     if getattr(info, "restart_count", 0):  # the restart policy at work: docker hides it, users ask
         notes.append(f"restarts: {info.restart_count}")
     if getattr(info, "monitor_error", None):  # nothing supervises it any more: say where to look

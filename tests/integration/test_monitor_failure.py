@@ -1,6 +1,6 @@
 """A monitor that dies of an exception leaves a trace: its traceback in the launcher's log and a note
 in the container's state, which `container ls` and `container inspect` show. The failure is injected
-at one named point by the test-only $COMPOSER_TEST_FAIL (runtime.monitor.failure.inject)."""
+at one named point by the test-only $COMPOSER_FAULT (runtime.monitor.failure.inject)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.root
 @pytest.fixture
 def failing_monitors(composer_env, monkeypatch):
     # before the runtime fixture starts this test's launcher: monitors inherit its environment
-    monkeypatch.setenv("COMPOSER_TEST_FAIL", "monitor.finish")
+    monkeypatch.setenv("COMPOSER_FAULT", "monitor.finish:raise")
 
 
 def test_monitor_death_is_logged_and_recorded(failing_monitors, cli, runtime, busybox_image):
@@ -31,7 +31,7 @@ def test_monitor_death_is_logged_and_recorded(failing_monitors, cli, runtime, bu
     log_path = os.path.join(runtime.state_dir, "launcher.log")
     assert error["log"] == log_path and error["pid"] == state["monitor_pid"]
     assert error["message"] == ("monitor died: RuntimeError: injected failure at monitor.finish "
-                                "($COMPOSER_TEST_FAIL, test-only)")
+                                "($COMPOSER_FAULT, test-only)")
     log = open(log_path).read()
     head = next(line for line in log.splitlines() if f"container {cid}" in line)
     assert f"monitor pid {error['pid']} container {cid} died: RuntimeError" in head

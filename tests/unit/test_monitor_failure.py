@@ -37,7 +37,7 @@ def _child(tmp_path, state_dir: str, pid1: int, point: str = "monitor.finish") -
     log = tmp_path / "launcher.log"
     with open(log, "ab") as err:
         out = subprocess.run([sys.executable, "-c", _CHILD, state_dir, str(pid1)], stderr=err, capture_output=False,
-                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, COMPOSER_TEST_FAIL=point),
+                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, COMPOSER_FAULT=point + ":raise"),
                              check=True).stdout
     return out, log.read_text()
 
@@ -48,7 +48,7 @@ def test_traceback_to_the_log_and_a_note_in_the_state(tmp_path):
     assert out == ""
     head, *rest = log.splitlines()
     assert head.endswith("monitor pid %s container %s died: RuntimeError: injected failure at monitor.finish "
-                         "($COMPOSER_TEST_FAIL, test-only)" % (head.split()[3], "c0ffee" * 4))
+                         "($COMPOSER_FAULT, test-only)" % (head.split()[3], "c0ffee" * 4))
     assert head[:4].isdigit() and head.split()[0].endswith("Z")  # a UTC timestamp first
     assert rest[0] == "Traceback (most recent call last):" and ", in inject\n" in log
     error = json.loads(open(os.path.join(state_dir, "state.json")).read())["monitor_error"]
@@ -66,7 +66,7 @@ def test_a_newer_runs_state_is_left_alone(tmp_path):
 def test_no_injection_unless_named(tmp_path, monkeypatch):
     out, log = _child(tmp_path, _state(tmp_path), 1, point="monitor.other")
     assert out == "not injected\n" and log == ""
-    monkeypatch.delenv(failure.TEST_FAIL_ENV, raising=False)
+    monkeypatch.delenv("COMPOSER_FAULT", raising=False)
     failure.inject("monitor.finish")
 
 

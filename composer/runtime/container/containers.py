@@ -20,11 +20,12 @@ import re
 import select
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
-from composer.errors import ConflictError, NotFoundError
+from composer.errors import ConflictError, DamagedRecordError, NotFoundError
+from composer.runtime import records
 from composer.runtime.container import state as st
 from composer.runtime.spec import ContainerSpec, PortMapping
 from composer.runtime.syscalls import is_alive
@@ -59,6 +60,8 @@ class ContainerInfo:
     monitor_pid: int | None = None
     # "monitor died: X (traceback in LOG)" when its monitor died of an exception (runtime.monitor.failure)
     monitor_error: str | None = None
+    # False: it runs, but its monitor died (kill -9, OOM): no restarts, healthchecks or log rotation
+    supervised: bool = True
     # docker's State.Health.Log: the last probes (dicts: kept out of hash and equality)
     health_log: tuple[dict, ...] = field(default=(), hash=False, compare=False)
 
@@ -139,24 +142,38 @@ class Runtime:
             return []
 
     def _spec(self, id: str) -> ContainerSpec | None:
+        """None when the dir has no spec (runtime.container.inventory reclaims it); a damaged spec is
+        said once and stood in for (runtime.container.rebuild), so the container stays visible."""
+        path = self.paths(id).spec
         try:
-            with open(self.paths(id).spec) as f:
-                return ContainerSpec.from_json(f.read())
-        except (OSError, ValueError):
-            return None  # half-created by a crashed create: `rm` by id still works
+            data = records.read_dict(path)
+        except FileNotFoundError:
+            return None
+        except DamagedRecordError as err:
+            return self._stand_in(id, err)
+        try:
+            return ContainerSpec.from_dict(data)
+        except (KeyError, TypeError, ValueError) as e:
+            return self._stand_in(id, DamagedRecordError(path, f"not a container spec: {e!r}"))
+
+    def _stand_in(self, id: str, err: DamagedRecordError | None) -> ContainerSpec:
+        from composer.runtime.container import rebuild
+
+        return rebuild.spec(id, self.paths(id).state, err)
 
     def names(self) -> dict[str, str]:
         """id -> name of every container, reading only that field: a name check or a lookup by
         name costs ~20 us per container, not a whole spec each (~100 us)."""
-        import json
-
         out = {}
         for id in self._ids():
             try:
-                with open(self.paths(id).spec) as f:
-                    out[id] = json.loads(f.read())["name"]
-            except (OSError, ValueError, KeyError, TypeError):
+                out[id] = records.read_dict(self.paths(id).spec)["name"]
+            except FileNotFoundError:
                 continue
+            except (DamagedRecordError, KeyError, TypeError):
+                spec = self._spec(id)
+                if spec is not None:
+                    out[id] = spec.name
         return out
 
     def _info(self, spec: ContainerSpec, state: dict | None = None) -> ContainerInfo:
@@ -178,6 +195,7 @@ class Runtime:
             monitor_pid=s.get("monitor_pid") if st.monitor_alive(s) else None,
             health=_health(spec, s, status), health_log=tuple((s.get("health") or {}).get("log") or ()),
             monitor_error=_monitor_error(s) if "monitor_error" in s else None,
+            supervised=status not in ("running", "paused") or st.monitor_alive(s),
         )
 
     # ------------------------------------------------------------ queries
@@ -185,11 +203,9 @@ class Runtime:
     def get(self, ref: str) -> ContainerInfo:
         """By full id, name, or unique id prefix."""
         if ID_RE.match(ref):  # a full id: one file, not a scan of every container (O(n^2) in a stack)
-            try:
-                with open(self.paths(ref).spec) as f:
-                    return self._info(ContainerSpec.from_json(f.read()))
-            except (OSError, ValueError):
-                pass
+            spec = self._spec(ref) if os.path.isdir(self.paths(ref).data) else None
+            if spec is not None:
+                return self._info(spec)
         names = self.names()
         found = [id for id, name in names.items() if name == ref]
         if not found and ref:
@@ -209,7 +225,26 @@ class Runtime:
             info = self._info(spec)
             if all or info.running:
                 out.append(info)
+        if all and not labels:  # dirs without a spec (older versions): shown "dead", so `rm -f ID` can go
+            from composer.runtime.container import inventory
+
+            out += [replace(self._info(self._stand_in(id, None)), status="dead") for id in inventory.specless(self)]
         return sorted(out, key=lambda i: i.created_at or 0, reverse=True)
+
+    def reclaim_incomplete(self) -> list[str]:
+        """Delete what a killed create or remove left in the data dir (staging dirs, container dirs
+        without a spec that nothing runs from). Returns the paths and ids reclaimed."""
+        from composer.errors import ComposerError
+        from composer.runtime.container import inventory
+
+        gone = inventory.sweep(self)
+        for id in inventory.specless(self):
+            try:
+                inventory.reclaim(self, id)
+                gone.append(id)
+            except (ComposerError, OSError):
+                continue  # something runs from it: `container rm -f ID`
+        return gone
 
     # ------------------------------------------------------------ create
 
@@ -248,7 +283,17 @@ class Runtime:
         ms, a detached child makes sure): for a caller about to exit, as `run --rm`."""
         from composer.runtime.container import teardown
 
-        teardown.remove(self, self.get(id), force, settle_links=settle_links)
+        try:
+            info = self.get(id)
+        except NotFoundError:
+            from composer.runtime.container import inventory
+
+            found = [i for i in inventory.specless(self) if i == id or (len(id) >= 4 and i.startswith(id))]
+            if len(found) != 1:
+                raise
+            inventory.reclaim(self, found[0], force=force)  # a dir without a spec
+            return
+        teardown.remove(self, info, force, settle_links=settle_links)
 
     def pause(self, id: str) -> None:
         from composer.runtime.container import teardown
@@ -334,8 +379,8 @@ def _monitor_error(state: dict) -> str | None:
 
 
 def _health(spec: ContainerSpec, s: dict, status: str) -> str | None:
-    if spec.healthcheck is None or status not in ("running", "paused"):
-        return None
+    if spec.healthcheck is None or status not in ("running", "paused") or not st.monitor_alive(s):
+        return None  # without its monitor, nobody probes: the last result would be stale
     return (s.get("health") or {}).get("status") or "starting"
 
 

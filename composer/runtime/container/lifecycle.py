@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every start)
 
+from composer import faults
 from composer.errors import ConflictError, ContainerError
 from composer.runtime.container import state as st
 from composer.runtime.container.teardown import kill_wait, quiet, rmtree
@@ -69,21 +70,32 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
     base = os.path.join(rt.data_dir, "containers")
     os.makedirs(base, exist_ok=True)
     p = rt.paths(spec.id)
+    from composer.runtime.container import inventory
+
     with st.Lock(base):  # name uniqueness across processes
+        inventory.sweep_staging(base)  # a create or remove killed midway (we hold the lock: its maker is dead)
         for other, name in rt.names().items():
             if name == spec.name or other == spec.id:
                 raise ConflictError(f'the container name "/{spec.name}" is already in use by container "{other}"')
+        # Made under a staging name and renamed into place with its spec: a container dir without a
+        # spec never exists, whenever this process dies.
+        stage = inventory.staging_dir(base, spec.id)
+        placed = False
         try:
             for sub in ("upper", "work", "rootfs"):
-                os.makedirs(os.path.join(p.data, sub))
-            tmp = p.spec + ".tmp"
-            with open(tmp, "w") as f:
+                os.makedirs(os.path.join(stage, sub))
+            faults.point("create.dir")
+            with open(os.path.join(stage, "spec.json"), "w") as f:
                 f.write(spec.to_json())
-            os.rename(tmp, p.spec)
-            with st.Lock(p.state):
-                st.write(p.state, {"created_at": st.now()})
+            faults.point("create.spec")
+            os.rename(stage, p.data)
+            placed = True
+            faults.point("create.placed")
+            with st.Lock(p.state):  # name and labels kept here too: `down` finds it if spec.json is damaged
+                st.write(p.state, {"created_at": st.now(), "name": spec.name, "data_dir": rt.data_dir,
+                                   "labels": [list(kv) for kv in spec.labels]})
         except BaseException:
-            rmtree(p.data)
+            rmtree(p.data if placed else stage)
             rmtree(p.state)
             raise
     return rt._info(spec)
@@ -194,6 +206,21 @@ def _ns_flags(spec: ContainerSpec) -> int:
     return flags
 
 
+CGROUP_LABEL = "trusted.composer"  # cgroupfs (v1 and v2) keeps trusted.* attributes for root
+
+
+def label_cgroup(paths, spec: ContainerSpec) -> None:
+    """Name and composer.* labels on the container's cgroup dir (best effort, one setxattr): what finds
+    a container whose spec.json is damaged after its state dir was lost too (runtime.container.rebuild)."""
+    text = json.dumps({"name": spec.name, "labels": [[k, v] for k, v in spec.labels if k.startswith("composer.")
+                                                     and k != "composer.config-hash"]})
+    for _, d in paths.dirs[:1]:
+        try:
+            os.setxattr(d, CGROUP_LABEL, text.encode())
+        except OSError:
+            pass
+
+
 class _Starter:
     """One start: owns what it made until the container runs, undoes all of it on failure."""
 
@@ -263,9 +290,12 @@ class _Starter:
             theirs.close()
         # the monitor forks C1, which unshares and forks PID 1, meanwhile (~2 ms, on another CPU):
         # what needs no PID 1 happens now; PID 1 waits for "go"
+        faults.point("start.monitor")
         for leftover in self.driver.find_leftovers(spec.id):  # from a crashed earlier run
             self.driver.remove_dir(leftover)
         self.cgroup = self.driver.create(spec.id, resources, supervisor=monitor)
+        label_cgroup(self.cgroup, spec)  # who it is, if spec.json and state.json are both lost
+        faults.point("start.cgroup")
         reserved = self._reserve(nets)
         hello = self.recv()
         if "error" in hello:
@@ -283,6 +313,7 @@ class _Starter:
 
             etcfiles.write_in_place(etc["/etc/hosts"], etcfiles.hosts_content(spec.hosts, own_hosts(spec, endpoints),
                                                                               gateway=endpoints[0].gateway))
+        faults.point("start.network")
         s = st.read(self.p.state)
         s.update(pid=self.pid1, pid_start=hello["pid_start"], monitor_pid=hello["monitor_pid"],
                  monitor_start=hello["monitor_start"], started_at=st.now(), finished_at=None, exit_code=None,
@@ -291,11 +322,13 @@ class _Starter:
                  endpoints=[e.to_dict() for e in endpoints], ports=ports)
         s.pop("monitor_error", None)  # an earlier run's monitor's (runtime.monitor.failure)
         st.write(self.p.state, s)
+        faults.point("start.state")
         # the start helper, already in the container's netns, sets the addresses: no setns here
         ours.send(json.dumps({"go": True, "net": self.netconf}).encode() if self.netconf else b'{"go": true}')
         reply = self.recv()
         if "error" in reply:
             raise _err(reply["error"], reply.get("code", 125))
+        faults.point("start.done")
         if not self.attach and not spec.auto_remove:
             ours.close()  # nobody listens for the exit: the monitor just records it
             self.sock = None

@@ -14,6 +14,8 @@ TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every st
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+from composer.errors import DamagedRecordError
+from composer.runtime import records
 from composer.runtime.syscalls import is_alive
 
 STATE_FILE = "state.json"
@@ -21,14 +23,16 @@ LOCK_FILE = "lock"
 
 
 def read(dir_: str) -> dict[str, Any]:
-    """The state dict, {} when there is none (never started, or the state dir died in a reboot)."""
+    """The state dict, {} when there is none (never started, or the state dir died in a reboot). A
+    damaged file (runtime.records) is rebuilt from the host and said once (runtime.container.rebuild)."""
     try:
-        with open(os.path.join(dir_, STATE_FILE)) as f:
-            return json.load(f)
+        return records.read_dict(os.path.join(dir_, STATE_FILE))
     except FileNotFoundError:
         return {}
-    except ValueError:  # half a file cannot happen with rename; be robust anyway
-        return {}
+    except DamagedRecordError as err:
+        from composer.runtime.container import rebuild
+
+        return rebuild.state(dir_, err)
 
 
 def write(dir_: str, state: dict[str, Any]) -> None:

@@ -161,6 +161,11 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
     p = rt.paths(info.id)
     with st.Lock(p.state):
         s = st.read(p.state)
+        if not s.get("pid") and force:  # the state dir was lost (rm -rf, a tmpfs gone): its monitor is still
+            from composer.runtime.container.rebuild import from_host  # found from the host, and killed first
+
+            s = {**s, **{k: v for k, v in from_host(p.state).items() if k in ("pid", "pid_start", "monitor_pid",
+                                                                            "monitor_start", "cgroup")}}
         status = st.derive_status(s)
         if status in ("running", "paused") and not force:
             raise ConflictError(f"you cannot remove a running container {info.name}: stop it first or use force")
@@ -186,9 +191,12 @@ def remove(rt: "Runtime", info: "ContainerInfo", force: bool, *, settle_links: b
                 errors.append(str(e))
         if errors:
             raise ContainerError(f"cannot remove container {info.name}: " + "; ".join(errors))
-        rmtree(p.data)
-        if os.path.exists(p.data):
-            raise ContainerError(f"cannot remove container {info.name}: {p.data} is still there")
+        from composer.runtime.container.inventory import remove_data
+
+        try:
+            remove_data(rt, info.id)  # renamed away first: never a container dir without its spec
+        except ContainerError as e:
+            raise ContainerError(f"cannot remove container {info.name}: {e}") from None
         for name in os.listdir(p.state) if os.path.isdir(p.state) else ():
             if name != st.LOCK_FILE:
                 quiet(os.unlink, os.path.join(p.state, name))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import fcntl
 import os
 
-from composer.runtime.monitor.logpump import dumps, loads
+from composer.errors import DamagedRecordError
+from composer.runtime import records
+from composer.runtime.monitor.logpump import dumps
 
 STATE_FILE, LOCK_FILE = "state.json", "lock"  # as runtime.container.state (not imported: typing, json)
 
@@ -45,10 +47,11 @@ def _start_time(pid: int) -> int | None:
 
 
 def _read_state(state_dir: str) -> dict:
+    """{} when absent or damaged: a monitor records nothing on a state it cannot read (the CLI's next
+    read rebuilds it from the host, runtime.container.rebuild)."""
     try:
-        with open(os.path.join(state_dir, STATE_FILE)) as f:
-            return loads(f.read())
-    except (OSError, ValueError):
+        return records.read_dict(os.path.join(state_dir, STATE_FILE))
+    except (OSError, DamagedRecordError):
         return {}
 
 

@@ -15,16 +15,13 @@ from __future__ import annotations
 import os
 import time
 
-TEST_FAIL_ENV = "COMPOSER_TEST_FAIL"  # test-only, see inject()
-
-
 def inject(point: str) -> None:
-    """TEST-ONLY. Raise at the named point when $COMPOSER_TEST_FAIL names it, so a test can make a
-    monitor fail deterministically (tests/integration/test_monitor_failure.py). The one point:
-    "monitor.finish" (a monitor recording its container's exit). The variable reaches monitors
+    """TEST-ONLY. composer.faults.point: with $COMPOSER_FAULT=monitor.finish:raise a monitor fails
+    deterministically (tests/integration/test_monitor_failure.py). The variable reaches monitors
     through the launcher's environment, i.e. that of the CLI that started the launcher."""
-    if os.environ.get(TEST_FAIL_ENV) == point:
-        raise RuntimeError(f"injected failure at {point} (${TEST_FAIL_ENV}, test-only)")
+    from composer.faults import point as fault_point
+
+    fault_point(point)
 
 
 def log_path() -> str | None:

@@ -10,6 +10,7 @@ import os
 import sys as _sys
 import time
 
+from composer.runtime import records
 from composer.runtime import syscalls as sc
 from composer.runtime.monitor.bootcode import boot_code
 from composer.runtime.monitor.facts import _read_state, removal_mark
@@ -46,8 +47,7 @@ def resume(argv: list[str]) -> None:
         out, err = int(argv[4]), int(argv[5])  # as cmp-pump left them (-1: that stream ended)
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         sc.set_name("cmp-mon-" + info["id"][:7])
-        with open(os.path.join(state_dir, "monitor.json")) as f:
-            req = loads(f.read())
+        req = records.read_dict(os.path.join(state_dir, "monitor.json"))  # damaged: reported, as any failure
         from composer.runtime.monitor.monitor import Monitor
 
         mon = Monitor(req, [None])

@@ -25,6 +25,8 @@ import os
 import select
 import time
 
+from composer.errors import DamagedRecordError
+from composer.runtime import records
 from composer.runtime import syscalls as sc
 from composer.runtime.monitor import handoff, health
 from composer.runtime.monitor import launch as monitor_launch
@@ -204,7 +206,7 @@ class Monitor:
 
     def finish(self, code: int, failure: bytes, started: float) -> bool:
         """Record the exit; True when the restart policy asks for another run (after the backoff)."""
-        inject_failure("monitor.finish")  # test-only (no-op unless $COMPOSER_TEST_FAIL names it)
+        inject_failure("monitor.finish")  # test-only (no-op unless $COMPOSER_FAULT names it)
         oom, message = False, None
         if failure:
             message = failure.decode("utf-8", "replace").partition("\t")[2]
@@ -262,11 +264,12 @@ class Monitor:
                 break
             time.sleep(min(left, 0.5))
             try:
-                with open(path) as f:
-                    if loads(f.read()).get("stop_requested"):
-                        break
-            except (OSError, ValueError):
+                if records.read_dict(path).get("stop_requested"):
+                    break
+            except OSError:
                 return False  # removed
+            except DamagedRecordError:
+                continue  # the CLI's next read rebuilds it
         return self._claim_restart()
 
     def _claim_restart(self) -> bool:

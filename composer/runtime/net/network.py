@@ -16,7 +16,8 @@ import os
 from collections.abc import Iterator, Sequence
 TYPE_CHECKING = False  # typing itself is not imported: ~2 ms of start-up
 
-from composer.errors import ConflictError, ContainerError, NotFoundError
+from composer.errors import ConflictError, ContainerError, DamagedRecordError, NotFoundError
+from composer.runtime import records
 from composer.runtime.net import ipam, rtnl
 from composer.runtime.net.records import Endpoint, NetworkInfo
 from composer.runtime.spec import NetworkAttachment
@@ -65,18 +66,29 @@ class NetworkManager:
             f.write(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, path)
 
-    def _read(self, name: str):
-        """The JSON file `name` in our dir; FileNotFoundError if absent."""
-        with open(os.path.join(self.dir, name)) as f:
-            return json.loads(f.read())
+    def _read(self, name: str, kind: type = object):
+        """The record `name` in our dir; FileNotFoundError if absent, DamagedRecordError if damaged."""
+        return records.read(os.path.join(self.dir, name), kind)
 
-    def _load(self, name: str) -> tuple[NetworkInfo, dict[str, Endpoint]] | None:
+    def _load(self, name: str, *, strict: bool = False) -> tuple[NetworkInfo, dict[str, Endpoint]] | None:
+        """The network and its endpoints. A damaged record: None, said once (its bridge is then found by
+        its tag, project.recovery, and `down` removes it); strict: DamagedRecordError (a change would
+        build on it)."""
+        path = f"{ipam.check_name(name)}.json"
         try:
-            data = self._read(f"{ipam.check_name(name)}.json")
+            data = self._read(path, dict)
+            eps = {cid: Endpoint.from_dict(e) for cid, e in data.get("endpoints", {}).items()}
+            return NetworkInfo.from_dict(data["network"]), eps
         except FileNotFoundError:
             return None
-        eps = {cid: Endpoint.from_dict(e) for cid, e in data.get("endpoints", {}).items()}
-        return NetworkInfo.from_dict(data["network"]), eps
+        except (KeyError, TypeError, ValueError, AttributeError, DamagedRecordError) as e:
+            err = e if isinstance(e, DamagedRecordError) else DamagedRecordError(
+                os.path.join(self.dir, path), f"not a network record: {e!r}")
+            if strict:
+                err.hint = "`composer down` removes what it recorded, found on the host; then up again"
+                raise err from None
+            records.damaged(err, "its bridge and endpoints are found on the host")
+            return None
 
     def _save(self, info: NetworkInfo, eps: dict[str, Endpoint]) -> None:
         self._write(self._path(info.name), {"network": info.to_dict(),
@@ -129,7 +141,7 @@ class NetworkManager:
                internal: bool = False, labels: Sequence[tuple[str, str]] = ()) -> NetworkInfo:
         """Create the network if missing (idempotent); recreate its bridge if it vanished."""
         with self._locked():
-            rec = self._load(name)
+            rec = self._load(name, strict=True)
             if rec:
                 info = rec[0]
                 if subnet and ipam.parse_subnet(subnet) != ipam.parse_subnet(info.subnet):

@@ -10,7 +10,8 @@ import errno
 import os
 from dataclasses import replace
 
-from composer.errors import ConflictError, ContainerError, HostError
+from composer.errors import ConflictError, ContainerError, DamagedRecordError, HostError
+from composer.runtime import records
 from composer.runtime.net import ipam
 
 TYPE_CHECKING = False
@@ -31,13 +32,17 @@ class PortTable:
         self.nm = nm
 
     def records(self) -> list[Published]:
-        try:
-            data = self.nm._read("ports.json")
-        except FileNotFoundError:
-            return []
         from composer.runtime.net.nft import Published
 
-        return [Published.from_dict(p) for p in data]
+        try:
+            return [Published.from_dict(p) for p in self.nm._read("ports.json", list)]
+        except FileNotFoundError:
+            return []
+        except (DamagedRecordError, TypeError, KeyError) as e:
+            err = e if isinstance(e, DamagedRecordError) else DamagedRecordError(
+                os.path.join(self.nm.dir, "ports.json"), f"not a port table: {e!r}")
+            records.damaged(err, "rebuilt from the containers' states")
+            return _from_states(self.nm.state_dir)
 
     def _save(self, ports: list[Published]) -> None:
         self.nm._write(os.path.join(self.nm.dir, "ports.json"), [p.to_dict() for p in ports])
@@ -45,9 +50,14 @@ class PortTable:
     def proxies(self) -> dict[str, proxy.ProxyProcess]:
         """container id -> its userspace port proxy (ports published by the proxy driver)."""
         try:
-            data = self.nm._read("proxies.json")
+            data = self.nm._read("proxies.json", dict)
         except FileNotFoundError:
             return {}
+        except DamagedRecordError as err:
+            from composer.runtime.net import proxy
+
+            records.damaged(err, "its proxies are found by their command line")
+            return proxy.find(self.nm.state_dir)
         from composer.runtime.net import proxy
 
         return {cid: proxy.ProxyProcess.from_dict(d) for cid, d in data.items()}
@@ -231,3 +241,26 @@ def _free_port(m: PortMapping, taken: Sequence[Published]) -> int:
         if not any(_clash(m.host_ip, port, m.protocol, o.host_ip, o.host_port, o.protocol) for o in taken):
             return port
     raise ConflictError(f"no free host port for {m.container_port}/{m.protocol}")
+
+
+def _from_states(state_dir: str) -> list[Published]:
+    """The port table as the containers' states record it (each publishes on its first endpoint's address)."""
+    from composer.runtime.net.nft import Published
+
+    out = []
+    base = os.path.join(state_dir, "containers")
+    for cid in sorted(os.listdir(base)) if os.path.isdir(base) else ():
+        try:
+            s = records.read_dict(os.path.join(base, cid, "state.json"))
+        except (OSError, DamagedRecordError):
+            continue
+        eps, ports = s.get("endpoints") or (), s.get("ports") or ()
+        if not eps or not ports:
+            continue
+        for p in ports:
+            try:
+                out.append(Published(cid, eps[0]["ipv4_address"], int(p["container_port"]), int(p["host_port"]),
+                                     p.get("host_ip", ""), p.get("protocol", "tcp")))
+            except (KeyError, TypeError, ValueError):
+                continue
+    return out

@@ -135,6 +135,28 @@ def spawn(container_id: str, forwards: list[Forward]) -> ProxyProcess:
     return ProxyProcess(proc.pid, start)
 
 
+def find(state_dir: str) -> dict[str, ProxyProcess]:
+    """container id -> its proxy, found by command line (`proxy.py FD <id[:12]> ...`) for the
+    containers of state_dir: what proxies.json held, when it is damaged."""
+    try:
+        ids = {i[:12]: i for i in os.listdir(os.path.join(state_dir, "containers"))}
+    except OSError:
+        return {}
+    me = os.path.abspath(__file__)
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if me in argv and len(argv) > argv.index(me) + 2 and argv[argv.index(me) + 2] in ids:
+            start = _start_time(int(pid))
+            if start is not None:
+                out[ids[argv[argv.index(me) + 2]]] = ProxyProcess(int(pid), start)
+    return out
+
+
 def stop(p: ProxyProcess, timeout: float = 2.0) -> bool:
     """Kill the proxy if (pid, start time) is still it; True once it is gone."""
     return _kill(p.pid, p.start, timeout)
