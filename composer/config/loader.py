@@ -27,7 +27,7 @@ class RawProject:
 
 def load_raw(opts: LoadOptions) -> RawProject:
     src = resolve_sources(opts)
-    reader = Reader(environ=src.environ, interpolate=opts.interpolate, stdin=opts.stdin)
+    reader = Reader(environ=src.environ, interpolate=opts.interpolate, stdin=opts.stdin, top_files=frozenset(src.files))
     marks: Marks = {}
     docs: list[dict] = []
     for path in src.files:

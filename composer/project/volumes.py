@@ -18,9 +18,12 @@ class Volumes:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def ensure(self, names: Sequence[str]) -> None:
+    def check(self, names: Sequence[str]) -> list:
+        """The declared volumes the services use, each refused now (nothing made yet) when it is not
+        declared, an external one is missing, or its name cannot be a volume's."""
         model = self.stack.need_model()
         keys = sorted({v.source for n in names for v in model.services[n].volumes if v.type == "volume" and v.source})
+        out = []
         for key in keys:
             if key not in model.volumes:
                 raise svcmod.ConfigError(f"volume {key} is used but not declared", key="volumes")
@@ -30,6 +33,12 @@ class Volumes:
                     raise NotFoundError(f"volume {vol.name} declared as external, but could not be found",
                                         hint=f"create it first: composer volume create {vol.name}")
                 continue
+            self.stack.volumes.check_name(vol.name)
+            out.append((key, vol))
+        return out
+
+    def ensure(self, names: Sequence[str]) -> None:
+        for key, vol in self.check(names):
             if not self.stack.volumes.exists(vol.name):
                 self.stack.emit("volume", vol.name, "Creating")
                 labels = {**vol.labels, L_PROJECT: self.stack.name, L_VOLUME: key}
