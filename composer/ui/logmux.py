@@ -105,6 +105,7 @@ class LogPrinter:
         self.opts = opts
         self.colours = dict(colours or {})
         self.width = 0
+        self._prefixes: dict[tuple, str] = {}
         self.widen(names)
 
     def widen(self, names: Iterable[str]) -> None:
@@ -118,12 +119,16 @@ class LogPrinter:
         return f"\x1b[{colour_for(service, self.colours)}m{text}\x1b[0m"
 
     def format_line(self, source: Source, time_text: str, line: str) -> str:
-        body = line[:-1] if line.endswith("\n") else line
+        body = line if line.endswith("\n") else line + "\n"
         if self.opts.timestamps:
             body = f"{time_text} {body}"
         if not self.opts.prefix:
-            return body + "\n"
-        return self._paint(source.service, f"{source.name:<{self.width}} |") + " " + body + "\n"
+            return body
+        key = (source.name, source.service, self.width)
+        prefix = self._prefixes.get(key)
+        if prefix is None:  # one per source and width: formatting it per line was a third of `logs`
+            prefix = self._prefixes[key] = self._paint(source.service, f"{source.name:<{self.width}} |") + " "
+        return prefix + body
 
     def line(self, source: Source, time_text: str, line: str) -> None:
         self.out.write(self.format_line(source, time_text, line))
@@ -142,21 +147,37 @@ def print_logs(runtime: Any, sources: Sequence[Source], printer: LogPrinter) -> 
     opts = printer.opts
     printer.widen(s.name for s in sources)
 
+    write, fmt = printer.out.write, printer.format_line
+    if len(sources) == 1:  # nothing to merge
+        src = sources[0]
+        for rec in runtime.logs(src.id, follow=False, since=opts.since, tail=opts.tail):
+            write(fmt(src, rec.time, rec.line))
+        printer.out.flush()
+        return
+
     def stream(src: Source):
         for rec in runtime.logs(src.id, follow=False, since=opts.since, tail=opts.tail):
             yield (_sort_key(rec.time), src.name), src, rec
 
     for _, src, rec in heapq.merge(*(stream(s) for s in sources), key=lambda t: t[0]):
-        printer.line(src, rec.time, rec.line)
+        write(fmt(src, rec.time, rec.line))
     printer.out.flush()
 
 
-def _sort_key(text: str) -> float:
+_RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
+
+
+def _sort_key(text: str) -> str:
+    """The monitors write UTC with 9 fraction digits: such times sort as text (strptime per record
+    was half of `logs`); any other form is normalised to it."""
+    if len(text) == 30 and _RFC3339_UTC.match(text):
+        return text
     base, _, frac = text.rstrip("Z").partition(".")
     try:
-        return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
-        return 0.0
+        return ""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + "." + (frac + "0" * 9)[:9] + "Z"
 
 
 class LogMux:
