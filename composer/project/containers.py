@@ -21,6 +21,9 @@ from composer.service.links import L_SERVICE, Peer, peer_from_info
 from composer.service.mounts import MountMaker, anonymous_volumes, requests_for
 
 
+SERVICE_NAME_MAX = 63
+
+
 def _host_rlimits() -> tuple[dict[str, int], bool]:
     """(name -> this process's hard limit, whether it may raise hard limits: CAP_SYS_RESOURCE)."""
     import resource
@@ -80,6 +83,9 @@ class ContainerSteps:
         import dataclasses
 
         try:
+            if len(s.name) > SERVICE_NAME_MAX:
+                raise svcmod.ConfigError(f"service name {s.name[:40]}... is {len(s.name)} characters long: use at "
+                                         f"most {SERVICE_NAME_MAX} (peers look a service up by its name, a DNS label)")
             if s.ulimits:
                 svcmod.check_ulimits(s, *_host_rlimits())
             for r in requests_for(s, self.stack.need_model(), image.config):

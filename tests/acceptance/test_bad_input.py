@@ -51,3 +51,18 @@ def test_bad_service_changes_nothing(tmp_path, composer_env, busybox_base, bad, 
         assert not os.path.exists(os.path.join(composer_env["COMPOSER_DATA_DIR"], "volumes", "x"))
     finally:
         s("down", "-v", "-t", "0", check=False)
+
+
+@pytest.mark.parametrize("service,bad,message", [
+    ("s" * 100, "", "use at most 63 (peers look a service up by its name"),
+    ("bad", f"hostname: {'h' * 70}", "at most 64 bytes (the kernel's limit)"),
+])
+def test_names_the_kernel_cannot_hold(tmp_path, composer_env, busybox_base, service, bad, message):
+    (tmp_path / "compose.yaml").write_text(f"services:\n{GOOD}  {service}:\n    image: busybox\n    {bad or 'init: true'}\n")
+    s = Stack(tmp_path, f"bad{uuid.uuid4().hex[:6]}", dict(os.environ, **composer_env))
+    try:
+        r = s("up", "-d", check=False)
+        assert r.returncode != 0 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert s("ps", "-a", "-q").stdout == ""
+    finally:
+        s("down", "-v", "-t", "0", check=False)

@@ -43,6 +43,9 @@ def check(spec: ContainerSpec, *, host: bool = True) -> None:
     if not NAME_RE.match(spec.name) or len(spec.name) > NAME_MAX:
         raise ContainerError(f"invalid container name {spec.name[:80]!r}: use at most {NAME_MAX} characters "
                              "[a-zA-Z0-9_.-], starting with a letter or digit")
+    for what, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+        if len(value.encode()) > 64:  # HOST_NAME_MAX: sethostname(2) refuses more
+            raise ContainerError(f"invalid {what} {value[:40]!r}...: at most 64 bytes (the kernel's limit)")
     if not spec.argv:
         raise ContainerError("no command specified")
     if not spec.layers:
