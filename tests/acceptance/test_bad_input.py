@@ -66,3 +66,17 @@ def test_names_the_kernel_cannot_hold(tmp_path, composer_env, busybox_base, serv
         assert s("ps", "-a", "-q").stdout == ""
     finally:
         s("down", "-v", "-t", "0", check=False)
+
+
+def test_run_of_a_bad_service_changes_nothing(tmp_path, composer_env, busybox_base):
+    (tmp_path / "compose.yaml").write_text("services:\n  bad:\n    image: busybox\n    mem_limit: 1k\n")
+    s = Stack(tmp_path, f"bad{uuid.uuid4().hex[:6]}", dict(os.environ, **composer_env))
+    from composer.runtime.net.ipam import bridge_name
+
+    try:
+        r = s("run", "--rm", "bad", "true", check=False)
+        assert r.returncode != 0 and "service bad: invalid memory limit" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert bridge_name(f"{s.name}_default") not in hostobjects.links()
+    finally:
+        s("down", "-v", "-t", "0", check=False)
