@@ -29,6 +29,7 @@ def _nft() -> str:
     ("volumes: [\"v:/data\"]", "service bad: invalid mount target"),
     ("volumes: [\"vol:/data\"]", "invalid volume name '../x'"),
     (f"container_name: {'c' * 300}", "use at most 253 characters"),
+    ('environment: {A: "x\\0y"}', "service bad: invalid environment variable 'A=x'...: contains a NUL byte"),
 ])
 def test_bad_service_changes_nothing(tmp_path, composer_env, busybox_base, bad, message):
     (tmp_path / "compose.yaml").write_text(

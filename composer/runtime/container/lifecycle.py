@@ -43,6 +43,7 @@ def check(spec: ContainerSpec, *, host: bool = True) -> None:
     if not NAME_RE.match(spec.name) or len(spec.name) > NAME_MAX:
         raise ContainerError(f"invalid container name {spec.name[:80]!r}: use at most {NAME_MAX} characters "
                              "[a-zA-Z0-9_.-], starting with a letter or digit")
+    _check_nul(spec)
     for what, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
         if len(value.encode()) > 64:  # HOST_NAME_MAX: sethostname(2) refuses more
             raise ContainerError(f"invalid {what} {value[:40]!r}...: at most 64 bytes (the kernel's limit)")
@@ -74,6 +75,16 @@ def check(spec: ContainerSpec, *, host: bool = True) -> None:
         caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
     except ValueError as e:
         raise ContainerError(str(e)) from None
+
+
+def _check_nul(spec: ContainerSpec) -> None:
+    """A NUL byte cannot pass exec(2), a path or a name: say which value holds one."""
+    fields = [("command", a) for a in spec.argv] + [("environment variable", f"{k}={v}") for k, v in spec.env]
+    fields += [("working directory", spec.cwd), ("user", spec.user), ("hostname", spec.hostname)]
+    fields += [("mount", f"{m.source}:{m.target}") for m in spec.mounts]
+    for what, value in fields:
+        if "\0" in value:
+            raise ContainerError(f"invalid {what} {value.split(chr(0))[0][:40]!r}...: contains a NUL byte")
 
 
 def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
