@@ -37,6 +37,13 @@ def find_stack_files(start: str) -> list[str] | None:
 _NAME_LINE = re.compile(r"^([\"']?)name\1[ \t]*:[ \t]*(.*?)[ \t]*(?:#.*)?$", re.MULTILINE)
 _FLOW_START = re.compile(r"\A(?:\s*#[^\n]*\n|\s*\n)*\s*[{\[]")  # a JSON / flow-style document
 _VALID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+PROJECT_NAME_MAX = 63  # it starts container, network and volume names and names the project's lock file
+PROJECT_NAME_RULE = (f"use at most {PROJECT_NAME_MAX} lowercase letters, digits, dashes and underscores, "
+                     "starting with a letter or digit")
+
+
+def valid_project_name(name: str) -> bool:
+    return len(name) <= PROJECT_NAME_MAX and bool(_VALID.match(name))
 
 
 def fast_project_name(files: Sequence[str], project_directory: str | None, env_files: Sequence[str],
@@ -50,7 +57,7 @@ def fast_project_name(files: Sequence[str], project_directory: str | None, env_f
         return None
     if environ.get("COMPOSE_PROJECT_NAME"):
         name = environ["COMPOSE_PROJECT_NAME"]
-        return name if _VALID.match(name) else None
+        return name if valid_project_name(name) else None
     cwd = os.path.abspath(cwd or os.getcwd())
     proj_dir = os.path.abspath(os.path.join(cwd, project_directory)) if project_directory else None
     paths = [os.path.join(cwd, f) for f in files] if files else find_stack_files(proj_dir or cwd)
@@ -72,9 +79,9 @@ def fast_project_name(files: Sequence[str], project_directory: str | None, env_f
         for m in _NAME_LINE.finditer(text):
             name = m.group(2).strip("'\"")
     if name is not None:
-        return name if _VALID.match(name) else None
+        return name if valid_project_name(name) else None
     base = re.sub(r"[^a-z0-9_-]", "", os.path.basename(working_dir.rstrip("/")).lower()).lstrip("_-")
-    return base or None
+    return base if valid_project_name(base) else None  # else the full load says what is wrong
 
 
 def _mentions_compose_vars(path: str) -> bool:

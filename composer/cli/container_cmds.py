@@ -136,8 +136,10 @@ def _spec(args, rt):
 
 
 def cmd_create(args) -> int:
+    from composer.service.names import with_free_name
+
     rt = _runtime()
-    info = rt.create(_spec(args, rt))
+    info = with_free_name(_spec(args, rt), rt.create, generated=args.name is None)
     print(info.id)
     return 0
 
@@ -145,12 +147,16 @@ def cmd_create(args) -> int:
 def cmd_run(args) -> int:
     rt = _runtime(prepare=True)
     rt.settle_links = False  # we exit right after: a --rm's veths go on their own (Runtime.remove)
+    from composer.service.names import with_free_name
+
     spec = _spec(args, rt)
+    generated = args.name is None
     if args.detach:
-        info = rt.run(spec)
+        info = with_free_name(spec, rt.run, generated=generated)
         print(info.id)
         return 0
-    return attach_and_wait(rt, lambda: rt.run(spec, attach_stdio=True), tty=spec.tty, interactive=spec.stdin_open)
+    return attach_and_wait(rt, lambda: with_free_name(spec, lambda s: rt.run(s, attach_stdio=True), generated=generated),
+                           tty=spec.tty, interactive=spec.stdin_open)
 
 
 def attach_and_wait(rt, start, *, tty: bool = False, interactive: bool = False) -> int:

@@ -103,7 +103,13 @@ def name_only(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def _normal_name(name: str) -> str:
-    return name.lower()
+    from composer.errors import UsageError
+    from composer.stackfiles import PROJECT_NAME_RULE, valid_project_name
+
+    name = name.lower()
+    if not valid_project_name(name):
+        raise UsageError(f"invalid project name {name[:80]!r}: {PROJECT_NAME_RULE}")
+    return name
 
 
 def _no_stack_file_here(args: argparse.Namespace) -> bool:
@@ -312,6 +318,8 @@ def query(args: argparse.Namespace, services: Sequence[str] = ()) -> Query:
     from composer.runtime import Runtime
 
     model, name = name_only(args)
+    if services and model is None and not (args.project_name and not args.files and _no_stack_file_here(args)):
+        model, name = load_optional(args)  # services named: the stack file says whether they exist
     check_services(model, services)
     return Query(model, name, Runtime())
 

@@ -5,6 +5,7 @@ merge, with the marks of every value."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from composer.config.interpolate import interpolate_tree, located_error
 from composer.config.yamlsrc import Marks, Override, Reset, parse
 from composer.errors import ConfigError
 
+MAX_FILE_SIZE = 2 << 20  # a 2 MiB stack file is already absurd: parsing one costs seconds (~3 s/MiB) and 100s of MB
 _TOP_LEVEL = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets", "include"})
 
 
@@ -64,6 +66,7 @@ class Reader:
     interpolate: bool = True
     warnings: list = field(default_factory=list)
     stdin: Any = None
+    top_files: frozenset = frozenset()  # the -f files: one of them empty is an error, as compose says
     _cache: dict = field(default_factory=dict)
 
     def for_include(self, env_files: list[str]) -> "Reader":
@@ -82,19 +85,29 @@ class Reader:
         if path in self._cache:
             return self._cache[path]
         if path == "-":
-            text = (self.stdin or sys.stdin).read()
+            text = (self.stdin or sys.stdin).read(MAX_FILE_SIZE + 1)
             label = "-"
         else:
             try:
                 with open(path, encoding="utf-8") as fh:
-                    text = fh.read()
+                    text = fh.read(MAX_FILE_SIZE + 1)
             except FileNotFoundError:
                 raise ConfigError(f"stack file {path} not found") from None
             except (OSError, UnicodeDecodeError) as err:
                 raise ConfigError(f"cannot read {path}: {err}") from None
             label = _display(path)
+        if len(text) > MAX_FILE_SIZE:
+            raise ConfigError(f"the file is larger than {MAX_FILE_SIZE >> 20} MiB, more than a stack file needs",
+                              file=label)
+        if "\0" in text:
+            line = text.count("\n", 0, text.index("\0")) + 1
+            raise ConfigError("the file contains a NUL byte: it is not a text file", file=label, line=line)
+        if len(text) > _EARLY_CHECK_SIZE:
+            _refuse_unknown_top_keys(text, label)
         data, marks = parse(text, label)
         if data is None:
+            if path in self.top_files:
+                raise ConfigError("empty compose file", file=label)
             data = {}
         if not isinstance(data, dict):
             raise ConfigError("the top level of a stack file must be a mapping", file=label, line=1, column=1)
@@ -105,6 +118,25 @@ class Reader:
         doc = Doc(path, data, marks, base_dir or (os.getcwd() if path == "-" else os.path.dirname(path)))
         self._cache[path] = doc
         return doc
+
+
+_EARLY_CHECK_SIZE = 256 << 10
+_TOP_KEY = re.compile(r"^([A-Za-z0-9_][^:#\s]*)[ \t]*:(?:[ \t]|$)", re.MULTILINE)
+
+
+def _refuse_unknown_top_keys(text: str, label: str) -> None:
+    """A large file's unknown top-level key refused by a plain look at its lines, before the
+    parse (seconds and hundreds of MB for a few MB of YAML) that validation would follow. Only block
+    style documents with `services:` or `version:` (not Fig's format 1, where services are the keys)."""
+    keys = list(_TOP_KEY.finditer(text))
+    if not any(m.group(1) in ("services", "version") for m in keys) or text.lstrip().startswith(("{", "[")):
+        return
+    for m in keys:
+        key = m.group(1)
+        if key not in _TOP_LEVEL and not key.startswith("x-"):
+            line = text.count("\n", 0, m.start()) + 1
+            raise ConfigError(f"unknown top-level key {key!r} (allowed: {', '.join(sorted(_TOP_LEVEL))}, x-*)",
+                              file=label, line=line, column=1)
 
 
 def _display(path: str) -> str:

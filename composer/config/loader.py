@@ -29,7 +29,7 @@ def load_raw(opts: LoadOptions) -> RawProject:
     src = resolve_sources(opts)
     # COMPOSE_PROJECT_NAME is there for interpolation, from -p, the files' `name:` or the directory
     env = Env(src.environ, lazy={"COMPOSE_PROJECT_NAME": lambda: _early_name(opts, src)})
-    reader = Reader(environ=env, interpolate=opts.interpolate, stdin=opts.stdin)
+    reader = Reader(environ=env, interpolate=opts.interpolate, stdin=opts.stdin, top_files=frozenset(src.files))
     marks: Marks = {}
     docs: list[dict] = []
     for path in src.files:

@@ -10,11 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-from composer.stackfiles import CANDIDATES, OVERRIDES, find_stack_files  # noqa: F401
+from composer.stackfiles import CANDIDATES, OVERRIDES, PROJECT_NAME_RULE, find_stack_files, valid_project_name  # noqa: F401
 from composer.config.envfile import read_env_file
 from composer.errors import ConfigError
-
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,13 +109,13 @@ def project_name(opts: LoadOptions, src: Sources, from_file: str | None) -> str:
     for value, what in ((opts.project_name, "-p"), (src.environ.get("COMPOSE_PROJECT_NAME"), "COMPOSE_PROJECT_NAME"),
                         (from_file, "name")):
         if value:
-            if not _NAME_RE.match(value):
-                raise ConfigError(f"invalid project name {value!r} (from {what}): use lowercase letters, digits, "
-                                  "dashes and underscores, starting with a letter or digit")
+            if not valid_project_name(value):
+                raise ConfigError(f"invalid project name {value[:80]!r} (from {what}): {PROJECT_NAME_RULE}")
             return value
     name = normalize_name(os.path.basename(src.working_dir.rstrip("/")) or "")
-    if not name:
-        raise ConfigError(f"cannot derive a project name from {src.working_dir!r}", hint="use -p NAME")
+    if not valid_project_name(name):
+        raise ConfigError(f"cannot derive a project name from {src.working_dir[:120]!r}: {PROJECT_NAME_RULE}",
+                          hint="use -p NAME")
     return name
 
 

@@ -33,6 +33,9 @@ _MERGE = "tag:yaml.org,2002:merge"
 _IMPLICIT = frozenset({_STR, _BOOL, _NULL, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
                        "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml"})
 _MAX_NODES = 2_000_000  # alias bombs ("billion laughs") stop here instead of eating the memory
+# ...and sooner in a small file: a file without aliases has fewer nodes than characters, so a budget
+# of a few nodes per character (at least _MIN_BUDGET) lets real anchors through and stops a bomb in ms
+_MIN_BUDGET, _PER_CHAR = 100_000, 4
 
 
 _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  # yaml.v3's yamlStyleFloat
@@ -143,15 +146,15 @@ def parse(text: str, file: str) -> tuple[Any, Marks]:
     marks: Marks = {}
     if node is None:
         return None, marks
-    builder = _Builder(loader, file, marks)
+    builder = _Builder(loader, file, marks, min(_MAX_NODES, max(_MIN_BUDGET, _PER_CHAR * len(text))))
     marks[()] = Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
     return builder.build(node, ()), marks
 
 
 class _Builder:
-    def __init__(self, loader: Any, file: str, marks: Marks) -> None:
+    def __init__(self, loader: Any, file: str, marks: Marks, budget: int = _MAX_NODES) -> None:
         self.loader, self.file, self.marks = loader, file, marks
-        self.count = 0
+        self.count, self.budget, self.root = 0, budget, None
         self.active: set[int] = set()  # node ids on the current path: recursive aliases
 
     def error(self, msg: str, node: yaml.Node) -> ConfigError:
@@ -160,8 +163,10 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
-        if self.count > _MAX_NODES:
-            raise self.error("document too large (too many aliases expanded)", node)
+        if self.root is None:
+            self.root = node
+        if self.count > self.budget:
+            raise self.too_large(node)
         tag = node.tag
         if tag == _STR:  # the common case first: this walk is most of the parse time
             v = node.value
@@ -197,6 +202,24 @@ class _Builder:
         finally:
             self.active.discard(nid)
         raise self.error(f"unsupported YAML node {tag}", node)  # pragma: no cover
+
+    def too_large(self, node: yaml.Node) -> ConfigError:
+        """Say which: aliases expanding past the budget, or a document that is itself that large."""
+        written, seen, todo = 0, set(), [self.root]
+        while todo:  # the nodes as written: each once, however many aliases name it
+            n = todo.pop()
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            written += 1
+            if isinstance(n, yaml.SequenceNode):
+                todo.extend(n.value)
+            elif isinstance(n, yaml.MappingNode):
+                todo.extend(v for kv in n.value for v in kv)
+        if written < self.budget:
+            return self.error(f"too many aliases expanded: more than {self.budget} values from {written} written "
+                              "(an alias bomb?)", node)
+        return self.error(f"document too large: more than {self.budget} values", node)
 
     def default_tag(self, node: yaml.Node) -> str:
         if isinstance(node, yaml.MappingNode):

@@ -22,6 +22,9 @@ from composer.service.mounts import MountMaker, anonymous_volumes, requests_for
 from composer import faults
 
 
+SERVICE_NAME_MAX = 63
+
+
 def _host_rlimits() -> tuple[dict[str, int], bool]:
     """(name -> this process's hard limit, whether it may raise hard limits: CAP_SYS_RESOURCE)."""
     import resource
@@ -75,6 +78,30 @@ class ContainerSteps:
         if not quiet:
             self.stack.emit("container", name, "Created", s.name)
         return info
+
+    def check(self, s: Service, image) -> None:
+        """What create would refuse for this service (its spec as a whole: limits, names, policies),
+        found before `up` makes any network, volume or container. Bind sources, peers and the
+        container a network is shared with are not looked at: they may come into being on the way."""
+        import dataclasses
+
+        try:
+            if len(s.name) > SERVICE_NAME_MAX:
+                raise svcmod.ConfigError(f"service name {s.name[:40]}... is {len(s.name)} characters long: use at "
+                                         f"most {SERVICE_NAME_MAX} (peers look a service up by its name, a DNS label)")
+            if s.ulimits:
+                svcmod.check_ulimits(s, *_host_rlimits())
+            for r in requests_for(s, self.stack.need_model(), image.config):
+                if not r.target.startswith("/"):
+                    raise svcmod.ConfigError(f"invalid mount target {r.target!r}: must be an absolute path")
+            if svcmod.network_service(s):  # service:x needs x running; the rest of the spec is checked
+                s = dataclasses.replace(s, network_mode="none")
+            built = svcmod.build_spec(s, self.stack.service_context(), image, number=1, id=svcmod.new_id())
+            self.stack.runtime.check(built.spec)
+        except ComposerError as err:
+            if not err.message.startswith(f"service {s.name}"):
+                err.message = f"service {s.name}: {err.message}"
+            raise
 
     def external(self, s: Service | None) -> list[tuple[Peer, str]]:
         out = []

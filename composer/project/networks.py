@@ -52,23 +52,30 @@ class Networks:
                           if any(str(m.host_port) in err.message for m in svcmod.port_mappings(model.services[n], a.number))), None)
             raise ConflictError(f"service {owner}: {err.message}" if owner else err.message, hint=err.hint) from None
 
-    def ensure(self, names: Sequence[str], *, dry_run: bool = False) -> None:
-        """Make the services' networks (dry_run: report the missing ones as planned Events)."""
+    def check(self, names: Sequence[str]) -> list:
+        """The declared bridge networks the services use, refused now (nothing made yet) when one is
+        not declared or an external one is missing."""
         model = self.stack.need_model()
         keys = sorted({k for n in names for k in model.services[n].networks
                        if svcmod.check_network_mode(model.services[n]) == "bridge"})
-        if not keys:
-            return
-        nm = self.stack.runtime.network
+        out = []
         for key in keys:
             if key not in model.networks:
                 raise svcmod.ConfigError(f"network {key} is used but not declared", key="networks")
             net = model.networks[key]
             if net.external:
-                if nm.get(net.name) is None:
+                if self.stack.runtime.network.get(net.name) is None:
                     raise NotFoundError(f"network {net.name} declared as external, but could not be found",
                                         hint=f"create it first: composer network create {net.name}")
                 continue
+            out.append((key, net))
+        return out
+
+    def ensure(self, names: Sequence[str], *, dry_run: bool = False) -> None:
+        """Make the services' networks (dry_run: report the missing ones as planned Events)."""
+        todo = self.check(names)
+        nm = self.stack.runtime.network if todo else None
+        for key, net in todo:
             if net.driver not in (None, "bridge"):
                 self.stack.report.warn_once(key, f"network {key}: driver {net.driver!r} is not supported, using bridge")
             existed = nm.get(net.name) is not None

@@ -117,6 +117,9 @@ def create(parts: Parts, opts: OneOffOptions) -> object:
     run_s = oneoff_service(s, opts)
     image = imagesmod.resolve(stack, s)
     with stack.lock.held():
+        parts.steps.check(run_s, image)  # bad input changes nothing: checked before any network is made
+        parts.networks.check([opts.service])
+        parts.volumes.check([opts.service])
         parts.networks.ensure([opts.service])
         parts.volumes.ensure([opts.service])
         parts.hosts.reload(lambda: stack.containers(oneoff=None))

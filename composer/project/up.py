@@ -51,6 +51,12 @@ def up(parts: Parts, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
             force = opts.force_recreate or (opts.always_recreate_deps and n in deps_only)
             plans[n] = svcmod.plan(model.services[n], replicas[n], images[n].id if images[n] else _UNKNOWN, mine,
                                    force_recreate=force, no_recreate=opts.no_recreate)
+        # every refusal we can foresee comes before the first network, volume or container is made
+        for n in names:
+            if images[n] is not None and any(a.kind in ("create", "recreate") for a in plans[n]):
+                parts.steps.check(model.services[n], images[n])
+        parts.networks.check(names)
+        parts.volumes.check(names)
         if not opts.no_start:
             parts.networks.check_ports(plans)
         if opts.dry_run:

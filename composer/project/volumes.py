@@ -18,10 +18,12 @@ class Volumes:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def ensure(self, names: Sequence[str], *, dry_run: bool = False) -> None:
-        """Make the services' named volumes (dry_run: report the missing ones as planned Events)."""
+    def check(self, names: Sequence[str]) -> list:
+        """The declared volumes the services use, each refused now (nothing made yet) when it is not
+        declared, an external one is missing, or its name cannot be a volume's."""
         model = self.stack.need_model()
         keys = sorted({v.source for n in names for v in model.services[n].volumes if v.type == "volume" and v.source})
+        out = []
         for key in keys:
             if key not in model.volumes:
                 raise svcmod.ConfigError(f"volume {key} is used but not declared", key="volumes")
@@ -31,6 +33,13 @@ class Volumes:
                     raise NotFoundError(f"volume {vol.name} declared as external, but could not be found",
                                         hint=f"create it first: composer volume create {vol.name}")
                 continue
+            self.stack.volumes.check_name(vol.name)
+            out.append((key, vol))
+        return out
+
+    def ensure(self, names: Sequence[str], *, dry_run: bool = False) -> None:
+        """Make the services' named volumes (dry_run: report the missing ones as planned Events)."""
+        for key, vol in self.check(names):
             if not self.stack.volumes.exists(vol.name) and dry_run:
                 self.stack.emit("volume", vol.name, "Create", None, "not created yet", planned=True)
             elif not self.stack.volumes.exists(vol.name):

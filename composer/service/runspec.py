@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from typing import Mapping
 
 from composer.errors import UsageError
+from composer.service import names
 from composer.runtime.spec import ContainerSpec, Mount, NetworkAttachment, Resources
 from composer.units import parse_size, parse_signal
 
@@ -69,15 +70,6 @@ def new_id() -> str:
     return os.urandom(32).hex()
 
 
-_ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
-        "quirky", "sharp", "tender", "upbeat", "vivid", "witty", "zealous", "bold", "clever")
-_NOUN = ("turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "dijkstra", "liskov", "hamilton",
-         "torvalds", "kernighan", "mccarthy", "backus", "wirth", "lamport", "perlman", "allen", "cerf")
-
-
-def random_name() -> str:
-    a, b = os.urandom(2)  # not `random`: it costs an import on every `run`
-    return f"{_ADJ[a % len(_ADJ)]}_{_NOUN[b % len(_NOUN)]}"
 
 
 def parse_env(items: tuple[str, ...], environ: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -190,7 +182,7 @@ def build(opts: RunOptions, image: ImageInfo, host: HostContext, *, id: str | No
     workdir = opts.workdir if opts.workdir is not None else (config.working_dir or "/")
     if not workdir.startswith("/"):
         raise UsageError(f"the working directory {workdir!r} is invalid, it needs to be an absolute path")
-    name = opts.name if opts.name is not None else random_name()
+    name = opts.name if opts.name is not None else names.random_name()
     env = merge_env(tuple(config.env), parse_env(opts.env, host.environ))
     labels = merge_env(tuple(config.labels), parse_labels(opts.labels))
     ports = ()

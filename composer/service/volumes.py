@@ -47,9 +47,14 @@ class VolumeStore:
     def root(self) -> str:
         return os.path.join(self.data_dir, "volumes")
 
+    @staticmethod
+    def check_name(name: str) -> None:
+        if not _NAME_RE.match(name) or len(name) > 255:  # a directory's name
+            raise ConflictError(f"invalid volume name {name[:80]!r}: use at most 255 characters [a-zA-Z0-9_.-], "
+                                "starting with a letter or digit")
+
     def _dir(self, name: str) -> str:
-        if not _NAME_RE.match(name):
-            raise ConflictError(f"invalid volume name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        self.check_name(name)
         return os.path.join(self.root, name)
 
     def data_path(self, name: str) -> str:

@@ -235,16 +235,22 @@ class Builder:
     # ------------------------------------------------------------ cache and layers
 
     def cached(self, key: str, state: State) -> State | None:
+        """The state a cache entry recorded after this step, if everything the commit will need is
+        still in the store: each layer's dir AND its blob (an image rm may have taken either, and a
+        base image pulled again may bring the same layers under other blobs: those of the FROM
+        image in hand are used)."""
         if self.opts.no_cache:
             return None
         hit = self.cache.get(key)
         if hit is None:
             return None
         new = State.from_cache(key, hit, state.cmd_inherited)
+        mine = {rec.diff_id: rec for rec in state.layers}
+        new.layers = [mine.get(rec.diff_id, rec) for rec in new.layers]
         for rec in new.layers:
-            if rec.diff_id in self.dirs:
+            if rec.diff_id in self.staged:
                 continue
-            path = self.store.layer_dir(rec.diff_id)
+            path = Path(self.dirs.get(rec.diff_id) or self.store.layer_dir(rec.diff_id))
             if not path.is_dir() or not self.store.blob_path(rec.digest).exists():
                 return None  # its image was removed since: rebuild the step
             self.dirs[rec.diff_id] = str(path)
@@ -265,8 +271,13 @@ class Builder:
                 tar.unlink()
         rec = LayerRec(staged.diff_id, staged.digest, staged.blob_size, staged.media_type, staged.size)
         existing = self.store.layer_dir(staged.diff_id)
-        if staged.diff_id in self.dirs or existing.is_dir():
+        if staged.diff_id in self.staged:
             staged.discard()
+        elif existing.is_dir() and self.store.blob_path(staged.digest).exists():
+            staged.discard()  # in the store already, blob and dir
+            self.dirs.setdefault(staged.diff_id, str(existing))
+        elif existing.is_dir():  # the dir is there but not this blob: the commit places the blob
+            self.staged[staged.diff_id] = staged
             self.dirs.setdefault(staged.diff_id, str(existing))
         else:
             self.staged[staged.diff_id] = staged

@@ -4,7 +4,7 @@ instruction as substituted, and the content hash of the step's inputs (COPY/ADD 
 seen by a RUN), so any change upstream changes every key below it.
 
 Entries are written only after the whole build has stored its images, so an entry never names a
-layer that was not committed; a hit is used only while all its layer dirs still exist (an image
+layer that was not committed; a hit is used only while all its layer dirs and blobs still exist (an image
 rm/prune may have removed them)."""
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_MAX = 253  # a DNS name: peers find a container under its name
 ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -252,6 +253,13 @@ class Runtime:
         from composer.runtime.container import lifecycle
 
         return lifecycle.create(self, spec)
+
+    @staticmethod
+    def check(spec: ContainerSpec) -> None:
+        """What create would refuse in `spec` that needs no host object (no layers, sources, peers)."""
+        from composer.runtime.container import lifecycle
+
+        lifecycle.check(spec, host=False)
 
     def start(self, id: str, *, attach_stdio: bool = False) -> ContainerInfo:
         from composer.runtime.container import lifecycle

@@ -33,28 +33,37 @@ def _err(message: str, code: int) -> ContainerError:
 # ---------------------------------------------------------------- create
 
 
-def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
-    from composer.runtime.container.containers import ID_RE, NAME_RE
+def check(spec: ContainerSpec, *, host: bool = True) -> None:
+    """Every refusal create makes that needs no host object: `up` runs it for each service before it
+    makes networks or volumes. host=False leaves out what depends on other objects (layers on disk,
+    bind sources, the container whose network is joined)."""
+    from composer.runtime.container.containers import ID_RE, NAME_MAX, NAME_RE
 
     if not ID_RE.match(spec.id):
         raise ContainerError(f"invalid container id {spec.id!r}: expected 64 hex digits")
-    if not NAME_RE.match(spec.name):
-        raise ContainerError(f"invalid container name {spec.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if not NAME_RE.match(spec.name) or len(spec.name) > NAME_MAX:
+        raise ContainerError(f"invalid container name {spec.name[:80]!r}: use at most {NAME_MAX} characters "
+                             "[a-zA-Z0-9_.-], starting with a letter or digit")
+    _check_nul(spec)
+    for what, value in (("hostname", spec.hostname), ("domainname", spec.domainname)):
+        if len(value.encode()) > 64:  # HOST_NAME_MAX: sethostname(2) refuses more
+            raise ContainerError(f"invalid {what} {value[:40]!r}...: at most 64 bytes (the kernel's limit)")
     if not spec.argv:
         raise ContainerError("no command specified")
     if not spec.layers:
         raise ContainerError("the image has no layers")
-    for layer in spec.layers:
+    for layer in spec.layers if host else ():
         if not os.path.isdir(layer):
             raise ContainerError(f"image layer {layer} is missing (image removed?)")
     for m in spec.mounts:
         if not m.target.startswith("/"):
             raise ContainerError(f"invalid mount target {m.target!r}: must be an absolute path")
-        if m.type == "bind" and not os.path.exists(m.source):
+        if host and m.type == "bind" and not os.path.exists(m.source):
             raise ContainerError(f"invalid mount config: bind source path does not exist: {m.source}")
         if m.type not in ("bind", "tmpfs"):
             raise ContainerError(f"unsupported mount type {m.type!r}")
-    _check_network_mode(spec)
+    if host:
+        _check_network_mode(spec)
     from composer.runtime.cgroups.limits import validate
     from composer.runtime.security import caps
     from composer.runtime.fs import cgroupns
@@ -67,6 +76,20 @@ def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
         caps.resolve(spec.cap_add, spec.cap_drop, spec.privileged)
     except ValueError as e:
         raise ContainerError(str(e)) from None
+
+
+def _check_nul(spec: ContainerSpec) -> None:
+    """A NUL byte cannot pass exec(2), a path or a name: say which value holds one."""
+    fields = [("command", a) for a in spec.argv] + [("environment variable", f"{k}={v}") for k, v in spec.env]
+    fields += [("working directory", spec.cwd), ("user", spec.user), ("hostname", spec.hostname)]
+    fields += [("mount", f"{m.source}:{m.target}") for m in spec.mounts]
+    for what, value in fields:
+        if "\0" in value:
+            raise ContainerError(f"invalid {what} {value.split(chr(0))[0][:40]!r}...: contains a NUL byte")
+
+
+def create(rt: "Runtime", spec: ContainerSpec) -> "ContainerInfo":
+    check(spec)
     base = os.path.join(rt.data_dir, "containers")
     os.makedirs(base, exist_ok=True)
     p = rt.paths(spec.id)
