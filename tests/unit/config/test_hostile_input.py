@@ -72,7 +72,7 @@ def test_empty_file_is_an_error(tmp_path):
 
 def test_nul_byte_is_one_line(tmp_path, capsys):
     (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: \"b\0b\"\n")
-    assert main(["-f", str(tmp_path / "compose.yaml"), "config"]) == 15
+    assert main(["-f", str(tmp_path / "compose.yaml"), "config"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "compose.yaml:3: the file contains a NUL byte" in err
 
@@ -93,7 +93,7 @@ def test_project_name_too_long(tmp_path, capsys, monkeypatch, flag):
 
 def test_down_with_a_long_project_name_is_a_usage_error(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["-p", "b" * 300, "down"]) == 2
+    assert main(["-p", "b" * 300, "down"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid project name" in err and "at most 63" in err
 
