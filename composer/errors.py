@@ -77,3 +77,7 @@ class Interrupted(ComposerError):
     """The user pressed Ctrl-C."""
 
     exit_code = 130
+
+
+class TemplateError(ComposerError):
+    """A --format Go template that does not parse or fails on the value (docker exits 1 too)."""

@@ -67,12 +67,19 @@ def _add_simple(verb: str):
     def add(csub) -> None:
         q = csub.add_parser(verb, help=_SIMPLE[verb])
         q.add_argument("containers", nargs="+", metavar="CONTAINER")
+        if verb == "inspect":
+            add_format(q)
         q.set_defaults(func=globals()[f"cmd_{verb}"])
     return add
 
 
 ADD = {"ls": _add_ls, "logs": _add_logs, "stop": _add_stop, "kill": _add_kill, "rm": _add_rm,
        "exec": _add_exec, **{verb: _add_simple(verb) for verb in _SIMPLE}}
+
+
+def add_format(p) -> None:
+    p.add_argument("-f", "--format", metavar="TEMPLATE",
+                   help="a Go template ({{.State.Pid}}, {{json .Config}}, ...) or 'json'")
 
 
 def _runtime():
@@ -195,17 +202,20 @@ def cmd_exec(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    import dataclasses
-    import json
+    import os
+
+    from composer.ui import inspect as shape
 
     rt = _runtime()
     out = []
     for ref in args.containers:
         info = rt.get(ref)
-        d = dataclasses.asdict(dataclasses.replace(info, endpoints=()))
-        d["endpoints"] = [e.to_dict() for e in info.endpoints]
-        out.append(d)
-    print(json.dumps(out, indent=2, default=str))
+        p = rt.paths(info.id)
+        files = {"hosts": os.path.join(p.state, "hosts"), "resolv.conf": os.path.join(p.state, "resolv.conf"),
+                 "hostname": os.path.join(p.state, "hostname"), "log": p.log,
+                 "upper": os.path.join(p.data, "upper"), "work": os.path.join(p.data, "work")}
+        out.append(shape.container(info, volumes_root=os.path.join(rt.data_dir, "volumes"), files=files))
+    sys.stdout.write(shape.render(out, args.format))
     return 0
 
 

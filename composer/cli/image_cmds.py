@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_tag)
 
     p = isub.add_parser("inspect", help="show image details as JSON")
+    p.add_argument("-f", "--format", metavar="TEMPLATE", help="a Go template ({{.Id}}, {{json .Config}}) or 'json'")
     p.add_argument("refs", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_inspect)
 
@@ -197,29 +198,17 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    store = _store()
-    out = [_inspect(store.resolve(ref)) for ref in args.refs]
-    print(json.dumps(out, indent=4))
-    return 0
-
-
-def _inspect(image: Any) -> dict[str, Any]:
     from composer.images.reference import parse_reference
+    from composer.ui import inspect as shape
 
-    refs = [parse_reference(r).familiar for r in image.refs]
-    return {
-        "Id": image.id,
-        "RepoTags": refs,
-        "RepoDigests": [parse_reference(d).familiar for d in image.repo_digests],
-        "Created": image.created,
-        "Size": image.size,
-        "Architecture": image.architecture,
-        "Os": image.os,
-        "Config": image.config.to_oci(),
-        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
-        "Manifest": image.manifest,
-        "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(reversed(image.layers))}},
-    }
+    store = _store()
+    out = []
+    for ref in args.refs:
+        image = store.resolve(ref)
+        out.append(shape.image(image, [parse_reference(r).familiar for r in image.refs],
+                               [parse_reference(d).familiar for d in image.repo_digests]))
+    sys.stdout.write(shape.render(out, args.format))
+    return 0
 
 
 def cmd_load(args: argparse.Namespace) -> int:
