@@ -73,8 +73,17 @@ def _add_simple(verb: str):
     return add
 
 
+def _transfer(verb: str):
+    def add(csub) -> None:
+        from composer.cli import transfer_cmds  # cp, stats, attach, export: shared with the project verbs
+
+        transfer_cmds.CONTAINER_ADD[verb](csub)
+    return add
+
+
 ADD = {"ls": _add_ls, "logs": _add_logs, "stop": _add_stop, "kill": _add_kill, "rm": _add_rm,
-       "exec": _add_exec, **{verb: _add_simple(verb) for verb in _SIMPLE}}
+       "exec": _add_exec, **{verb: _add_simple(verb) for verb in _SIMPLE},
+       **{verb: _transfer(verb) for verb in ("cp", "stats", "attach", "export")}}
 
 
 def add_format(p) -> None:

@@ -80,6 +80,7 @@ COMMAND_MODULES = (
     "composer.cli.network_cmds",
     "composer.cli.graph_cmd",
     "composer.cli.system_cmd",
+    "composer.cli.transfer_cmds",
 )
 # Which module registers a top-level command, so that a run imports only the module it needs
 # (start-up time is part of every command: `ps` must not pay for the config loader's imports).
@@ -87,7 +88,9 @@ _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli
               "images": "composer.cli.image_cmds", "config": "composer.cli.config_cmd",
               "build": "composer.cli.stack_images", "pull": "composer.cli.stack_images",
               "network": "composer.cli.network_cmds", "graph": "composer.cli.graph_cmd",
-              "system": "composer.cli.system_cmd"}
+              "system": "composer.cli.system_cmd",
+              "cp": "composer.cli.transfer_cmds", "stats": "composer.cli.transfer_cmds",
+              "attach": "composer.cli.transfer_cmds", "export": "composer.cli.transfer_cmds"}
 _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
                      "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
                      "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}

@@ -109,3 +109,30 @@ def host_memory() -> int:
 
 def online_cpus() -> int:
     return len(os.sched_getaffinity(0))
+
+
+class Meter:
+    """Readings of a changing set of containers with each one's CPU % since the previous reading
+    (the first reading of a container waits `first` seconds for a second one, as docker's first
+    figure already covers a span)."""
+
+    def __init__(self, rt: Runtime, containers, first: float = 0.5) -> None:
+        self.rt, self.containers, self.first = rt, containers, first
+        self.last: dict[str, Sample] = {}
+
+    def read(self) -> list[tuple[Sample, float]]:
+        infos = list(self.containers())
+        fresh = [i for i in infos if i.id not in self.last and i.status in ("running", "paused")]
+        if fresh:
+            for info in fresh:
+                self.last[info.id] = sample(self.rt, info)
+            time.sleep(self.first)
+        out = []
+        for info in infos:
+            try:
+                now = sample(self.rt, info)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            out.append((now, cpu_percent(self.last.get(info.id), now)))
+            self.last[info.id] = now
+        return out
