@@ -229,12 +229,12 @@ def _config(spec: Any) -> dict[str, Any]:
     return config
 
 
-def _endpoint_json(ep: Any | None, attachment: Any | None, dns_names: list[str]) -> dict[str, Any]:
+def _endpoint_json(ep: Any | None, aliases: list[str], attachment: Any | None, dns_names: list[str]) -> dict:
     static = getattr(attachment, "ipv4_address", None)
     return {
         "IPAMConfig": {"IPv4Address": static} if static else None,
         "Links": None,
-        "Aliases": list(getattr(attachment, "aliases", ()) or ()) or None,
+        "Aliases": aliases or None,
         "MacAddress": ep.mac_address if ep else "",
         "DriverOpts": None,
         "NetworkID": "",
@@ -254,13 +254,16 @@ def _network_settings(info: Any, running: bool) -> dict[str, Any]:
     eps = {ep.network: ep for ep in info.endpoints}
     networks: dict[str, Any] = {}
     if spec.network_mode == "bridge":
+        service = info.label("composer.service")
         for att in spec.networks or ():
-            names = [info.name, *att.aliases, info.id[:12]] if att.network != "bridge" else []
-            networks[att.network] = _endpoint_json(eps.get(att.network), att, names)
+            # as docker compose lists them: the container's name and the service's, then its own
+            aliases = list(dict.fromkeys([info.name, service, *att.aliases] if service else att.aliases))
+            names = [*aliases, info.id[:12]] if att.network != "bridge" else []
+            networks[att.network] = _endpoint_json(eps.get(att.network), aliases, att, names)
         for name, ep in eps.items():  # the default network (spec.networks empty) and late connects
-            networks.setdefault(name, _endpoint_json(ep, None, []))
+            networks.setdefault(name, _endpoint_json(ep, [], None, []))
     elif not spec.network_mode.startswith("container:"):
-        networks[spec.network_mode] = _endpoint_json(None, None, [])
+        networks[spec.network_mode] = _endpoint_json(None, [], None, [])
     default = eps.get("bridge")
     return {
         "Bridge": "",

@@ -17,7 +17,7 @@ SPEC = ContainerSpec(
             Mount("/conf", source="/etc/app", read_only=True), Mount("/run/x", type="tmpfs")),
     resources=Resources(memory=64 << 20, cpus=0.5, pids=50),
     networks=(NetworkAttachment("proj_default", aliases=("web",)),),
-    ports=(PortMapping(80, 8080, "127.0.0.1"),), labels=(("z", "1"), ("com.example", "x")),
+    ports=(PortMapping(80, 8080, "127.0.0.1"),), labels=(("z", "1"), ("com.example", "x"), ("composer.service", "web")),
     cap_add=("NET_ADMIN",), restart=RestartPolicy("on-failure", 3),
     healthcheck=Healthcheck(("sh", "-c", "true"), interval=2.0),
 )
@@ -56,7 +56,7 @@ def test_config_and_host_config():
     c, h = d["Config"], d["HostConfig"]
     assert c["Hostname"] == "web" and c["User"] == "1000" and c["WorkingDir"] == "/srv"
     assert c["Env"] == ["A=1"] and c["Cmd"] == ["httpd", "-f", "-p", "80"] and c["Image"] == "busybox:local"
-    assert c["Labels"] == {"com.example": "x", "z": "1"} and c["ExposedPorts"] == {"80/tcp": {}}
+    assert c["Labels"] == {"com.example": "x", "composer.service": "web", "z": "1"} and c["ExposedPorts"] == {"80/tcp": {}}
     assert c["StopSignal"] == "SIGTERM" and c["Healthcheck"]["Test"] == ["CMD", "sh", "-c", "true"]
     assert c["Healthcheck"]["Interval"] == 2_000_000_000
     assert h["Memory"] == 64 << 20 and h["NanoCpus"] == 500_000_000 and h["PidsLimit"] == 50
@@ -78,7 +78,7 @@ def test_mounts_and_networks():
     net = ns["Networks"]["proj_default"]
     assert (net["IPAddress"], net["Gateway"], net["MacAddress"], net["IPPrefixLen"]) == \
         ("10.89.3.2", "10.89.3.1", "02:42:0a:59:03:02", 24)
-    assert net["Aliases"] == ["web"] and "proj-web-1" in net["DNSNames"]
+    assert net["Aliases"] == ["proj-web-1", "web"] and "proj-web-1" in net["DNSNames"]  # as compose lists them
     assert ns["Ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
     assert ns["SandboxKey"] == "/proc/4242/ns/net" and ns["IPAddress"] == ""  # only the default bridge fills it
 
