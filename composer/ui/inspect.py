@@ -187,6 +187,15 @@ def _host_config(spec: Any, volumes_root: str) -> dict[str, Any]:
         "PidsLimit": r.pids,
         "Ulimits": [{"Name": u.name, "Hard": u.hard, "Soft": u.soft} for u in spec.ulimits],
         "Sysctls": dict(spec.sysctls) if spec.sysctls else None,
+        # what composer has no setting for, with docker's value for "not set"
+        "ContainerIDFile": "", "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "GroupAdd": None,
+        "IpcMode": "private", "Cgroup": "", "Links": None, "PidMode": "", "PublishAllPorts": False, "UTSMode": "",
+        "UsernsMode": "", "Isolation": "", "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+        "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "",
+        "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0, "MemorySwappiness": None,
+        "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "MaskedPaths": None, "ReadonlyPaths": None,
     }
 
 

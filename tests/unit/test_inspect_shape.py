@@ -112,3 +112,45 @@ def test_network_and_volume_shapes():
     v = shape.volume(Vol(), 1700000000.7)
     assert v == {"CreatedAt": "2023-11-14T22:13:20Z", "Driver": "local", "Labels": None,
                  "Mountpoint": "/v/proj_data/_data", "Name": "proj_data", "Options": None, "Scope": "local"}
+
+
+# The keys of `docker inspect` (docker 20.10, moby api/types ContainerJSON) of a container run with a
+# healthcheck, a published port, a bind and a volume, taken from its output on this host.
+DOCKER_KEYS = {
+    "": ['AppArmorProfile', 'Args', 'Config', 'Created', 'Driver', 'ExecIDs', 'GraphDriver', 'HostConfig',
+         'HostnamePath', 'HostsPath', 'Id', 'Image', 'LogPath', 'MountLabel', 'Mounts', 'Name', 'NetworkSettings',
+         'Path', 'Platform', 'ProcessLabel', 'ResolvConfPath', 'RestartCount', 'State'],
+    "State": ['Dead', 'Error', 'ExitCode', 'FinishedAt', 'Health', 'OOMKilled', 'Paused', 'Pid', 'Restarting',
+              'Running', 'StartedAt', 'Status'],
+    "HostConfig": ['AutoRemove', 'Binds', 'BlkioDeviceReadBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteBps',
+                   'BlkioDeviceWriteIOps', 'BlkioWeight', 'BlkioWeightDevice', 'CapAdd', 'CapDrop', 'Cgroup',
+                   'CgroupParent', 'CgroupnsMode', 'ConsoleSize', 'ContainerIDFile', 'CpuCount', 'CpuPercent',
+                   'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime', 'CpuShares', 'CpusetCpus',
+                   'CpusetMems', 'DeviceCgroupRules', 'DeviceRequests', 'Devices', 'Dns', 'DnsOptions', 'DnsSearch',
+                   'ExtraHosts', 'GroupAdd', 'IOMaximumBandwidth', 'IOMaximumIOps', 'IpcMode', 'Isolation',
+                   'KernelMemory', 'KernelMemoryTCP', 'Links', 'LogConfig', 'MaskedPaths', 'Memory',
+                   'MemoryReservation', 'MemorySwap', 'MemorySwappiness', 'NanoCpus', 'NetworkMode', 'OomKillDisable',
+                   'OomScoreAdj', 'PidMode', 'PidsLimit', 'PortBindings', 'Privileged', 'PublishAllPorts',
+                   'ReadonlyPaths', 'ReadonlyRootfs', 'RestartPolicy', 'Runtime', 'SecurityOpt', 'ShmSize', 'UTSMode',
+                   'Ulimits', 'UsernsMode', 'VolumeDriver', 'VolumesFrom'],
+    "Config": ['AttachStderr', 'AttachStdin', 'AttachStdout', 'Cmd', 'Domainname', 'Entrypoint', 'Env',
+               'ExposedPorts', 'Healthcheck', 'Hostname', 'Image', 'Labels', 'OnBuild', 'OpenStdin', 'StdinOnce',
+               'Tty', 'User', 'Volumes', 'WorkingDir'],
+    "NetworkSettings": ['Bridge', 'EndpointID', 'Gateway', 'GlobalIPv6Address', 'GlobalIPv6PrefixLen',
+                        'HairpinMode', 'IPAddress', 'IPPrefixLen', 'IPv6Gateway', 'LinkLocalIPv6Address',
+                        'LinkLocalIPv6PrefixLen', 'MacAddress', 'Networks', 'Ports', 'SandboxID', 'SandboxKey',
+                        'SecondaryIPAddresses', 'SecondaryIPv6Addresses'],
+}
+DOCKER_ENDPOINT = ['Aliases', 'DriverOpts', 'EndpointID', 'Gateway', 'GlobalIPv6Address', 'GlobalIPv6PrefixLen',
+                   'IPAMConfig', 'IPAddress', 'IPPrefixLen', 'IPv6Gateway', 'Links', 'MacAddress', 'NetworkID']
+DOCKER_VOLUME_MOUNT = ['Destination', 'Driver', 'Mode', 'Name', 'Propagation', 'RW', 'Source', 'Type']
+
+
+def test_every_key_docker_prints_is_there():
+    """A template naming any field of docker's output evaluates (missing keys are errors in -f)."""
+    d = build()
+    for part, keys in DOCKER_KEYS.items():
+        have = d[part] if part else d
+        assert not set(keys) - set(have), part
+    assert not set(DOCKER_ENDPOINT) - set(d["NetworkSettings"]["Networks"]["proj_default"])
+    assert set(DOCKER_VOLUME_MOUNT) == set(d["Mounts"][0])
