@@ -13,6 +13,7 @@ def _add_ls(csub) -> None:
     ls.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
     ls.add_argument("-q", "--quiet", action="store_true", help="only ids")
     ls.add_argument("--no-trunc", action="store_true")
+    ls.add_argument("--format", metavar="table|json|TEMPLATE", help="json lines or a Go template ({{.Names}} ...)")
     ls.set_defaults(func=cmd_ls)
 
 
@@ -118,7 +119,14 @@ def _ports(info) -> str:
 def cmd_ls(args) -> int:
     import shlex
 
+    from composer.ui import listformat
+
+    listformat.validate(args.format)
     rows = _runtime().list(all=args.all)
+    if listformat.custom(args.format) and not args.quiet:
+        found = [listformat.container_row(i, args.no_trunc) for i in rows]
+        sys.stdout.write(listformat.render(found, args.format, listformat.CONTAINER_TITLES))
+        return 0
     if args.quiet:
         for info in rows:
             print(info.id if args.no_trunc else info.id[:12])

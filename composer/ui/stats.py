@@ -6,8 +6,6 @@ Readings are duck-typed (runtime.container.stats.Sample); CPU % comes with each 
 
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, Sequence, TextIO
@@ -54,40 +52,18 @@ def cells(r: dict[str, str]) -> tuple[str, ...]:
 
 
 def render(rows: Sequence[dict[str, str]], fmt: str | None) -> str:
-    """One screenful: the table, json lines, or a Go template per row ("table " prefix: with a header)."""
-    if fmt == "json":
-        return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
-    if fmt and fmt not in ("table",):
-        from composer.ui.gotemplate import Template
+    """One screenful: the table, or --format's json lines / Go template (ui.listformat)."""
+    from composer.ui import listformat
 
-        body = fmt[len("table "):] if fmt.startswith("table ") else fmt
-        template = Template(body.replace("\\t", "\t"))
-        lines = [template.execute(r) for r in rows]
-        if fmt.startswith("table "):
-            header = Template(body.replace("\\t", "\t")).execute({k: _TITLES.get(k, k.upper()) for k in rows[0]}) \
-                if rows else ""
-            lines.insert(0, header)
-        return _tabs_aligned(lines)
+    if listformat.custom(fmt):
+        return listformat.render(rows, fmt, TITLES)
     from composer.ui.tables import plain_table
 
     return plain_table(HEADERS, [cells(r) for r in rows])
 
 
-_TITLES = {"BlockIO": "BLOCK I/O", "CPUPerc": "CPU %", "Container": "CONTAINER", "ID": "CONTAINER ID",
-           "MemPerc": "MEM %", "MemUsage": "MEM USAGE / LIMIT", "Name": "NAME", "NetIO": "NET I/O", "PIDs": "PIDS"}
-
-
-def _tabs_aligned(lines: list[str]) -> str:
-    """Tab-separated cells aligned as docker's tabwriter does (three spaces of padding)."""
-    split = [line.split("\t") for line in lines]
-    if all(len(cells_) == 1 for cells_ in split):
-        return "".join(line + "\n" for line in lines)
-    widths: dict[int, int] = {}
-    for cells_ in split:
-        for i, c in enumerate(cells_[:-1]):
-            widths[i] = max(widths.get(i, 0), len(c))
-    return "".join("".join(c.ljust(widths[i] + 3) if i < len(cs) - 1 else c for i, c in enumerate(cs)).rstrip()
-                   + "\n" for cs in split)
+TITLES = {"BlockIO": "BLOCK I/O", "CPUPerc": "CPU %", "Container": "CONTAINER", "ID": "CONTAINER ID",
+          "MemPerc": "MEM %", "MemUsage": "MEM USAGE / LIMIT", "Name": "NAME", "NetIO": "NET I/O", "PIDs": "PIDS"}
 
 
 def live(read: Callable[[], Iterable[dict[str, str]]], fmt: str | None, out: TextIO, interval: float = 1.0) -> None:

@@ -102,6 +102,19 @@ def test_stats_no_stream_shows_the_memory_limit(tstack):
     assert doc["CPUPerc"].endswith("%") and " / " in doc["NetIO"] and " / " in doc["BlockIO"]
     line = s("stats", "--no-stream", "--format", "{{.Name}} {{.MemPerc}}", "web").stdout
     assert line.startswith(f"{s.name}-web-1 ") and line.strip().endswith("%")
+    # the same --format on the listing verbs
+    assert s("ps", "--format", "{{.Service}} {{.State}}").stdout == "web running\n"
+    listed = s("container", "ls", "--format", "table {{.Names}}\t{{.State}}").stdout.splitlines()
+    assert listed[0].split() == ["NAMES", "STATE"] and listed[1].split() == [f"{s.name}-web-1", "running"]
+    # the live table into a pipe: a screen a second, until interrupted
+    live = subprocess.Popen([*CLI, "-p", s.name, "stats", "--format", "{{.Name}} {{.PIDs}}"], cwd=s.dir, env=s.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        screens = [live.stdout.readline() for _ in range(2)]
+    finally:
+        live.send_signal(2)
+        live.wait(timeout=10)
+    assert all(x.startswith(f"{s.name}-web-1 ") for x in screens) and live.returncode == 0
 
 
 def test_attach_follows_output_and_returns_the_exit_code(tstack):
