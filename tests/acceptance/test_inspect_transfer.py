@@ -5,7 +5,9 @@ file system (without volumes)."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import tarfile
 import time
@@ -84,6 +86,20 @@ def test_cp_both_ways_running_and_stopped(tstack, tmp_path):
     assert (host / "from-stopped.txt").read_text() == "one\n"
     s("start", "web")
     assert s("exec", "-T", "web", "cat", "/stopped.txt").stdout == "one\n"
+    # -L follows a symlink given as SRC; -a keeps owners; `-` is a tar on stdout / stdin
+    s("cp", "web:/bin/sh", str(host / "sh-link"))
+    s("cp", "-L", "web:/bin/sh", str(host / "sh-file"))
+    assert (host / "sh-link").is_symlink() and not (host / "sh-file").is_symlink()
+    os.chown(host / "one.txt", 1234, 1234)
+    s("cp", "-a", str(host / "one.txt"), "web:/kept.txt")
+    assert s("exec", "-T", "web", "stat", "-c", "%u:%g", "/kept.txt").stdout.strip() == "1234:1234"
+    tar = subprocess.run([*CLI, "-p", s.name, "cp", "web:/etc/passwd", "-"], cwd=s.dir, env=s.env,
+                         capture_output=True, timeout=30, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        assert t.getnames() == ["passwd"] and t.extractfile("passwd").read().startswith(b"root:")
+    subprocess.run([*CLI, "-p", s.name, "cp", "-", "web:/root"], input=tar, cwd=s.dir, env=s.env, timeout=30,
+                   check=True, capture_output=True)
+    assert s("exec", "-T", "web", "head", "-c", "5", "/root/passwd").stdout == "root:"
     missing = s("cp", "web:/no/such", str(host / "x"), check=False)
     assert missing.returncode != 0 and "no such file" in missing.stderr
     both = s("cp", str(host / "one.txt"), str(host / "two.txt"), check=False)
