@@ -81,6 +81,7 @@ COMMAND_MODULES = (
     "composer.cli.graph_cmd",
     "composer.cli.system_cmd",
     "composer.cli.transfer_cmds",
+    "composer.cli.volume_cmds",
 )
 # Which module registers a top-level command, so that a run imports only the module it needs
 # (start-up time is part of every command: `ps` must not pay for the config loader's imports).
@@ -90,7 +91,8 @@ _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli
               "network": "composer.cli.network_cmds", "graph": "composer.cli.graph_cmd",
               "system": "composer.cli.system_cmd",
               "cp": "composer.cli.transfer_cmds", "stats": "composer.cli.transfer_cmds",
-              "attach": "composer.cli.transfer_cmds", "export": "composer.cli.transfer_cmds"}
+              "attach": "composer.cli.transfer_cmds", "export": "composer.cli.transfer_cmds",
+              "volume": "composer.cli.volume_cmds"}
 _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
                      "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
                      "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}

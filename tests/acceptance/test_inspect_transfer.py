@@ -57,6 +57,9 @@ def test_inspect_format_and_shape(tstack):
     assert bad.returncode == 1 and 'map has no entry for key "Nope"' in bad.stderr and bad.stdout == ""
     bad = s("container", "inspect", "-f", "{{.Name", name, check=False)
     assert bad.returncode == 1 and "unclosed action" in bad.stderr
+    vol = s("volume", "inspect", "-f", "{{.Mountpoint}} {{.Driver}} {{index .Labels \"composer.project\"}}",
+            f"{s.name}_data").stdout
+    assert vol == f"{mount['Source']} local {s.name}\n" and f"{s.name}_data" in s("volume", "ls", "-q").stdout.split()
     nets = json.loads(s("network", "inspect", "-f", "json", f"{s.name}_default").stdout)
     assert nets[0]["Containers"][d["Id"]]["Name"] == name
 
