@@ -27,6 +27,10 @@ services:
     mem_limit: 64m
     labels: {{k: v}}
     volumes: [data:/data]
+  spin:
+    image: busybox
+    command: sh -c "trap 'exit 0' TERM; while :; do :; done"
+    cpus: 0.5
   talker:
     image: busybox
     command: sh -c "sleep 2; echo attached-line; echo to-stderr >&2; exit 3"
@@ -121,6 +125,13 @@ def test_stats_no_stream_shows_the_memory_limit(tstack):
     assert doc["CPUPerc"].endswith("%") and " / " in doc["NetIO"] and " / " in doc["BlockIO"]
     line = s("stats", "--no-stream", "--format", "{{.Name}} {{.MemPerc}}", "web").stdout
     assert line.startswith(f"{s.name}-web-1 ") and line.strip().endswith("%")
+    # CPU % is over the time between two readings: a busy loop held to half a core shows about 50%
+    s("up", "-d", "spin")
+    try:
+        (spin,) = [json.loads(x) for x in s("stats", "--no-stream", "--format", "json", "spin").stdout.splitlines()]
+        assert 5.0 < float(spin["CPUPerc"].rstrip("%")) < 75.0, spin
+    finally:
+        s("kill", "spin")
     # the same --format on the listing verbs
     assert s("ps", "--format", "{{.Service}} {{.State}}").stdout == "web running\n"
     listed = s("container", "ls", "--format", "table {{.Names}}\t{{.State}}").stdout.splitlines()
