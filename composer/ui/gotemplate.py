@@ -424,6 +424,16 @@ class Template:
 
     def _command(self, cmd: list[_Arg], dot, vars_: list, piped):
         first = cmd[0]
+        if first.kind == "ident" and first.value in ("and", "or") and len(cmd) > 1:
+            # Go evaluates these lazily: `and .A .A.B` never looks at .A.B when .A is empty
+            value = None
+            for a in cmd[1:]:
+                value = self._arg(a, dot, vars_)
+                if truth(value) == (first.value == "or"):
+                    return value
+            if piped is not _MISSING:
+                return piped
+            return value
         if first.kind == "ident":
             args = [self._arg(a, dot, vars_) for a in cmd[1:]]
             if piped is not _MISSING:

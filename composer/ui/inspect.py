@@ -363,4 +363,19 @@ def render(objects: list[dict[str, Any]], fmt: str | None) -> str:
     from composer.ui.gotemplate import Template
 
     template = Template(fmt)  # a parse error before any output
-    return "".join(template.execute(o) + "\n" for o in objects)
+    return "".join(template.execute(_as_struct(o)) + "\n" for o in objects)
+
+
+# Fields docker's JSON leaves out when empty (omitempty) but its templates still see, as the typed
+# struct they run on first: `{{if .State.Health}}` is false there, not an error.
+_OMITTED = {"State": ("Health",), "Config": ("ExposedPorts", "Healthcheck", "StopTimeout", "StopSignal")}
+
+
+def _as_struct(obj: dict[str, Any]) -> dict[str, Any]:
+    if "State" not in obj or "Config" not in obj:
+        return obj
+    view = dict(obj)
+    for part, keys in _OMITTED.items():
+        if isinstance(view.get(part), dict) and any(k not in view[part] for k in keys):
+            view[part] = {**{k: None for k in keys}, **view[part]}
+    return view

@@ -11,7 +11,7 @@ DATA = {
     "Id": "abc123",
     "Name": "/web",
     "Args": ["-p", "80"],
-    "State": {"Status": "running", "Pid": 4242, "ExitCode": 0, "Running": True, "Error": ""},
+    "State": {"Status": "running", "Pid": 4242, "ExitCode": 0, "Running": True, "Error": "", "Health": None},
     "Config": {"Labels": {"k": "v", "a": "b"}, "Entrypoint": None, "Cmd": ["httpd", "-f"], "Env": ["A=1"]},
     "Mounts": [{"Source": "/srv", "Destination": "/data"}, {"Source": "/tmp", "Destination": "/t"}],
     "HostConfig": {"Memory": 67108864, "NanoCpus": 500000000},
@@ -57,6 +57,8 @@ DATA = {
     ("{{1.5}} {{0x10}} {{\"a\\tb\"}} {{`raw\\n`}} {{true}}", "1.5 16 a\tb raw\\n true"),
     ("{{not .State.ExitCode}}", "true"),
     ('{{json "<&>"}}', '"\\u003c\\u0026\\u003e"'),
+    ("{{if and .State.Health .State.Health.Status}}h{{else}}none{{end}}", "none"),  # and/or are lazy, as Go's
+    ("{{or .State.Error .Name}}|{{and .Name .Id}}|{{or 0 \"\"}}", "/web|abc123|"),
 ])
 def test_forms_scripts_use(template, expected):
     assert render(template, DATA) == expected

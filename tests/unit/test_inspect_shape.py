@@ -154,3 +154,13 @@ def test_every_key_docker_prints_is_there():
         assert not set(keys) - set(have), part
     assert not set(DOCKER_ENDPOINT) - set(d["NetworkSettings"]["Networks"]["proj_default"])
     assert set(DOCKER_VOLUME_MOUNT) == set(d["Mounts"][0])
+
+
+def test_templates_see_the_fields_docker_omits_when_empty():
+    import dataclasses
+
+    plain = dataclasses.replace(INFO, spec=dataclasses.replace(SPEC, healthcheck=None, ports=()))
+    d = shape.container(plain)
+    assert "Health" not in d["State"] and "ExposedPorts" not in d["Config"]  # as docker's JSON
+    out = shape.render([d], "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{len .Mounts}}")
+    assert out == "none 3\n"
