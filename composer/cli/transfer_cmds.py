@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cp", help="copy files between a service container and the local file system")
     _cp_flags(p)
     p.add_argument("--index", type=int, default=None, help="the replica, when the service has several")
-    p.add_argument("--all", action="store_true", help="accepted for compatibility (one-off containers too)")
+    p.add_argument("--all", action="store_true", help="into the containers of `run` too")
     p.set_defaults(func=cmd_cp)
 
     p = sub.add_parser("stats", help="live resource usage of the services' containers")
@@ -123,7 +123,10 @@ def cmd_cp(args: argparse.Namespace) -> int:
     service, src, dest, into = _cp_sides(args)
     q = query(args, [service])
     if into and args.index is None:  # into every replica, as compose does
-        infos = sorted(q.containers((service,), all=True), key=lambda i: i.name)
+        infos = q.containers((service,), all=True)
+        if args.all:  # the one-off containers of `run` too, as compose's --all
+            infos += q.containers((service,), all=True, oneoff=True)
+        infos = sorted(infos, key=lambda i: i.name)
         if not infos:
             q.container_for(service)  # says there is none
     else:
