@@ -41,4 +41,6 @@ def test_container_cp_stats_export_attach(ccli, tmp_path):
     table = ccli("container", "stats", "--no-stream", "-a").stdout
     assert "box " in table and "live " in table and "0B / 0B" in table
     assert ccli("container", "attach", "box").returncode != 0  # stopped: nothing to attach to
+    refused = ccli("container", "cp", "box:/bin", str(tmp_path / "back.txt"))  # a tree onto a file
+    assert refused.returncode == 1 and "cannot copy a directory to a file" in refused.stderr
     assert ccli("container", "stats", "--no-stream", "nosuch").returncode == 1

@@ -100,6 +100,8 @@ def _fork(info: ContainerInfo, work, parent_side, view, mounts: bool, child_fds:
     with os.fdopen(err_r, "rb") as f:
         message = f.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
+    if failure is not None and (not message or "Broken pipe" in message):
+        raise failure  # the child only saw its reader go: the reader's error is the one to tell
     if message or os.waitstatus_to_exitcode(status) != 0:
         kind, _, text = message.partition("\t")
         raise _KINDS.get(kind, ContainerError)(text or f"copy helper failed ({os.waitstatus_to_exitcode(status)})")
