@@ -87,3 +87,7 @@ class DamagedRecordError(ComposerError):
     def __init__(self, path: str, reason: str, *, hint: str | None = None) -> None:
         self.path, self.reason = path, reason
         super().__init__(f"damaged record {path} ({reason})", hint=hint)
+
+
+class TemplateError(ComposerError):
+    """A --format Go template that does not parse or fails on the value (docker exits 1 too)."""

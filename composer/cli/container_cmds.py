@@ -1,7 +1,8 @@
 """`composer container ...`: the verbs and their registration, and the ones that start containers
 (run, create, start), with docker's flags and meanings. Imports are lazy: `run` must start fast.
-The verbs on existing containers (ls, logs, stop, kill, rm, exec, inspect, wait, pause, unpause) are
-`container_ops`', imported only when a command line names one of them."""
+The verbs on existing containers (ls, logs, stop, kill, rm, exec, inspect, wait, pause, unpause; cp,
+stats, attach, export from `transfer_cmds`) are `container_ops`', imported only when a command line
+names one of them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import sys
 # parses `container run ...` with the `run` parser alone, and building all 13 costs ~4 ms a run.
 VERBS = {"run": ("run",), "create": ("create",), "start": ("start",), "ls": ("ls", "ps", "list"),
          "logs": ("logs",), "stop": ("stop",), "kill": ("kill",), "rm": ("rm",), "exec": ("exec",),
-         "inspect": ("inspect",), "wait": ("wait",), "pause": ("pause",), "unpause": ("unpause",)}
+         "inspect": ("inspect",), "wait": ("wait",), "pause": ("pause",), "unpause": ("unpause",),
+         "cp": ("cp",), "stats": ("stats",), "attach": ("attach",), "export": ("export",)}
 _VERB_OF = {alias: verb for verb, aliases in VERBS.items() for alias in aliases}
 
 

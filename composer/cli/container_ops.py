@@ -13,6 +13,7 @@ def _add_ls(csub) -> None:
     ls.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
     ls.add_argument("-q", "--quiet", action="store_true", help="only ids")
     ls.add_argument("--no-trunc", action="store_true")
+    ls.add_argument("--format", metavar="table|json|TEMPLATE", help="json lines or a Go template ({{.Names}} ...)")
     ls.set_defaults(func=cmd_ls)
 
 
@@ -67,12 +68,28 @@ def _add_simple(verb: str):
     def add(csub) -> None:
         q = csub.add_parser(verb, help=_SIMPLE[verb])
         q.add_argument("containers", nargs="+", metavar="CONTAINER")
+        if verb == "inspect":
+            add_format(q)
         q.set_defaults(func=globals()[f"cmd_{verb}"])
     return add
 
 
+def _transfer(verb: str):
+    def add(csub) -> None:
+        from composer.cli import transfer_cmds  # cp, stats, attach, export: shared with the project verbs
+
+        transfer_cmds.CONTAINER_ADD[verb](csub)
+    return add
+
+
 ADD = {"ls": _add_ls, "logs": _add_logs, "stop": _add_stop, "kill": _add_kill, "rm": _add_rm,
-       "exec": _add_exec, **{verb: _add_simple(verb) for verb in _SIMPLE}}
+       "exec": _add_exec, **{verb: _add_simple(verb) for verb in _SIMPLE},
+       **{verb: _transfer(verb) for verb in ("cp", "stats", "attach", "export")}}
+
+
+def add_format(p) -> None:
+    p.add_argument("-f", "--format", metavar="TEMPLATE",
+                   help="a Go template ({{.State.Pid}}, {{json .Config}}, ...) or 'json'")
 
 
 def _runtime():
@@ -102,7 +119,14 @@ def _ports(info) -> str:
 def cmd_ls(args) -> int:
     import shlex
 
+    from composer.ui import listformat
+
+    listformat.validate(args.format)
     rows = _runtime().list(all=args.all)
+    if listformat.custom(args.format) and not args.quiet:
+        found = [listformat.container_row(i, args.no_trunc) for i in rows]
+        sys.stdout.write(listformat.render(found, args.format, listformat.CONTAINER_TITLES))
+        return 0
     if args.quiet:
         for info in rows:
             print(info.id if args.no_trunc else info.id[:12])
@@ -195,17 +219,20 @@ def cmd_exec(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    import dataclasses
-    import json
+    import os
+
+    from composer.ui import inspect as shape
 
     rt = _runtime()
     out = []
     for ref in args.containers:
         info = rt.get(ref)
-        d = dataclasses.asdict(dataclasses.replace(info, endpoints=()))
-        d["endpoints"] = [e.to_dict() for e in info.endpoints]
-        out.append(d)
-    print(json.dumps(out, indent=2, default=str))
+        p = rt.paths(info.id)
+        files = {"hosts": os.path.join(p.state, "hosts"), "resolv.conf": os.path.join(p.state, "resolv.conf"),
+                 "hostname": os.path.join(p.state, "hostname"), "log": p.log,
+                 "upper": os.path.join(p.data, "upper"), "work": os.path.join(p.data, "work")}
+        out.append(shape.container(info, volumes_root=os.path.join(rt.data_dir, "volumes"), files=files))
+    sys.stdout.write(shape.render(out, args.format))
     return 0
 
 

@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("-q", "--quiet", action="store_true", help="only show image ids")
         parser.add_argument("-a", "--all", action="store_true", help="accepted for docker compatibility")
         parser.add_argument("--no-trunc", action="store_true", help="show full image ids")
+        parser.add_argument("--format", metavar="table|json|TEMPLATE", help="json lines or a Go template ({{.ID}} ...)")
         parser.set_defaults(func=cmd_ls)
     parser.add_argument("services", nargs="*", metavar="SERVICE")
     parser.set_defaults(func=cmd_images)
@@ -47,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_tag)
 
     p = isub.add_parser("inspect", help="show image details as JSON")
+    p.add_argument("-f", "--format", metavar="TEMPLATE", help="a Go template ({{.Id}}, {{json .Config}}) or 'json'")
     p.add_argument("refs", nargs="+", metavar="IMAGE")
     p.set_defaults(func=cmd_inspect)
 
@@ -139,6 +141,13 @@ def cmd_images(args: argparse.Namespace) -> int:
             info.spec.image, "", "latest")
         shown = info.spec.image_id if args.no_trunc else info.spec.image_id.split(":")[-1][:12]
         rows.append((info.name, repo, tag, shown, size))
+    from composer.ui import listformat
+
+    if listformat.custom(args.format) and not args.quiet:
+        keys = ("ContainerName", "Repository", "Tag", "ID", "Size")
+        sys.stdout.write(listformat.render([dict(zip(keys, r)) for r in rows], args.format,
+                                           dict(zip(keys, ("CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE")))))
+        return 0
     if args.quiet:
         print("\n".join(dict.fromkeys(r[3] for r in rows)))
         return 0
@@ -150,7 +159,13 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from composer.ui import listformat
+
+    listformat.validate(args.format)
     images = _store().list()
+    if listformat.custom(args.format) and not args.quiet:
+        sys.stdout.write(listformat.render(_image_rows(images, args.no_trunc), args.format, _IMAGE_TITLES))
+        return 0
     if args.quiet:
         seen = []
         for image in images:
@@ -178,6 +193,25 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+_IMAGE_TITLES = {"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
+                 "Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY", "Size": "SIZE", "Tag": "TAG",
+                 "VirtualSize": "SIZE"}
+
+
+def _image_rows(images, no_trunc: bool) -> list[dict[str, str]]:
+    """An image per reference, with the keys `docker images --format` knows."""
+    from composer.images.reference import parse_reference
+
+    now, out = time.time(), []
+    for image in images:
+        refs = [(r.familiar_repository, r.tag or "<none>") for r in map(parse_reference, image.refs)]
+        for repo, tag in refs or [("<none>", "<none>")]:
+            out.append({"Containers": "N/A", "CreatedAt": image.created or "", "CreatedSince": _ago(image.created, now),
+                        "Digest": "<none>", "ID": image.id if no_trunc else image.short_id, "Repository": repo,
+                        "Size": _human_size(image.size), "Tag": tag, "VirtualSize": _human_size(image.size)})
+    return out
+
+
 def cmd_rm(args: argparse.Namespace) -> int:
     store = _store()
     status = 0
@@ -197,29 +231,17 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    store = _store()
-    out = [_inspect(store.resolve(ref)) for ref in args.refs]
-    print(json.dumps(out, indent=4))
-    return 0
-
-
-def _inspect(image: Any) -> dict[str, Any]:
     from composer.images.reference import parse_reference
+    from composer.ui import inspect as shape
 
-    refs = [parse_reference(r).familiar for r in image.refs]
-    return {
-        "Id": image.id,
-        "RepoTags": refs,
-        "RepoDigests": [parse_reference(d).familiar for d in image.repo_digests],
-        "Created": image.created,
-        "Size": image.size,
-        "Architecture": image.architecture,
-        "Os": image.os,
-        "Config": image.config.to_oci(),
-        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
-        "Manifest": image.manifest,
-        "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(reversed(image.layers))}},
-    }
+    store = _store()
+    out = []
+    for ref in args.refs:
+        image = store.resolve(ref)
+        out.append(shape.image(image, [parse_reference(r).familiar for r in image.refs],
+                               [parse_reference(d).familiar for d in image.repo_digests]))
+    sys.stdout.write(shape.render(out, args.format))
+    return 0
 
 
 def cmd_load(args: argparse.Namespace) -> int:

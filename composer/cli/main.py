@@ -82,6 +82,8 @@ COMMAND_MODULES = (
     "composer.cli.system_cmd",
     "composer.cli.convert_cmd",
     "composer.cli.deploy_cmd",
+    "composer.cli.transfer_cmds",
+    "composer.cli.volume_cmds",
 )
 # Which module registers a top-level command, so that a run imports only the module it needs
 # (start-up time is part of every command: `ps` must not pay for the config loader's imports).
@@ -91,7 +93,10 @@ _MODULE_OF = {"container": "composer.cli.container_cmds", "image": "composer.cli
               "push": "composer.cli.stack_images", "convert": "composer.cli.convert_cmd",
               "network": "composer.cli.network_cmds", "graph": "composer.cli.graph_cmd",
               "system": "composer.cli.system_cmd",
-              "deploy": "composer.cli.deploy_cmd", "undeploy": "composer.cli.deploy_cmd"}
+              "deploy": "composer.cli.deploy_cmd", "undeploy": "composer.cli.deploy_cmd",
+              "cp": "composer.cli.transfer_cmds", "stats": "composer.cli.transfer_cmds",
+              "attach": "composer.cli.transfer_cmds", "export": "composer.cli.transfer_cmds",
+              "volume": "composer.cli.volume_cmds"}
 _PROJECT_COMMANDS = {"up", "down", "ps", "logs", "start", "stop", "restart", "kill", "rm", "create",
                      "exec", "port", "top", "ls", "version", "run", "pause", "unpause", "wait",
                      "events", "scale", "pull", "push", "build", "watch", "cp", "attach", "stats"}

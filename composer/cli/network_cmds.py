@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     prune.add_argument("-f", "--force", action="store_true", help="accepted for docker compatibility")
     prune.set_defaults(func=cmd_prune)
     inspect = nsub.add_parser("inspect", help="show networks as JSON")
+    inspect.add_argument("-f", "--format", metavar="TEMPLATE", help="a Go template ({{.IPAM}}, ...) or 'json'")
     inspect.add_argument("names", nargs="+", metavar="NETWORK")
     inspect.set_defaults(func=cmd_inspect)
 
@@ -71,16 +72,21 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from composer.errors import NotFoundError
+    import sys
 
-    nm = _manager()
+    from composer.errors import NotFoundError
+    from composer.runtime import Runtime
+    from composer.ui import inspect as shape
+
+    rt = Runtime()
+    nm, names = rt.network, rt.names()
     out = []
     for name in args.names:
         net = nm.get(name)
         if net is None:
             raise NotFoundError(f"network {name} not found")
-        out.append({**net.to_dict(), "endpoints": [ep.to_dict() for ep in _endpoints(nm, name)]})
-    print(json.dumps(out, indent=4))
+        out.append(shape.network(net, _endpoints(nm, name), names))
+    sys.stdout.write(shape.render(out, args.format))
     return 0
 
 

@@ -105,7 +105,7 @@ def _register(sub) -> None:
     p = sub.add_parser("ps", help="list the project's containers")
     p.add_argument("-a", "--all", action="store_true", help="show stopped containers too")
     p.add_argument("-q", "--quiet", action="store_true", help="only ids")
-    p.add_argument("--format", default="table", metavar="table|json")
+    p.add_argument("--format", default="table", metavar="table|json|TEMPLATE")
     p.add_argument("--services", action="store_true", help="only service names")
     p.add_argument("--status", action="append", default=[],
                    choices=STATUSES)
@@ -348,10 +348,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    from composer.ui import listformat
     from composer.ui import tables as ui
 
-    if args.format not in ("table", "json"):
-        raise UsageError(f"unsupported --format {args.format!r} (table or json)")
+    listformat.validate(args.format)  # table, json or a Go template ({{.Name}} {{.State}})
     statuses = [*args.status, *_status_filters(args.filter)]
     q = query(args, args.service_args)
     name = q.name
@@ -370,6 +370,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
         out.write("".join(i.id + "\n" for i in infos))
     elif args.format == "json":
         out.write("".join(json.dumps(ui.ps_json(i, name)) + "\n" for i in infos))
+    elif listformat.custom(args.format):
+        out.write(listformat.render([ui.ps_json(i, name) for i in infos], args.format, listformat.PS_TITLES))
     else:
         rows = [ui.ps_row(i, no_trunc=args.no_trunc) for i in infos]
         ui.print_table(ui.PS_HEADERS, [tuple(vars(r).values()) for r in rows], out,

@@ -43,7 +43,8 @@ def actions(stderr: str, name: str) -> dict[str, str]:
 
 
 def address(s, container: str) -> str:
-    return json.loads(s("container", "inspect", container).stdout)[0]["endpoints"][0]["ipv4_address"]
+    networks = json.loads(s("container", "inspect", container).stdout)[0]["NetworkSettings"]["Networks"]
+    return next(iter(networks.values()))["IPAddress"]
 
 
 def test_convergence_flags(tstack):

@@ -65,14 +65,14 @@ def test_policies_work_after_up_returns(tstack):
     checked = wait_for(lambda: (r := ps(s)["checked"])["Health"] == "healthy" and r)
     assert "(healthy" in checked["Status"]
     inspect = json.loads(s("container", "inspect", f"{s.name}-checked-1").stdout)[0]
-    assert inspect["health_log"][-1]["Output"] == "fine\n"
+    assert inspect["State"]["Health"]["Log"][-1]["Output"] == "fine\n"
     s("exec", "-T", "checked", "rm", "/tmp/up")
     wait_for(lambda: ps(s)["checked"]["Health"] == "unhealthy")
 
     logs = s("logs", "--no-log-prefix", "chatty").stdout.splitlines()
     assert logs[-1] == "chatty-line-299" and "chatty-line-0" not in logs  # rotated away (2 files of 2k)
     data = os.environ.get("COMPOSER_DATA_DIR") or s.env["COMPOSER_DATA_DIR"]
-    chatty_id = json.loads(s("container", "inspect", f"{s.name}-chatty-1").stdout)[0]["id"]
+    chatty_id = json.loads(s("container", "inspect", f"{s.name}-chatty-1").stdout)[0]["Id"]
     log = os.path.join(data, "containers", chatty_id, "container.log")
     assert os.path.getsize(log) <= 2048 and os.path.exists(log + ".1") and not os.path.exists(log + ".2")
 

@@ -52,14 +52,20 @@ def inspect(s, name: str) -> dict:
     return json.loads(s("container", "inspect", name).stdout)[0]
 
 
+def when(rfc3339: str) -> tuple[str, float]:
+    """docker's RFC 3339 time (fraction of 0-9 digits), comparable."""
+    whole, _, frac = rfc3339.rstrip("Z").partition(".")
+    return whole, float("0." + (frac or "0"))
+
+
 def test_completed_successfully_and_failures(tstack):
     s = tstack(STACK)
     up = s("--progress", "plain", "up", "-d", "app")
     assert f"Container {s.name}-init-1  Waiting  to complete (for app)" in up.stderr
     assert f"Container {s.name}-init-1  Exited  exited (0)" in up.stderr
     init, app = inspect(s, f"{s.name}-init-1"), inspect(s, f"{s.name}-app-1")
-    assert init["exit_code"] == 0 and app["status"] == "running"
-    assert app["started_at"] >= init["finished_at"]  # it started only after init had completed
+    assert init["State"]["ExitCode"] == 0 and app["State"]["Status"] == "running"
+    assert when(app["State"]["StartedAt"]) >= when(init["State"]["FinishedAt"])  # it started only after init had completed
 
     bad = s("up", "-d", "needsbad", check=False)
     assert bad.returncode != 0
@@ -82,7 +88,7 @@ def test_healthy_wait_and_restart_on_recreate(tstack):
     w = s("--progress", "plain", "up", "--wait", "--wait-timeout", "3", "hc", check=False)
     assert f"Container {s.name}-hc-1  Waiting  to be healthy" in w.stderr
     assert w.returncode == 0, w.stderr  # the monitor runs the healthcheck
-    assert inspect(s, f"{s.name}-hc-1")["health"] == "healthy"
+    assert inspect(s, f"{s.name}-hc-1")["State"]["Health"]["Status"] == "healthy"
 
     s("up", "-d", "follower")
     before = inspect(s, f"{s.name}-follower-1")
@@ -91,5 +97,5 @@ def test_healthy_wait_and_restart_on_recreate(tstack):
     assert f"Container {s.name}-base-1  Recreated" in up.stderr
     assert f"Container {s.name}-follower-1  Restarting  dependency base was recreated" in up.stderr
     after = inspect(s, f"{s.name}-follower-1")
-    assert after["id"] == before["id"] and after["started_at"] > before["started_at"]
-    assert after["status"] == "running"
+    assert after["Id"] == before["Id"] and when(after["State"]["StartedAt"]) > when(before["State"]["StartedAt"])
+    assert after["State"]["Status"] == "running"

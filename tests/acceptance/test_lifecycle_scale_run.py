@@ -110,17 +110,17 @@ def test_run_one_off(tstack, tmp_path):
     run_names = re.findall(rf"{s.name}-tool-run-[0-9a-f]{{12}}", ls)
     assert len(run_names) == 1, ls
     info = json.loads(s("container", "inspect", run_names[0]).stdout)[0]
-    labels = dict(map(tuple, info["spec"]["labels"]))
+    labels = info["Config"]["Labels"]
     assert labels["composer.oneoff"] == "True" and labels["composer.service"] == "tool"
-    assert info["spec"]["ports"] == []  # no ports without --service-ports
-    assert all(not n["aliases"] for n in info["spec"]["networks"])  # no aliases without --use-aliases
+    assert info["HostConfig"]["PortBindings"] == {}  # no ports without --service-ports
+    assert all("toolalias" not in (n["Aliases"] or ()) for n in info["NetworkSettings"]["Networks"].values())  # no aliases without --use-aliases
     # detached, with the service's ports and aliases; peers see it by name
     name = s("run", "-d", "--service-ports", "--use-aliases", "--name", f"{s.name}-mytool", "tool",
              "sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait").stdout.strip()
     assert name == f"{s.name}-mytool"
     info = json.loads(s("container", "inspect", name).stdout)[0]
-    assert [p["container_port"] for p in info["ports"]] == [8080]
-    assert any("toolalias" in n["aliases"] for n in info["spec"]["networks"])
+    assert list(info["NetworkSettings"]["Ports"]) == ["8080/tcp"]
+    assert any("toolalias" in (n["Aliases"] or ()) for n in info["NetworkSettings"]["Networks"].values())
     assert s("exec", "-T", "db", "grep", "-q", name, "/etc/hosts", check=False).returncode == 0
     # ps lists services, not one-offs; down removes the one-offs too
     assert names(s) == [f"{s.name}-db-1"]

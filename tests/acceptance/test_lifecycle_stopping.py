@@ -50,8 +50,8 @@ def test_pause_kill_stop_wait_and_events(tstack):
         s("unpause", "p")
         assert state(s, "p") == "running"
 
-        spec = json.loads(s("container", "inspect", f"{s.name}-sig-1").stdout)[0]["spec"]
-        assert spec["stop_signal"] == 10 and spec["stop_timeout"] == 10.0
+        config = json.loads(s("container", "inspect", f"{s.name}-sig-1").stdout)[0]["Config"]
+        assert config["StopSignal"] == "SIGUSR1" and "StopTimeout" not in config  # docker's default 10 s
         s("kill", "-s", "USR1", "sig")
         deadline = time.monotonic() + 5
         while state(s, "sig") != "exited" and time.monotonic() < deadline:

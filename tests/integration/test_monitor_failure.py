@@ -39,6 +39,6 @@ def test_monitor_death_is_logged_and_recorded(failing_monitors, cli, runtime, bu
 
     where = f"(traceback in {log_path})"
     (info,) = json.loads(cli("container", "inspect", cid).stdout)
-    assert info["status"] == "exited" and info["monitor_error"] == f"{error['message']} {where}"
+    assert info["State"]["Status"] == "exited" and info["State"]["Error"] == f"{error['message']} {where}"
     listing = cli("container", "ls", "-a").stdout
     assert f"Exited (?) (monitor died: RuntimeError" in listing and where in listing

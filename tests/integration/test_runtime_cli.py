@@ -94,7 +94,7 @@ def test_detach_then_logs_stop_rm_from_other_processes(ccli):
     logs = ccli("container", "logs", "bg").stdout
     assert logs == "started\nbye\n"
     inspect = json.loads(ccli("container", "inspect", "bg").stdout)[0]
-    assert inspect["status"] == "exited" and inspect["exit_code"] == 0
+    assert inspect["State"]["Status"] == "exited" and inspect["State"]["ExitCode"] == 0
     assert "Exited (0)" in ccli("container", "ls", "-a").stdout
     assert ccli("container", "rm", "bg").returncode == 0
     assert ccli("container", "ls", "-a", "-q").stdout == ""

@@ -27,7 +27,7 @@ def test_no_warm_up_thread_once_the_container_has_moved(cli, runtime, busybox_im
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             listed = cli("container", "inspect", "sleeper")
-            if listed.returncode == 0 and json.loads(listed.stdout)[0]["status"] == "running":
+            if listed.returncode == 0 and json.loads(listed.stdout)[0]["State"]["Status"] == "running":
                 break
             time.sleep(0.05)
         else:

@@ -65,6 +65,11 @@ class CgroupStats:
     memory_limit: int | None
     cpu_ns: int | None
     pids_current: int | None
+    # what docker's stats take off memory usage (reclaimable page cache): v1 total_inactive_file,
+    # v2 inactive_file; and the bytes read and written on block devices (v1 blkio, v2 io.stat)
+    memory_inactive_file: int = 0
+    block_read: int | None = None
+    block_write: int | None = None
 
 
 # ---------------------------------------------------------------- file helpers
@@ -109,6 +114,29 @@ def read_keyed(path: str, key: str) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def read_io_bytes(path: str) -> tuple[int, int] | None:
+    """(read, written) bytes summed over devices: v1 blkio.throttle.io_service_bytes_recursive
+    ("8:0 Read N" lines) or v2 io.stat ("8:0 rbytes=N wbytes=N ..." lines)."""
+    text = read_file(path)
+    if text is None:
+        return None
+    read = written = 0
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[1] in ("Read", "Write") and words[2].isdigit():
+            if words[1] == "Read":
+                read += int(words[2])
+            else:
+                written += int(words[2])
+        for word in words[1:]:
+            key, _, value = word.partition("=")
+            if key == "rbytes" and value.isdigit():
+                read += int(value)
+            elif key == "wbytes" and value.isdigit():
+                written += int(value)
+    return read, written
 
 
 def read_pids(dir_: str) -> list[int]:

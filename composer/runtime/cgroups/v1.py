@@ -174,11 +174,16 @@ class V1Driver(CgroupDriver):
 
     def stats(self, paths: CgroupPaths) -> CgroupStats:
         mem, acct, pids = paths.dir_for("memory"), paths.dir_for("cpuacct"), paths.dir_for("pids")
+        blkio = paths.dir_for("blkio")
+        io = cg.read_io_bytes(os.path.join(blkio, "blkio.throttle.io_service_bytes_recursive")) if blkio else None
         return CgroupStats(
             memory_bytes=cg.read_int(os.path.join(mem, "memory.usage_in_bytes")) if mem else None,
             memory_limit=self.memory_limit(paths),
             cpu_ns=cg.read_int(os.path.join(acct, "cpuacct.usage")) if acct else None,
             pids_current=cg.read_int(os.path.join(pids, "pids.current")) if pids else None,
+            memory_inactive_file=(cg.read_keyed(os.path.join(mem, "memory.stat"), "total_inactive_file") or 0)
+            if mem else 0,
+            block_read=io[0] if io else None, block_write=io[1] if io else None,
         )
 
 

@@ -186,11 +186,14 @@ class V2Driver(CgroupDriver):
     def stats(self, paths: CgroupPaths) -> CgroupStats:
         d = self._dir(paths)
         usec = cg.read_keyed(os.path.join(d, "cpu.stat"), "usage_usec")
+        io = cg.read_io_bytes(os.path.join(d, "io.stat"))
         return CgroupStats(
             memory_bytes=cg.read_int(os.path.join(d, "memory.current")),
             memory_limit=self.memory_limit(paths),
             cpu_ns=usec * 1000 if usec is not None else None,
             pids_current=cg.read_int(os.path.join(d, "pids.current")),
+            memory_inactive_file=cg.read_keyed(os.path.join(d, "memory.stat"), "inactive_file") or 0,
+            block_read=io[0] if io else None, block_write=io[1] if io else None,
         )
 
 

@@ -364,6 +364,32 @@ class Runtime:
         p = self.paths(info.id)
         yield from logread.records(p.log, p.state, info.spec.log.max_file, follow=follow, since=since, tail=tail)
 
+    def copy_from(self, id: str, src: str, dest: str, *, archive: bool = False, follow: bool = False) -> None:
+        """`cp CONTAINER:SRC DEST` (DEST "-": a tar to stdout), running or not (container.copy)."""
+        from composer.runtime.container import copy
+
+        copy.copy_out(self, self.get(id), src, dest, archive=archive, follow=follow)
+
+    def copy_to(self, id: str, src: str, dest: str, *, archive: bool = False, follow: bool = False) -> None:
+        """`cp SRC CONTAINER:DEST` (SRC "-": a tar from stdin), running or not (container.copy)."""
+        import sys
+
+        from composer.runtime.container import copy
+
+        copy.copy_in(self, self.get(id), src, dest, archive=archive, follow=follow, stdin=sys.stdin.buffer)
+
+    def export(self, id: str, out) -> None:
+        """The container's root file system as a tar written to the binary file `out`."""
+        from composer.runtime.container import copy
+
+        copy.export(self, self.get(id), out)
+
+    def stats(self, id: str):
+        """A reading of the container's resource counters (container.stats.Sample)."""
+        from composer.runtime.container import stats
+
+        return stats.sample(self, self.get(id))
+
     def set_hosts(self, id: str, entries) -> None:
         """Rewrite /etc/hosts of a container in place (peers come and go)."""
         from composer.runtime.net import etcfiles
