@@ -52,12 +52,13 @@ if TYPE_CHECKING:
 
 
 def begin(warm_up: bool, argv: Sequence[str]) -> None:
-    """All three, in the order they need: the warm-up first (its head start is the point), the
-    stand-ins before anything imports argparse or dataclasses, the code cache before any module
-    that defines dataclasses."""
+    """All of them, in the order they need: the warm-up first (its head start is the point), the
+    stand-ins before anything imports argparse or dataclasses, the caches before any module that
+    compiles a regular expression or defines a dataclass."""
     if warm_up:
         warm()
     stand_ins()
+    install_regex_cache()
     install_code_cache(cache_part(argv))
 
 
@@ -263,3 +264,94 @@ def stand_ins() -> None:
     _stand_in("inspect")
     _stand_in("gettext", gettext=lambda message: message,
               ngettext=lambda singular, plural, n: singular if n == 1 else plural)
+
+
+# ---------------------------------------------------------------- 4. the regex cache
+
+REGEX_CACHE = os.path.join(_DIR, f"regex.{sys.implementation.cache_tag}.marshal")
+_regexes: dict = {}  # (pattern, flags) -> the rest of _sre.compile's arguments
+_new_regexes: dict = {}
+
+
+class _Recorder:
+    """Stands for `_sre` inside re._compiler while one pattern compiles the usual way (`key`, under
+    `_regex_lock`): its `compile` keeps the arguments it gets, the pattern's program, for the
+    cache; everything else is _sre's own."""
+
+    def __init__(self, real) -> None:
+        self._real = real
+        self.key: tuple | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    def compile(self, pattern, flags, code, groups, groupindex, indexgroup):
+        if self.key is not None and pattern is self.key[0]:
+            # plain ints: the opcodes are re._constants' named int subclass, which marshal refuses
+            _new_regexes[self.key] = _regexes[self.key] = (int(flags), [int(c) for c in code], int(groups),
+                                                           dict(groupindex), tuple(indexgroup))
+        return self._real.compile(pattern, flags, code, groups, groupindex, indexgroup)
+
+
+_regex_lock = _thread.allocate_lock()
+
+
+def install_regex_cache() -> None:
+    """Idempotent. re parses and compiles each pattern in Python, again in every process; this
+    keeps what re._compiler hands to `_sre.compile` (the pattern's program), per pattern and
+    flags, and hands it over directly the next time. Only the names `compile` and `_sre` inside
+    re._compiler are rebound (the second only while a pattern compiles the usual way)."""
+    import re
+    from re import _compiler
+
+    if getattr(_compiler.compile, "_composer", False) or os.environ.get("COMPOSER_NO_CODE_CACHE"):
+        return
+    import _sre
+
+    data = _load(REGEX_CACHE)
+    if data.pop("", None) == (sys.version, _sre.MAGIC):  # the program's format is the interpreter's
+        _regexes.update(data)
+    parse_and_compile = _compiler.compile
+    recorder = _Recorder(_sre)
+    debug = int(re.DEBUG)
+
+    def compile(p, flags=0):
+        if type(p) not in (str, bytes) or flags & debug:
+            return parse_and_compile(p, flags)
+        args = _regexes.get((p, flags))
+        if args is not None:
+            try:
+                return _sre.compile(p, *args)
+            except (TypeError, ValueError, RuntimeError):  # RuntimeError: _sre found the program invalid
+                pass
+        with _regex_lock:
+            recorder.key = (p, flags)
+            _compiler._sre = recorder
+            try:
+                return parse_and_compile(p, flags)
+            finally:
+                _compiler._sre = _sre
+                recorder.key = None
+
+    compile._composer = True  # type: ignore[attr-defined]
+    _compiler.compile = compile
+    if os.access(_DIR, os.W_OK):
+        atexit.register(_save_regexes, _sre.MAGIC)
+
+
+def _save_regexes(magic: int) -> None:
+    if not _new_regexes:
+        return
+    data = _regexes if len(_regexes) <= _MAX_ENTRIES else dict(_new_regexes)
+    data[""] = (sys.version, magic)
+    tmp = f"{REGEX_CACHE}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            marshal.dump(data, f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, REGEX_CACHE)
+    except (OSError, ValueError):  # ValueError: an unmarshallable value
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
