@@ -1,12 +1,12 @@
 """A container's state on disk: `$STATE/containers/<id>/state.json` (written to a temp file, then
 renamed) guarded by `lock` (fcntl). The stored words are facts (pid + its start time, finish time,
 exit code), and the status is derived from them, so a crashed monitor or a reused pid never makes
-a dead container look alive. Imported by the monitor: os, json, fcntl, time only."""
+a dead container look alive. Imported by the monitor: os, fcntl, time only, and json where a state
+is read or written (the lean `ps`, cli/leanps.py, derives statuses here without json's re)."""
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 
@@ -22,6 +22,8 @@ LOCK_FILE = "lock"
 
 def read(dir_: str) -> dict[str, Any]:
     """The state dict, {} when there is none (never started, or the state dir died in a reboot)."""
+    import json
+
     try:
         with open(os.path.join(dir_, STATE_FILE)) as f:
             return json.load(f)
@@ -32,6 +34,8 @@ def read(dir_: str) -> dict[str, Any]:
 
 
 def write(dir_: str, state: dict[str, Any]) -> None:
+    import json
+
     os.makedirs(dir_, exist_ok=True)
     tmp = os.path.join(dir_, f".{STATE_FILE}.{os.getpid()}")
     with open(tmp, "w") as f:
@@ -92,6 +96,13 @@ def derive_status(state: dict[str, Any], alive: Callable[[int | None, int | None
     if state.get("restarting") and not state.get("stop_requested") and monitor_alive(state, alive):
         return "restarting"  # the monitor waits out the backoff, then starts it again
     return "exited"
+
+
+def health(has_check: bool, state: dict[str, Any], status: str) -> str | None:
+    """starting | healthy | unhealthy while a container with a healthcheck runs; None otherwise."""
+    if not has_check or status not in ("running", "paused"):
+        return None
+    return (state.get("health") or {}).get("status") or "starting"
 
 
 def monitor_alive(state: dict[str, Any], alive: Callable[[int | None, int | None], bool] = is_alive) -> bool:
