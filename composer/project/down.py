@@ -8,6 +8,7 @@ import contextlib
 import os
 import select
 import signal
+import threading
 
 from composer.errors import ComposerError, ConflictError
 from composer.project.base import DownOptions
@@ -29,28 +30,40 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
             containers = [c for c in containers if c not in orphans]
         # Dependents stop first; each container is removed as soon as it has stopped, while the
         # services it depends on still stop. Stopped first, so the kernel tears down its network
-        # namespace and veths (the removal just checks they are gone), much cheaper than
-        # deleting each veth through netlink.
+        # namespace and veths, much cheaper than deleting each veth through netlink; a removal
+        # does not wait for that either: it happens while the networks go, and is waited for once,
+        # at the end (NetworkManager.defer_settling).
         unpublishing = parts.networks.unpublish_in_background(containers)
-        removals = Background()
-
-        def stop_then_remove(c: ContainerInfo) -> None:
-            try:
-                stop_for_removal(parts, c, opts.timeout)
-            finally:  # removal kills what did not stop: down must go on
-                removals.start(c, parts.steps.remove, c, opts.timeout, opts.volumes, stop=False)
-
+        deferred = parts.networks.defer_settling()
         try:
-            stack.run_services(containers, stop_then_remove, reverse=True)
-        except ComposerError as err:
-            stack.emit("container", stack.name, "Warning", None, str(err))
-        out = removals.join()
-        if unpublishing is not None:
-            unpublishing.join()
-        out.raise_first()
-        parts.networks.remove()
-        if opts.volumes:
-            parts.volumes.remove()
+            _stop_and_remove(parts, opts, containers, unpublishing)
+        finally:
+            if deferred:
+                parts.networks.settle()
+
+
+def _stop_and_remove(parts: Parts, opts: DownOptions, containers: list[ContainerInfo],
+                     unpublishing: threading.Thread | None) -> None:
+    stack = parts.stack
+    removals = Background()
+
+    def stop_then_remove(c: ContainerInfo) -> None:
+        try:
+            stop_for_removal(parts, c, opts.timeout)
+        finally:  # removal kills what did not stop: down must go on
+            removals.start(c, parts.steps.remove, c, opts.timeout, opts.volumes, stop=False)
+
+    try:
+        stack.run_services(containers, stop_then_remove, reverse=True)
+    except ComposerError as err:
+        stack.emit("container", stack.name, "Warning", None, str(err))
+    out = removals.join()
+    if unpublishing is not None:
+        unpublishing.join()
+    out.raise_first()
+    parts.networks.remove()
+    if opts.volumes:
+        parts.volumes.remove()
 
 
 def stop_for_removal(parts: Parts, c: ContainerInfo, timeout: float | None) -> None:

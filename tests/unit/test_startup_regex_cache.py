@@ -54,8 +54,8 @@ def test_a_file_of_another_interpreter_or_a_bad_program_is_ignored(tmp_path):
     data = marshal.loads(path.read_bytes())
     for key in data:
         if key and key[0] == r"\w+":
-            flags, code, *rest = data[key]
-            data[key] = (flags, [255] * len(code), *rest)  # a program _sre refuses
+            flags, code, *rest = marshal.loads(data[key])
+            data[key] = marshal.dumps((flags, [255] * len(code), *rest))  # a program _sre refuses
     path.write_bytes(marshal.dumps(data))
     new, out = _run(path)
     assert new == 1 and out == _run(path, COMPOSER_NO_CODE_CACHE="1")[1]
