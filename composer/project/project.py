@@ -24,9 +24,6 @@ from typing import TYPE_CHECKING, Any
 from composer.config.model import Project
 from composer.errors import ConflictError, NotFoundError
 from composer.project import down as downmod
-from composer.project import images as imagesmod
-from composer.project import oneoff as oneoffmod
-from composer.project import up as upmod
 from composer.project.base import DownOptions, Event, UpOptions, number
 from composer.project.ops import ProjectSummary, list_projects, restart_set, top_rows
 from composer.project.parallel import map_parallel
@@ -38,6 +35,27 @@ from composer.service.links import L_SERVICE
 if TYPE_CHECKING:
     from composer.images.store import ImageStore
     from composer.project import attach as attachmod
+    from composer.project import oneoff as oneoffmod
+
+
+# up, images (and builds) and oneoff are imported by the verbs that use them: down, stop, ps...
+# do not pay for them (~2 ms of every start).
+def _up():
+    from composer.project import up
+
+    return up
+
+
+def _images():
+    from composer.project import images
+
+    return images
+
+
+def _oneoff():
+    from composer.project import oneoff
+
+    return oneoff
     from composer.service.volumes import VolumeStore
 
 
@@ -118,9 +136,9 @@ class ProjectRunner:
         converged. Returns the selected services' containers."""
         self.stack.need_model()
         self.runtime.prepare()  # fork the launcher before any thread exists
-        imagesmod.prepare(self.stack, build=opts.build, no_build=opts.no_build, pull=opts.pull,
+        _images().prepare(self.stack, build=opts.build, no_build=opts.no_build, pull=opts.pull,
                           progress=self._on_image)
-        return upmod.up(self.parts, opts)
+        return _up().up(self.parts, opts)
 
     def create(self, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
         return self.up(replace(opts, no_start=True))
@@ -132,27 +150,27 @@ class ProjectRunner:
         """compose's `build`: every service with `build:` (or those named). Returns service -> image id."""
         self.stack.need_model()
         self.runtime.prepare()  # RUN steps start containers
-        return imagesmod.build_images(self.stack, services, force=True, no_cache=no_cache, progress=self._on_image)
+        return _images().build_images(self.stack, services, force=True, no_cache=no_cache, progress=self._on_image)
 
     def pull(self, services: Sequence[str] = (), *, policy: str | None = None) -> list[str]:
         """compose's `pull` (policy None, "missing" or "always"). Returns the references pulled."""
-        return imagesmod.pull_images(self.stack, services, policy=policy, progress=self._on_image)
+        return _images().pull_images(self.stack, services, policy=policy, progress=self._on_image)
 
     def create_oneoff(self, opts: oneoffmod.OneOffOptions) -> object:
         """`run`: prepare the images, start the dependencies (unless no_deps) and wait for them as
         `up` does, then create the one-off container (not started: the caller starts it, attached
         or not)."""
         model = self.stack.need_model()
-        deps = oneoffmod.dependencies(self.stack, opts)
+        deps = _oneoff().dependencies(self.stack, opts)
         self.runtime.prepare()
-        imagesmod.prepare(self.stack, build=opts.build, progress=self._on_image)
+        _images().prepare(self.stack, build=opts.build, progress=self._on_image)
         if deps:
-            upmod.up(self.parts, UpOptions(services=tuple(deps)))
+            _up().up(self.parts, UpOptions(services=tuple(deps)))
             self.parts.readiness.wait_dependencies(model.services[opts.service], deps, set())
-        return oneoffmod.create(self.parts, opts)
+        return _oneoff().create(self.parts, opts)
 
     def start_oneoff(self, info, *, attach: bool = False):
-        return oneoffmod.start(self.parts, info, attach=attach)
+        return _oneoff().start(self.parts, info, attach=attach)
 
     def attach_plan(self, infos: Sequence[ContainerInfo], opts: attachmod.AttachOptions) -> attachmod.AttachPlan:
         """What an attached `up` follows, when it aborts, what it stops (attach.py; loaded by an
