@@ -141,7 +141,7 @@ class _Info:
         self.restart_count = int(s.get("restart_count", 0))
         self.ports = tuple(_Fields(d) for d in s.get("ports", ()))
         self.health = st.health(spec.get("healthcheck") is not None, s, status)
-        self.monitor_error = failure.summary(s) if "monitor_error" in s else None
+        self.monitor_error = failure().summary(s) if "monitor_error" in s else None
 
     @property
     def running(self) -> bool:
@@ -206,24 +206,31 @@ def _mtime(path: str) -> float | None:
 
 
 def _runtime_modules():
-    """runtime.container.state, runtime.monitor.failure and the C JSON reader, without running
-    composer/runtime/__init__.py (the Runtime API: dataclasses, re, json, ~15 ms): the package is
+    """runtime.container.state and the C JSON reader of runtime.monitor.logpump (and a loader of
+    runtime.monitor.failure, for the rare state with a monitor_error)."""
+    state, logpump = _runtime_import("container.state", "monitor.logpump")
+    return state, lambda: _runtime_import("monitor.failure")[0], logpump.loads
+
+
+def _runtime_import(*names: str) -> list:
+    """composer.runtime.<name> for each name, without running composer/runtime/__init__.py (the
+    Runtime API: dataclasses, re, json, ~15 ms): unless the package is loaded already, it is
     registered bare, by its path, as the lean runtime processes do (runtime/monitor/bootcode.py),
-    and unregistered again once they are loaded."""
+    and unregistered again once these are loaded (a later `import composer.runtime` in this
+    process then gets the real package)."""
     bare = "composer.runtime" not in sys.modules
     if bare:
         pkg = type(sys)("composer.runtime")
         pkg.__path__ = [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime")]
         sys.modules["composer.runtime"] = pkg
     try:
-        from composer.runtime.container import state
-        from composer.runtime.monitor import failure
-        from composer.runtime.monitor.logpump import loads
+        for name in names:
+            __import__(f"composer.runtime.{name}")
+        return [sys.modules[f"composer.runtime.{name}"] for name in names]
     finally:
-        if bare:  # a later `import composer.runtime` in this process gets the real package
+        if bare:
             for mod in [m for m in sys.modules if m == "composer.runtime" or m.startswith("composer.runtime.")]:
                 del sys.modules[mod]
-    return state, failure, loads
 
 
 def _render(infos: list[_Info], opts: dict) -> str:

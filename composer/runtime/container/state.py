@@ -1,12 +1,12 @@
 """A container's state on disk: `$STATE/containers/<id>/state.json` (written to a temp file, then
 renamed) guarded by `lock` (fcntl). The stored words are facts (pid + its start time, finish time,
 exit code), and the status is derived from them, so a crashed monitor or a reused pid never makes
-a dead container look alive. Imported by the monitor: os, fcntl, time only, and json where a state
-is read or written (the lean `ps`, cli/leanps.py, derives statuses here without json's re)."""
+a dead container look alive. Imported by the monitor: os and time only, json where a state is read
+or written and fcntl where one is locked (the lean `ps`, cli/leanps.py, derives statuses here
+without json's re)."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 
@@ -65,6 +65,8 @@ class Lock:
             os.makedirs(self.dir, exist_ok=True)
         flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if self.create else 0)
         self.fd = os.open(os.path.join(self.dir, LOCK_FILE), flags, 0o600)
+        import fcntl  # here: `ps` derives statuses with this module and takes no lock
+
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
