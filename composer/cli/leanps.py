@@ -46,7 +46,7 @@ def serve(argv: Sequence[str], out=None) -> int | None:
     """The exit code once `ps` is answered on out (stdout), None when the full CLI must answer."""
     opts = parse(argv)
     out = sys.stdout if out is None else out
-    if opts is None or _isatty(out):
+    if opts is None or out is None or _isatty(out):  # None: no fd 1 at all, the full CLI says so
         return None
     name = _project_name(opts)
     if name is None:
