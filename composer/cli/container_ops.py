@@ -107,7 +107,7 @@ def _ago(t: float | None) -> str:
 
 
 def _status(info) -> str:
-    from composer.ui.tables import status_text  # one wording for `ps` and `container ls`
+    from composer.ui.texts import status_text  # one wording for `ps` and `container ls`
 
     return status_text(info)
 

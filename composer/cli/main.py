@@ -60,10 +60,18 @@ def _own_command_line() -> bool:
     return os.path.basename(sys.argv[0]) == "composer" or sys.argv[0].endswith(os.path.join("composer", "__main__.py"))
 
 
+_ARGV = sys.argv[1:]
+_COMMAND = command_word(_ARGV)
+if _COMMAND == "ps" and _own_command_line():  # composer/startup.py, 5.: answered from the files, then exits
+    from composer.cli import leanps
+
+    leanps.run(_ARGV)
+
 from composer import startup  # noqa: E402
 
 # composer/startup.py's tricks (what each saves, measured), before argparse and the rest are imported
-startup.begin(_own_command_line() and _starts_containers(sys.argv[1:], command_word(sys.argv[1:])), sys.argv[1:])
+startup.begin(_own_command_line() and _starts_containers(_ARGV, _COMMAND),
+              _ARGV[_ARGV.index(_COMMAND):] if _COMMAND else _ARGV)  # from the command word on: its cache file
 
 import argparse  # noqa: E402
 

@@ -8,15 +8,22 @@ import contextlib
 import os
 import select
 import signal
+import threading
 
 from composer import faults
 from composer.errors import ComposerError, ConflictError
-from composer.project import images as imagesmod
 from composer.project.base import DownOptions
 from composer.project.parallel import Background, generations
 from composer.project.parts import Parts
 from composer.runtime import ContainerInfo
 from composer.service.links import L_SERVICE
+
+
+def _images():
+    """project.images, imported by `down --rmi` only: a plain down does not pay for it."""
+    from composer.project import images
+
+    return images
 
 
 def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
@@ -29,39 +36,52 @@ def down(parts: Parts, opts: DownOptions = DownOptions()) -> None:
         if orphans:
             stack.warn_orphans(orphans)
             containers = [c for c in containers if c not in orphans]
-        doomed_images = imagesmod.images_to_remove(stack, opts.rmi, containers) if opts.rmi else []
+        doomed_images = _images().images_to_remove(stack, opts.rmi, containers) if opts.rmi else []
         if opts.dry_run:
             report_plan(parts, containers, doomed_images, opts)
             return
         # Dependents stop first; each container is removed as soon as it has stopped, while the
         # services it depends on still stop. Stopped first, so the kernel tears down its network
-        # namespace and veths (the removal just checks they are gone), much cheaper than
-        # deleting each veth through netlink.
+        # namespace and veths, much cheaper than deleting each veth through netlink; a removal
+        # does not wait for that either: it happens while the networks go, and is waited for once,
+        # at the end (NetworkManager.defer_settling).
         unpublishing = parts.networks.unpublish_in_background(containers)
-        removals = Background()
-
-        def stop_then_remove(c: ContainerInfo) -> None:
-            try:
-                stop_for_removal(parts, c, opts.timeout)
-                faults.point("down.stopped")
-            finally:  # removal kills what did not stop: down must go on
-                removals.start(c, parts.steps.remove, c, opts.timeout, opts.volumes, stop=False)
-
+        deferred = parts.networks.defer_settling()
         try:
-            stack.run_services(containers, stop_then_remove, reverse=True)
-        except ComposerError as err:
-            stack.emit("container", stack.name, "Warning", None, str(err))
-        out = removals.join()
-        if unpublishing is not None:
-            unpublishing.join()
-        out.raise_first()
-        faults.point("down.removed")
-        stack.runtime.reclaim_incomplete()  # what a killed create or remove left (any project's: no spec)
-        parts.networks.remove()
-        faults.point("down.networks")
-        if opts.volumes:
-            parts.volumes.remove()
-        imagesmod.remove_images(stack, doomed_images)
+            _stop_and_remove(parts, opts, containers, unpublishing)
+        finally:
+            if deferred:
+                parts.networks.settle()
+        if doomed_images:
+            _images().remove_images(stack, doomed_images)
+
+
+def _stop_and_remove(parts: Parts, opts: DownOptions, containers: list[ContainerInfo],
+                     unpublishing: threading.Thread | None) -> None:
+    stack = parts.stack
+    removals = Background()
+
+    def stop_then_remove(c: ContainerInfo) -> None:
+        try:
+            stop_for_removal(parts, c, opts.timeout)
+            faults.point("down.stopped")
+        finally:  # removal kills what did not stop: down must go on
+            removals.start(c, parts.steps.remove, c, opts.timeout, opts.volumes, stop=False)
+
+    try:
+        stack.run_services(containers, stop_then_remove, reverse=True)
+    except ComposerError as err:
+        stack.emit("container", stack.name, "Warning", None, str(err))
+    out = removals.join()
+    if unpublishing is not None:
+        unpublishing.join()
+    out.raise_first()
+    faults.point("down.removed")
+    stack.runtime.reclaim_incomplete()  # what a killed create or remove left (any project's: no spec)
+    parts.networks.remove()
+    faults.point("down.networks")
+    if opts.volumes:
+        parts.volumes.remove()
 
 
 def stop_for_removal(parts: Parts, c: ContainerInfo, timeout: float | None) -> None:

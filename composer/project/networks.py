@@ -113,6 +113,18 @@ class Networks:
         thread.start()
         return thread
 
+    def defer_settling(self) -> bool:
+        """down's removals release the containers' addresses without waiting for their host veths
+        (NetworkManager.defer_settling); settle() waits for them once the networks are removed.
+        False (nothing deferred) when this state dir never made a network."""
+        if not os.path.isdir(os.path.join(self.stack.runtime.state_dir, "networks")):
+            return False
+        self.stack.runtime.network.defer_settling()
+        return True
+
+    def settle(self) -> None:
+        self.stack.runtime.network.settle()
+
     def remove(self) -> None:
         names = set()
         if self.stack.model is not None:

@@ -24,9 +24,6 @@ from typing import TYPE_CHECKING, Any
 from composer.config.model import Project
 from composer.errors import ConflictError, NotFoundError
 from composer.project import down as downmod
-from composer.project import images as imagesmod
-from composer.project import oneoff as oneoffmod
-from composer.project import up as upmod
 from composer.project.base import DownOptions, Event, UpOptions, number
 from composer.project.ops import ProjectSummary, list_projects, restart_set, top_rows
 from composer.project.parallel import map_parallel
@@ -38,7 +35,28 @@ from composer.service.links import L_SERVICE
 if TYPE_CHECKING:
     from composer.images.store import ImageStore
     from composer.project import attach as attachmod
+    from composer.project import oneoff as oneoffmod
     from composer.service.volumes import VolumeStore
+
+
+# up, images (and builds) and oneoff are imported by the verbs that use them: down, stop, ps...
+# do not pay for them (~2 ms of every start).
+def _up():
+    from composer.project import up
+
+    return up
+
+
+def _images():
+    from composer.project import images
+
+    return images
+
+
+def _oneoff():
+    from composer.project import oneoff
+
+    return oneoff
 
 
 class ProjectRunner:
@@ -121,9 +139,9 @@ class ProjectRunner:
         self.stack.need_model()
         if not opts.dry_run:
             self.runtime.prepare()  # fork the launcher before any thread exists
-        imagesmod.prepare(self.stack, build=opts.build, no_build=opts.no_build, pull=opts.pull,
+        _images().prepare(self.stack, build=opts.build, no_build=opts.no_build, pull=opts.pull,
                           progress=self._on_image, dry_run=opts.dry_run)
-        return upmod.up(self.parts, opts)
+        return _up().up(self.parts, opts)
 
     def create(self, opts: UpOptions = UpOptions()) -> list[ContainerInfo]:
         return self.up(replace(opts, no_start=True))
@@ -140,7 +158,7 @@ class ProjectRunner:
         self.stack.need_model()
         if not dry_run:
             self.runtime.prepare()  # RUN steps start containers
-        return imagesmod.build_images(self.stack, self._with_deps(services, with_dependencies), force=True,
+        return _images().build_images(self.stack, self._with_deps(services, with_dependencies), force=True,
                                       no_cache=no_cache, pull=pull, build_args=tuple(build_args),
                                       progress=self._on_image, dry_run=dry_run)
 
@@ -157,7 +175,7 @@ class ProjectRunner:
         """compose's `pull` (policy None, "missing" or "always"); include_deps: the named services'
         dependencies too; ignore_failures: a failed pull is a Warning event. Returns the references
         pulled (dry_run: planned Events, nothing pulled)."""
-        return imagesmod.pull_images(self.stack, self._with_deps(services, include_deps), policy=policy,
+        return _images().pull_images(self.stack, self._with_deps(services, include_deps), policy=policy,
                                      progress=self._on_image, ignore_failures=ignore_failures, dry_run=dry_run)
 
     def _with_deps(self, services: Sequence[str], deps: bool) -> tuple[str, ...]:
@@ -168,13 +186,7 @@ class ProjectRunner:
     def push(self, services: Sequence[str] = (), *, include_deps: bool = False,
              ignore_failures: bool = False) -> list:
         """compose's `push`: built services' images to their registries (images.push.PushResult each)."""
-        return imagesmod.push_images(self.stack, services, include_deps=include_deps,
-                                     ignore_failures=ignore_failures, progress=self._on_image)
-
-    def push(self, services: Sequence[str] = (), *, include_deps: bool = False,
-             ignore_failures: bool = False) -> list:
-        """compose's `push`: built services' images to their registries (images.push.PushResult each)."""
-        return imagesmod.push_images(self.stack, services, include_deps=include_deps,
+        return _images().push_images(self.stack, services, include_deps=include_deps,
                                      ignore_failures=ignore_failures, progress=self._on_image)
 
     def create_oneoff(self, opts: oneoffmod.OneOffOptions) -> object:
@@ -182,28 +194,28 @@ class ProjectRunner:
         `up` does, then create the one-off container (not started: the caller starts it, attached
         or not)."""
         model = self.stack.need_model()
-        deps = oneoffmod.dependencies(self.stack, opts)
+        deps = _oneoff().dependencies(self.stack, opts)
         if opts.dry_run:  # the same steps, each reporting its plan
-            imagesmod.prepare(self.stack, build=opts.build, pull=opts.pull, dry_run=True)
+            _images().prepare(self.stack, build=opts.build, pull=opts.pull, dry_run=True)
             if opts.remove_orphans:
-                upmod.report_plan(self.stack, [], {}, UpOptions(remove_orphans=True),
+                _up().report_plan(self.stack, [], {}, UpOptions(remove_orphans=True),
                                   self.stack.orphans_in(self.stack.containers(all=True, oneoff=None)))
             if deps:
-                upmod.up(self.parts, UpOptions(services=tuple(deps), dry_run=True))
-            oneoffmod.report_plan(self.parts, opts)
+                _up().up(self.parts, UpOptions(services=tuple(deps), dry_run=True))
+            _oneoff().report_plan(self.parts, opts)
             return None
         self.runtime.prepare()
-        imagesmod.prepare(self.stack, build=opts.build, pull=opts.pull, progress=self._on_image)
+        _images().prepare(self.stack, build=opts.build, pull=opts.pull, progress=self._on_image)
         if opts.remove_orphans:
             with self.stack.lock.held():
-                upmod.orphans(self.parts, self.stack.containers(all=True, oneoff=None), True, None)
+                _up().orphans(self.parts, self.stack.containers(all=True, oneoff=None), True, None)
         if deps:
-            upmod.up(self.parts, UpOptions(services=tuple(deps)))
+            _up().up(self.parts, UpOptions(services=tuple(deps)))
             self.parts.readiness.wait_dependencies(model.services[opts.service], deps, set())
-        return oneoffmod.create(self.parts, opts)
+        return _oneoff().create(self.parts, opts)
 
     def start_oneoff(self, info, *, attach: bool = False):
-        return oneoffmod.start(self.parts, info, attach=attach)
+        return _oneoff().start(self.parts, info, attach=attach)
 
     def attach_plan(self, infos: Sequence[ContainerInfo], opts: attachmod.AttachOptions) -> attachmod.AttachPlan:
         """What an attached `up` follows, when it aborts, what it stops (attach.py; loaded by an

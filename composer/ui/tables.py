@@ -1,73 +1,24 @@
-"""Rendering for the listing verbs: status/port/command texts as docker prints them, `ps` rows and
-tables (plain, or rich on a terminal). The progress display of up/down is ui.progress.
+"""Rendering for the listing verbs: `ps` rows and json, tables (plain, or rich on a terminal), on the
+texts of ui.texts (status, ports, command as docker prints them). The progress display of up/down
+is ui.progress.
 
 rich is imported lazily: `composer ps` into a pipe must not pay for it. Objects rendered here are
 duck-typed (runtime ContainerInfo), so this module imports nothing below it but units."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing is not imported at run time (~2.5 ms of every `ps`)
 if TYPE_CHECKING:
-    from typing import Any, Iterable, Sequence, TextIO
+    from typing import Any, Sequence, TextIO
 
-from composer.units import format_duration
+from composer.ui.texts import PS_HEADERS, ago, command_text, plain_table, ports_text, status_text
 
-# ------------------------------------------------------------------ texts
-
-
-def ago(t: float | None, now: float | None = None) -> str:
-    if not t:
-        return ""
-    now = time.time() if now is None else now
-    return f"{format_duration(max(0.0, now - t))} ago"
-
-
-def status_text(info: Any, now: float | None = None) -> str:
-    """'Up 3 seconds (healthy)', 'Exited (0) 2 minutes ago', 'Created', as `docker ps` says."""
-    now = time.time() if now is None else now
-    status = info.status
-    notes = [n for n in (getattr(info, "health", None),) if n]
-    if not getattr(info, "supervised", True):  # its monitor died: no restarts, probes or log rotation
-        notes.append("unsupervised")
-    if getattr(info, "restart_count", 0):  # the restart policy at work: docker hides it, users ask
-        notes.append(f"restarts: {info.restart_count}")
-    if getattr(info, "monitor_error", None):  # nothing supervises it any more: say where to look
-        notes.append(info.monitor_error)
-    health = f" ({', '.join(notes)})" if notes else ""
-    if status in ("running", "paused"):
-        up = f"Up {format_duration(max(0.0, now - (info.started_at or now)))}"
-        return up + (" (Paused)" if status == "paused" else health)
-    if status == "restarting":
-        code = 0 if info.exit_code is None else info.exit_code
-        return f"Restarting ({code}) {ago(info.finished_at, now)}".rstrip()
-    if status == "exited":
-        code = "?" if info.exit_code is None else info.exit_code
-        oom = " (OOM killed)" if getattr(info, "oom_killed", False) else ""
-        died = f" ({info.monitor_error})" if getattr(info, "monitor_error", None) else ""
-        return f"Exited ({code}){oom}{died} {ago(info.finished_at, now)}".rstrip()
-    return status.capitalize()
-
-
-def ports_text(info: Any) -> str:
-    """'127.0.0.1:8080->80/tcp, 0.0.0.0:8081->81/udp'; exposed-only ports as '80/tcp'."""
-    published = getattr(info, "ports", ()) or ()
-    out = [f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}" for p in published]
-    if not published and info.status in ("running", "paused"):
-        out = [f"{p.container_port}/{p.protocol}" for p in (getattr(info.spec, "ports", ()) or ())]
-    return ", ".join(out)
-
-
-def command_text(argv: Sequence[str], trunc: bool = True) -> str:
-    cmd = shlex.join(argv)
-    if trunc and len(cmd) > 20:
-        cmd = cmd[:19] + "…"
-    return f'"{cmd}"'
-
+__all__ = ["PS_HEADERS", "PsRow", "ago", "command_text", "isatty", "plain_table", "ports_text", "print_table",
+           "ps_json", "ps_row", "status_text"]
 
 @dataclass(frozen=True)
 class PsRow:
@@ -82,7 +33,6 @@ class PsRow:
     ports: str
 
 
-PS_HEADERS = ("NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS")
 
 
 def ps_row(info: Any, now: float | None = None, no_trunc: bool = False) -> PsRow:
@@ -111,13 +61,6 @@ def _iso(t: float | None) -> str:
 
 
 # ------------------------------------------------------------------ tables
-
-
-def plain_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Columns padded like docker's tabwriter (three spaces between columns)."""
-    table = [tuple(headers), *(tuple(r) for r in rows)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
-    return "".join("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in table)
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None,

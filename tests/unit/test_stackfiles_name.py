@@ -47,3 +47,45 @@ def test_explicit_files_and_project_directory(tmp_path):
     assert full == "proj"
     assert fast_project_name(("-",), None, (), {}, cwd=str(tmp_path)) is None
     assert fast_project_name((), None, (), {"COMPOSE_FILE": "x.yaml"}, cwd=str(tmp_path)) is None
+
+
+# The regular expressions the name path used before it went without `re` (its import is a third of a
+# lean `ps`): the hand-written matchers must answer exactly as they did.
+_NAME_LINE = r"""^(["']?)name\1[ \t]*:[ \t]*(.*?)[ \t]*(?:#.*)?$"""
+_FLOW_START = r"\A(?:\s*#[^\n]*\n|\s*\n)*\s*[{\[]"
+_VALID = r"^[a-z0-9][a-z0-9_-]*\Z"
+
+
+@pytest.mark.parametrize("text", [
+    "name: x", "name:x", "name :  x  ", "name: x # c", "name: 'x'#c", 'name: "a b"  #', "name:", "name:   ",
+    '"name": y', "'name' : y", "\"name': y", "'name\": y", "  name: nested", "names: x", "name x", "name: a#b#c",
+    "name: x\t#\tc", "name:\tx\t", "x: 1\nname: two\n  name: three\nname: four # four\n", "name: x\r", "#name: x",
+    "name: # only a comment", "name: é", "name:: x",
+])
+def test_name_lines_as_the_regex_read_them(text):
+    import re
+
+    from composer.stackfiles import _name_values
+
+    assert _name_values(text) == [m.group(2) for m in re.finditer(_NAME_LINE, text, re.MULTILINE)]
+
+
+@pytest.mark.parametrize("text", [
+    "{", "  {", "[1]", "# c\n{", "\n\n  # c\n \t[", "a: {", "#\n#\nx", "", "   ", "# only", "\r\n{", "\f{",
+    "x\n{", "  # c {\n", "\u00a0{",
+])
+def test_flow_style_as_the_regex_read_it(text):
+    import re
+
+    from composer.stackfiles import _flow_style
+
+    assert _flow_style(text) == bool(re.match(_FLOW_START, text))
+
+
+@pytest.mark.parametrize("name", ["a", "a-b_c9", "9", "-a", "_a", "A", "a.b", "", "aé", "a b", "a-"])
+def test_valid_names_as_the_regex_read_them(name):
+    import re
+
+    from composer.stackfiles import _valid
+
+    assert _valid(name) == bool(re.match(_VALID, name))

@@ -6,6 +6,8 @@ import io
 import json
 from dataclasses import dataclass, field
 
+import pytest
+
 from composer.runtime.spec import PortMapping
 from composer.ui import progress, tables
 
@@ -176,3 +178,13 @@ def test_runner_kinds_capitalised_and_project_warnings():
     t(Ev("container", "demo", "Warning", None, "orphans"))
     t(Ev("volume", "demo_data", "Created"))
     assert t.plain_lines() == ["Volume demo_data  Created"]
+
+
+@pytest.mark.parametrize("arg", ["", "plain", "a b", "it's", "$HOME", "ä", "x=y,z:1/2.3-4@5%6+7", "tab\there",
+                                 "new\nline", "'", '"', "*", "a;b", "~x", "#"])
+def test_command_quoting_is_shlex_quote(arg):
+    import shlex
+
+    from composer.ui.texts import quote
+
+    assert quote(arg) == shlex.quote(arg)

@@ -413,9 +413,7 @@ def _monitor_error(state: dict) -> str | None:
 
 
 def _health(spec: ContainerSpec, s: dict, status: str) -> str | None:
-    if spec.healthcheck is None or status not in ("running", "paused") or not st.monitor_alive(s):
-        return None  # without its monitor, nobody probes: the last result would be stale
-    return (s.get("health") or {}).get("status") or "starting"
+    return st.health(spec.healthcheck is not None, s, status)
 
 
 def own_hosts(spec: ContainerSpec, endpoints) -> list[tuple[str, list[str]]]:

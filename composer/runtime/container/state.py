@@ -1,12 +1,12 @@
 """A container's state on disk: `$STATE/containers/<id>/state.json` (written to a temp file, then
 renamed) guarded by `lock` (fcntl). The stored words are facts (pid + its start time, finish time,
 exit code), and the status is derived from them, so a crashed monitor or a reused pid never makes
-a dead container look alive. Imported by the monitor: os, json, fcntl, time only."""
+a dead container look alive. Imported by the monitor: os and time only, json where a state is read
+or written and fcntl where one is locked (the lean `ps`, cli/leanps.py, derives statuses here
+without json's re)."""
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import time
 
@@ -36,6 +36,8 @@ def read(dir_: str) -> dict[str, Any]:
 
 
 def write(dir_: str, state: dict[str, Any]) -> None:
+    import json
+
     os.makedirs(dir_, exist_ok=True)
     tmp = os.path.join(dir_, f".{STATE_FILE}.{os.getpid()}")
     with open(tmp, "w") as f:
@@ -65,6 +67,8 @@ class Lock:
             os.makedirs(self.dir, exist_ok=True)
         flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if self.create else 0)
         self.fd = os.open(os.path.join(self.dir, LOCK_FILE), flags, 0o600)
+        import fcntl  # here: `ps` derives statuses with this module and takes no lock
+
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
@@ -96,6 +100,13 @@ def derive_status(state: dict[str, Any], alive: Callable[[int | None, int | None
     if state.get("restarting") and not state.get("stop_requested") and monitor_alive(state, alive):
         return "restarting"  # the monitor waits out the backoff, then starts it again
     return "exited"
+
+
+def health(has_check: bool, state: dict[str, Any], status: str) -> str | None:
+    """starting | healthy | unhealthy while a container with a healthcheck runs; None otherwise."""
+    if not has_check or status not in ("running", "paused") or not monitor_alive(state):
+        return None  # without its monitor, nobody probes: the last result would be stale
+    return (state.get("health") or {}).get("status") or "starting"
 
 
 def monitor_alive(state: dict[str, Any], alive: Callable[[int | None, int | None], bool] = is_alive) -> bool:

@@ -37,6 +37,7 @@ class NetworkManager:
         self.dir = os.path.join(self.state_dir, "networks")
         self._scope = os.path.realpath(self.state_dir)
         self._seen: dict[str, NetworkInfo] = {}  # as reserve() last read them: plumb needs no re-read
+        self._deferred: list[str] | None = None  # host veths whose wait defer_settling() put off
 
     @property
     def _tag(self) -> str:
@@ -348,6 +349,9 @@ class NetworkManager:
                     gone.append(eps.pop(container_id))
                     self._save(info, eps)
         veths = [ep.host_veth for ep in gone]
+        if exited and settle and self._deferred is not None:
+            self._deferred.extend(veths)  # settle() waits for them, all at once
+            return gone
         if exited and not settle:
             rtnl.reap_detached(veths, VETH_GRACE)
             return gone
@@ -365,6 +369,22 @@ class NetworkManager:
         `composer network rm bridge` (NetworkManager.remove) removes it when no container uses it.
         settle=False: return before the veths are gone (see _release), for a caller about to exit."""
         self._release(container_id, exited=True, settle=settle)
+
+    def defer_settling(self) -> None:
+        """From now on a dead container's release (disconnect_all) returns without waiting for
+        its host veths to vanish with its network namespace; settle() waits for all of them at
+        once. `down` removes the networks meanwhile: each wait took 30-40 ms (the kernel's netns
+        teardown, under load), before the bridge and firewall removal instead of beside it."""
+        if self._deferred is None:
+            self._deferred = []
+
+    def settle(self) -> None:
+        """The waits defer_settling() put off: until those veths are gone, deleting what is left
+        after VETH_GRACE (as _release does). Idempotent; ends the deferral."""
+        veths, self._deferred = self._deferred or [], None
+        left = rtnl.wait_gone(veths, VETH_GRACE) if veths else []
+        if left:
+            rtnl.delete_links_detached(left)
 
     def network_endpoints(self, name: str) -> list[Endpoint]:
         rec = self._load(name)
