@@ -48,6 +48,8 @@ def serve(argv: Sequence[str], out=None) -> int | None:
     out = sys.stdout if out is None else out
     if opts is None or out is None or _isatty(out):  # None: no fd 1 at all, the full CLI says so
         return None
+    if opts.get("service_args"):  # whether they are services is the stack file's to say (full load)
+        return None
     name = _project_name(opts)
     if name is None:
         return None
