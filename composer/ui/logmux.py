@@ -183,6 +183,9 @@ def until_key(until: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{int((until - secs) * 1e9):09d}Z"
 
 
+_RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
+
+
 def _sort_key(text: str) -> str:
     """The monitors write UTC with 9 fraction digits: such times sort as text (strptime per record
     was half of `logs`); any other form is normalised to it."""

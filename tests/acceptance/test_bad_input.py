@@ -23,7 +23,7 @@ def _nft() -> str:
 
 @pytest.mark.parametrize("bad,message", [
     ("mem_limit: 1k", "service bad: invalid memory limit"),
-    ('container_name: "x/y"', "service bad: invalid container name 'x/y'"),
+    ('container_name: "x/y"', "service 'bad' container_name: 'x/y' does not match"),
     ("restart: sometimes", "service bad: invalid restart policy 'sometimes'"),
     ("cpus: -1", "service bad: invalid cpus"),
     ("volumes: [\"v:/data\"]", "service bad: invalid mount target"),

@@ -34,7 +34,7 @@ _encode = _json.make_encoder(None, _no_default, _json.encode_basestring_ascii, N
 def loads(text: str) -> object:
     try:
         return _scan(text, 0)[0]
-    except StopIteration:
+    except (StopIteration, SystemError):  # the bare C scanner on a truncated document: no JSONDecodeError
         raise ValueError("invalid JSON") from None
 
 
