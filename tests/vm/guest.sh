@@ -29,7 +29,7 @@ say "up: kernel $(uname -r), $(systemctl --version | head -1), /sys/fs/cgroup is
 say "copying the source snapshot, ./dev setup offline"
 t=$(now)
 cp -a /mnt/in/src/. /root/composer/ && cd /root/composer &&
-  PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/wheels PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_BUILD_ISOLATION=0 ./dev setup
+  PIP_NO_INDEX=1 PIP_FIND_LINKS=/mnt/wheels PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_BUILD_ISOLATION=0 COMPOSER_DEV_EXTRAS=test ./dev setup
 echo $? >"$OUT/setup.rc"
 echo $(( $(now) - t )) >"$OUT/setup.secs"
 if [ "$(cat "$OUT/setup.rc")" != 0 ]; then say "./dev setup failed"; exit 0; fi

@@ -108,8 +108,9 @@ def ensure_image(wheels: Path) -> Path:
 def requirements() -> list[str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     reqs = list(meta["build-system"]["requires"]) + list(meta["project"]["dependencies"])
-    for extra in meta["project"].get("optional-dependencies", {}).values():
-        reqs += extra
+    for name, extra in meta["project"].get("optional-dependencies", {}).items():
+        if name != "oracle":  # the differential tier's reference binary: host only (pyproject.toml)
+            reqs += extra
     return sorted(set(reqs + ["wheel"]))
 
 
