@@ -159,7 +159,39 @@ def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, base: str, owner: tu
         raise ChildError("conflict", f"cannot overwrite directory {os.path.join(base, member.name)} "
                                      "with a non-directory")
     # 'tar' filter: no absolute names, nothing written outside base, no setuid bits from a stream
-    tar.extract(member, base, set_attrs=True, numeric_owner=True, filter="tar")
+    if hasattr(tarfile, "tar_filter"):
+        tar.extract(member, base, set_attrs=True, numeric_owner=True, filter="tar")
+    else:  # Python < 3.11.4 (Debian 12 ships 3.11.2): the same rules, by hand
+        tar.extract(_tar_filter(member, base), base, set_attrs=True, numeric_owner=True)
+
+
+def _tar_filter(member: tarfile.TarInfo, base: str) -> tarfile.TarInfo:
+    """tarfile.tar_filter of Python >= 3.11.4: leading slashes dropped, nothing outside base (names
+    nor links), setuid/setgid/sticky and group/other write bits cleared."""
+    import stat
+
+    root = os.path.realpath(base)
+
+    def inside(path: str) -> bool:
+        return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+    name = member.name.lstrip("/" + os.sep)
+    if not inside(os.path.join(root, name)):
+        raise ChildError("unsafe", f"{member.name!r} would be written outside {base}")
+    if member.issym() or member.islnk():
+        if os.path.isabs(member.linkname):
+            raise ChildError("unsafe", f"{member.name!r} links to the absolute path {member.linkname!r}")
+        target = (os.path.join(root, os.path.dirname(name), member.linkname) if member.issym()
+                  else os.path.join(root, member.linkname))
+        if not inside(target):
+            raise ChildError("unsafe", f"{member.name!r} links outside {base}")
+    mode = member.mode
+    if mode is not None:
+        mode &= ~(stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH)
+    member.name = name  # our own TarInfo, read from the stream: changed in place
+    if mode is not None:
+        member.mode = mode
+    return member
 
 
 def _target(dest: str, name: str, src_is_dir: bool, contents: bool) -> str:
