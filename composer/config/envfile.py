@@ -14,16 +14,20 @@ _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$$", "\n": ""}
 
 
-def read_env_file(path: str, lookup: Callable[[str], str | None] | None = None) -> dict[str, str | None]:
-    """Parse a file; `lookup` resolves `${VAR}` (the shell environment, for .env). Keys without `=`
-    take their value from lookup (None when unset)."""
+def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read()
     except FileNotFoundError:
         raise ConfigError(f"env file {path} not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read env file {path}: {err}") from None
+
+
+def read_env_file(path: str, lookup: Callable[[str], str | None] | None = None) -> dict[str, str | None]:
+    """Parse a file; `lookup` resolves `${VAR}` (the shell environment, for .env). Keys without `=`
+    take their value from lookup (None when unset)."""
+    text = _read(path)
     return parse_env(text, path, lookup)
 
 
@@ -107,13 +111,7 @@ def _quoted(text: str, start: int, q: str, path: str, line: int) -> tuple[int, s
 def read_raw_env_file(path: str) -> dict[str, str | None]:
     """`env_file: {path: ..., format: raw}`: KEY=VALUE lines taken as written (no quotes, no `${}`, no
     inline comments); blank lines and `#` lines are skipped."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ConfigError(f"env file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read env file {path}: {err}") from None
+    text = _read(path)
     env: dict[str, str | None] = {}
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):

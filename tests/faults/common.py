@@ -13,23 +13,9 @@ from pathlib import Path
 from composer.runtime.net import nft
 from tests import hostobjects
 from tests.acceptance.conftest import CLI, Stack, _alive
-from tests.acceptance.test_crash_recovery import Owned
-from tests.acceptance.test_lifecycle_scale_run import IDLE
+from tests.acceptance.test_crash_recovery import SIMPLE, Owned
 
-STACK = f"""
-services:
-  db:
-    image: busybox
-    command: sh -c "echo run >> /data/runs; {IDLE[7:-1]}"
-    volumes: [data:/data]
-    ports: ["127.0.0.1::80"]
-  web:
-    image: busybox
-    depends_on: [db]
-    command: {IDLE}
-volumes:
-  data: {{}}
-"""
+STACK = SIMPLE  # two services, a named volume with data, a published port
 
 
 def data_dir(s: Stack) -> str:
