@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,10 @@ def pytest_sessionfinish(session, exitstatus):
     if not IS_ROOT:
         return
     left = hostobjects.leaked(_BEFORE)
+    deadline = time.monotonic() + 5
+    while left and time.monotonic() < deadline:
+        time.sleep(0.25)  # systemd removes a stopped scope's cgroup on its own time, not at once
+        left = hostobjects.leaked(_BEFORE)
     if left:
         session.config.pluginmanager.get_plugin("terminalreporter").write_line(
             f"LEAKED HOST OBJECTS after the test session: {left}", red=True)

@@ -71,18 +71,16 @@ class Watcher:
 
     def add_tree(self, tree: Tree) -> int:
         """Watch tree's directories; returns how many watches it took."""
-        dirs = list(self._walk(tree, tree.root))
         with self._lock:
             self._trees.append(tree)
-        self._add_all(dirs)
-        return len(dirs)
+        return len(self._cover(tree, tree.root, report=False))
 
     def add_file(self, path: str) -> None:
         parent, name = os.path.split(path)
         with self._lock:
             self._files.setdefault(parent, set()).add(name)
         if os.path.isdir(parent):
-            self._add_all([parent])
+            self._add(parent)
 
     def close(self) -> None:
         self._fd.stop()  # closes the fd and its watches; the reader thread ends
@@ -91,49 +89,75 @@ class Watcher:
     def rescan(self) -> None:
         """After lost events: watch what is not watched yet (directories made meanwhile)."""
         for tree in list(self._trees):
-            self._add_all([d for d in self._walk(tree, tree.root) if d not in self._wds])
+            self._cover(tree, tree.root, report=False)
 
-    def _walk(self, tree: Tree, top: str):
+    @staticmethod
+    def _dirs_of(tree: Tree):
+        """The directories tree needs watched, as they are now (for the limit's message)."""
+        stack = [tree.root]
+        while stack:
+            d = stack.pop()
+            try:
+                with os.scandir(d) as it:
+                    stack.extend(e.path for e in it if e.is_dir(follow_symlinks=False) and not tree.prune(e.path))
+            except OSError:
+                continue
+            yield d
+
+    def _cover(self, tree: Tree, top: str, *, report: bool) -> list[str]:
+        """Watch top and every directory below it that tree does not prune, each one *before* it is
+        listed: whatever appears in it later is an event, whatever was there already is seen by the
+        listing (walking first and watching after loses what is made in between, e.g. by one
+        `mkdir -p a/b/c`). report: tell the owner about every entry found (written before its
+        directory's watch existed). Returns the directories watched."""
         try:
             if not stat.S_ISDIR(os.lstat(top).st_mode):
-                return
+                return []
         except OSError:
-            return
+            return []
+        covered: list[str] = []
         stack = [top]
         while stack:
             d = stack.pop()
-            yield d
+            if not self._add(d):
+                continue
+            covered.append(d)
             try:
                 with os.scandir(d) as it:
                     for e in it:
+                        if report:
+                            self.changed(e.path)
                         if e.is_dir(follow_symlinks=False) and not tree.prune(e.path):
                             stack.append(e.path)
             except OSError:
                 continue
+        return covered
 
-    def _add_all(self, dirs: list[str]) -> None:
-        for i, d in enumerate(dirs):
-            if d in self._wds:
-                continue
-            try:
-                wd = self._fd.add_callback(os.fsencode(d), MASK, self, _ID)
-            except OSError as err:
-                if err.errno == 28:  # ENOSPC: the user's watch limit
-                    raise WatchLimitError(
-                        f"inotify watch limit reached: the watch rules need {len(self._wds) + len(dirs) - i} "
-                        f"more watches ({len(self._wds)} in use by this watch) and fs.inotify.max_user_watches "
-                        f"is {max_user_watches()}",
-                        hint="raise it, e.g. `sysctl fs.inotify.max_user_watches=524288`, or ignore more "
-                             "directories in the rules") from None
-                if err.errno in (2, 20):  # gone or not a directory meanwhile
-                    continue
-                raise
-            with self._lock:
-                old = self._dirs.get(wd)
-                if old is not None:
-                    self._wds.pop(old, None)
-                self._dirs[wd] = d
-                self._wds[d] = wd
+    def _add(self, d: str) -> bool:
+        """Watch directory d; False when it is gone (or no directory) by now."""
+        if d in self._wds:
+            return True
+        try:
+            wd = self._fd.add_callback(os.fsencode(d), MASK, self, _ID)
+        except OSError as err:
+            if err.errno == 28:  # ENOSPC: the user's watch limit
+                need = sum(1 for t in self._trees for x in self._dirs_of(t) if x not in self._wds)
+                raise WatchLimitError(
+                    f"inotify watch limit reached: the watch rules need {max(need, 1)} "
+                    f"more watches ({len(self._wds)} in use by this watch) and fs.inotify.max_user_watches "
+                    f"is {max_user_watches()}",
+                    hint="raise it, e.g. `sysctl fs.inotify.max_user_watches=524288`, or ignore more "
+                         "directories in the rules") from None
+            if err.errno in (2, 20):  # gone or not a directory meanwhile
+                return False
+            raise
+        with self._lock:
+            old = self._dirs.get(wd)
+            if old is not None:
+                self._wds.pop(old, None)
+            self._dirs[wd] = d
+            self._wds[d] = wd
+        return True
 
     def _forget_under(self, path: str) -> None:
         with self._lock:
@@ -168,26 +192,13 @@ class Watcher:
             return
         if event.is_directory:
             if event.is_create or event.is_moved_to:
+                self.changed(path)
                 if not tree.prune(path):
-                    dirs = list(self._walk(tree, path))
-                    self._add_all(dirs)
-                    self.changed(path)
-                    self._report_inside(dirs)  # written before their watch existed
-                else:
-                    self.changed(path)
+                    self._cover(tree, path, report=True)
                 return
             if event.is_moved_from or event.is_delete:
                 self._forget_under(path)
         self.changed(path)
-
-    def _report_inside(self, dirs: list[str]) -> None:
-        for d in dirs:
-            try:
-                with os.scandir(d) as it:
-                    for e in it:
-                        self.changed(e.path)
-            except OSError:
-                continue
 
     def on_watch_deleted(self, wd: int) -> None:
         with self._lock:
