@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from composer.runtime.net import nft
+
 pytestmark = pytest.mark.root
 
 SCRIPT = textwrap.dedent("""
@@ -82,6 +84,17 @@ SCRIPT = textwrap.dedent("""
         mgr.remove("fd_back")
         out["docker_user_left"] = "composer" in subprocess.run(
             ["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+        # the rules' bookkeeping, each change one iptables-restore batch: adding twice adds once,
+        # removing with one rule deleted by hand removes the other
+        def ours():
+            listing = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+            return sorted(line for line in listing.splitlines() if "composer" in line)
+        nft.docker_user(True)
+        nft.docker_user(True)
+        out["added_twice"] = ours()
+        sh("iptables", "-D", "DOCKER-USER", *nft.DOCKER_USER_RULES[0])
+        nft.docker_user(False)
+        out["after_partial_removal"] = ours()
         out["table_left"] = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     finally:
         h.close()
@@ -106,4 +119,6 @@ def test_firewall_on_a_miniature_host_with_forward_drop(brnf):
     assert out["published_from_outside"] == "web sees 198.18.0.1"
     assert out["hairpin"] == f"web sees {out['gateway']}"  # the reply comes back through the host
     assert out["docker_user_left"] is False
+    assert out["added_twice"] == sorted("-A DOCKER-USER " + " ".join(r) for r in nft.DOCKER_USER_RULES)
+    assert out["after_partial_removal"] == []
     assert "composer" not in out["table_left"]

@@ -147,24 +147,40 @@ DOCKER_USER_RULES: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _iptables(*args: str) -> int:
-    return subprocess.run(["iptables", "-w", "5", *args], capture_output=True).returncode
-
-
 def docker_user(enable: bool) -> None:
-    """Add (or remove) our two ACCEPT rules in DOCKER-USER, only if that chain exists."""
+    """Add (or remove) our two ACCEPT rules in DOCKER-USER, only if that chain exists. The changes
+    go in one iptables-restore batch: one ruleset commit, where an `iptables -I/-D` per rule made
+    one each (14-25 ms apiece, a kernel RCU wait: the longest step of `down` while dockerd runs)."""
     if _which("iptables") is None:
         return
+    if not enable and _restore([("-D", rule) for rule in DOCKER_USER_RULES]):
+        return  # both were there (the usual case): gone, without a listing first
     listing = subprocess.run(["iptables", "-w", "5", "-S", "DOCKER-USER"], capture_output=True, text=True)
     if listing.returncode != 0:
         return  # no dockerd rules on this host: nothing of ours is needed
     lines = listing.stdout.splitlines()
+    changes = []
     for rule in DOCKER_USER_RULES:
         present = lines.count("-A DOCKER-USER " + " ".join(rule))
         if enable and not present:
-            _iptables("-I", "DOCKER-USER", "1", *rule)
-        for _ in range(0 if enable else present):
-            _iptables("-D", "DOCKER-USER", *rule)
+            changes.append(("-I", rule))
+        changes += [("-D", rule)] * (0 if enable else present)
+    if changes and not _restore(changes):
+        raise HostError("iptables refused composer's rules in docker's DOCKER-USER chain",
+                        hint="iptables -S DOCKER-USER")
+
+
+def _restore(changes: Sequence[tuple[str, tuple[str, ...]]]) -> bool:
+    """Apply `-I`/`-D` changes to DOCKER-USER in one iptables-restore commit (all or none)."""
+    if _which("iptables-restore") is None:
+        return all(subprocess.run(["iptables", "-w", "5", op, "DOCKER-USER", *rule], capture_output=True).returncode == 0
+                   for op, rule in changes)
+    lines = ["*filter"]
+    for op, rule in changes:
+        lines.append(" ".join([op, "DOCKER-USER", *(["1"] if op == "-I" else []), *rule]))  # constants: no quoting
+    script = "\n".join([*lines, "COMMIT", ""])
+    return subprocess.run(["iptables-restore", "-w", "5", "--noflush"], input=script, text=True,
+                          capture_output=True).returncode == 0
 
 
 def enable_ip_forward(path: str = "/proc/sys/net/ipv4/ip_forward") -> None:
