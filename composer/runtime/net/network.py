@@ -202,9 +202,15 @@ class NetworkManager:
 
     def remove(self, name: str) -> None:
         """Delete bridge, rules and record. ConflictError while containers are attached.
-        The bridge goes first (rtnl.delete_links_detached: gone from the host in ~3 ms, not the
-        35-50 ms of a waited delete); the firewall sync and the DOCKER-USER cleanup are separate
-        kernel waits (~30 ms each, mostly RCU grace periods), so they run side by side."""
+
+        Ordered by what the kernel makes each step wait for (`down`'s last ~60 ms):
+        - the firewall (an nft commit for our table, one iptables-restore for DOCKER-USER: ~20 ms
+          each, RCU grace periods) starts first, in the background: nothing in it needs the bridge;
+        - the veths of the containers just removed are waited for (settle(): they go with their
+          network namespace, one RCU grace period after the last listening socket in it closed,
+          15-25 ms) *before* the bridge goes: a bridge's teardown holds the rtnl lock for 35-50
+          ms, and the namespace cleanup that takes the veths would queue behind it;
+        - the bridge then goes detached (rtnl.delete_links_detached: gone from the host in ~3 ms)."""
         with self._locked():
             rec = self._load(name)
             if rec and rec[1]:
@@ -212,25 +218,32 @@ class NetworkManager:
                 raise ConflictError(f"network {name} is in use by container(s) {ids}")
             from composer.runtime.net import nft
 
-            # The scope's last network: whether the table holds other scopes' chains (an nft
-            # start and a listing, 7-10 ms) is asked while the bridge goes.
-            last = not any(info.name != name for info, _ in self._all())
-            listing = _Background(nft.table_text) if last else None
+            last = not any(info.name != name for info, _ in self._all())  # the scope's last network
             bridge = rec[0].bridge if rec else self._bridge_name(name)
-            rtnl.delete_links_detached([bridge])
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._path(name))
+                os.unlink(self._path(name))  # first: the firewall below is made from the records left
+            firewall = _Background(self._firewall_without, last)
             # The DOCKER-USER accepts match every `cmp+` link: they stay while any composer bridge
-            # (of any state dir) is left on the host.
-            cleanup = _Background(nft.docker_user, False) if not _bridges_left() else None
+            # (of any state dir) other than this one is left on the host.
+            cleanup = _Background(nft.docker_user, False) if not _bridges_left(but=bridge) else None
             try:
-                text = listing.join() if listing is not None else None
-                if (text is None or self._all() or self.ports.records() or self.ports.proxies()
-                        or not self._drop_own_table(text)):
-                    self._sync_firewall()
+                self.settle()
+                rtnl.delete_links_detached([bridge])
             finally:
+                firewall.join()
                 if cleanup is not None:
                     cleanup.join()
+
+    def _firewall_without(self, last: bool) -> None:
+        """The firewall once a network's record is gone: the scope's last network drops our whole
+        table in one commit when nothing else of the scope is in it, else the scope's chains are
+        written again without it."""
+        from composer.runtime.net import nft
+
+        text = nft.table_text() if last else None
+        if (text is None or self._all() or self.ports.records() or self.ports.proxies()
+                or not self._drop_own_table(text)):
+            self._sync_firewall()
 
     def _drop_own_table(self, text: str) -> bool:
         """The scope's last network went: when the shared table (listed: `text`) holds no other
@@ -408,9 +421,9 @@ class NetworkManager:
 VETH_GRACE = 0.2
 
 
-def _bridges_left() -> bool:
+def _bridges_left(but: str = "") -> bool:
     """Any composer bridge (`cmpb*`, `cmp0`; veth host ends are `cmpv*`) in this network namespace,
-    whichever state dir made it. Read from /proc/net/dev: it is our namespace's (unlike /sys/class/net,
+    whichever state dir made it, other than `but`. Read from /proc/net/dev: it is our namespace's (unlike /sys/class/net,
     which shows the namespace sysfs was mounted in) and needs no rtnl lock, which a netlink dump would
     wait for while a just-deleted bridge is still being torn down (measured: 25-36 ms)."""
     try:
@@ -418,7 +431,7 @@ def _bridges_left() -> bool:
             names = [line.split(":", 1)[0].strip() for line in f.readlines()[2:]]
     except OSError:
         return False
-    return any(n.startswith("cmp") and not n.startswith("cmpv") for n in names)
+    return any(n.startswith("cmp") and not n.startswith("cmpv") and n != but for n in names)
 
 
 class _Background:
