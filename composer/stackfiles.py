@@ -10,25 +10,26 @@ import os
 
 TYPE_CHECKING = False  # typing (and collections.abc) are not imported at run time
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 CANDIDATES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml", "fig.yml", "fig.yaml")
 OVERRIDES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
              "docker-compose.override.yml", "fig.override.yml", "fig.override.yaml")
 
 
-def find_stack_files(start: str) -> list[str] | None:
+def find_stack_files(start: str, isfile: Callable[[str], bool] = os.path.isfile) -> list[str] | None:
     """The first directory upward from `start` holding a stack file: [file] or [file, override];
-    None when there is none. Cheap to import (the CLI's fast name path uses it)."""
+    None when there is none. Cheap to import (the CLI's fast name path uses it). isfile: the
+    probe (the loader's records what it saw)."""
     d = start
     while True:
         for name in CANDIDATES:
             path = os.path.join(d, name)
-            if os.path.isfile(path):
+            if isfile(path):
                 stem, ext = os.path.splitext(name)
                 for over in (f"{stem}.override{ext}", *OVERRIDES):
                     op = os.path.join(d, over)
-                    if os.path.isfile(op):
+                    if isfile(op):
                         return [path, op]
                 return [path]
         parent = os.path.dirname(d)

@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from composer.config import config_hash, load_raw, project_dict
-    from composer.config.loader import build_project
+    from composer.config import config_hash, project_dict
+    from composer.config.loader import build_project, load_raw
 
     if args.variables:
         return _emit(args, _variables(load_raw(load_options_from_args(args, interpolate=False)), args.format))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from composer.config import LoadOptions, Project, load_project
+from composer.runtime import default_state_dir
 
 
 def load_options_from_args(args: argparse.Namespace, services: Sequence[str] = (), **overrides) -> LoadOptions:
@@ -21,6 +22,9 @@ def load_options_from_args(args: argparse.Namespace, services: Sequence[str] = (
         profiles=tuple(getattr(args, "profiles", None) or ()),
         environ=os.environ,
         services=tuple(services),
+        # config.cache; not for a command that must leave the host as it was (a dry run, `build --print`)
+        cache_dir=(None if getattr(args, "dry_run", False) or getattr(args, "print_bake", False)
+                   else os.path.join(default_state_dir(), "cache", "models")),
     )
     opts.update(overrides)
     return LoadOptions(**opts)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from composer.config import fileio
 from composer.config import merge as merging
 from composer.config.interpolate import interpolate_tree, located_error
 from composer.config.yamlsrc import Marks, Override, Reset, parse
@@ -89,8 +90,7 @@ class Reader:
             label = "-"
         else:
             try:
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read(MAX_FILE_SIZE + 1)
+                text = fileio.read_text(path, MAX_FILE_SIZE)
             except FileNotFoundError:
                 raise ConfigError(f"stack file {path} not found") from None
             except (OSError, UnicodeDecodeError) as err:
@@ -197,7 +197,7 @@ def _extended(doc: Doc, name: str, reader: Reader, all_marks: Marks, stack: tupl
     base_doc = doc
     if ext.get("file"):
         file = os.path.normpath(os.path.join(doc.base_dir, str(ext["file"])))
-        if not os.path.isfile(file):
+        if not fileio.isfile(file):
             raise located_error(f"extends file {ext['file']} not found", doc.marks, path + ("file",))
         base_doc = reader.read(file)
     base_services = base_doc.data.get("services") or {}
@@ -281,7 +281,7 @@ def resolve_include(doc: Doc, reader: Reader, all_marks: Marks, seen: tuple = ()
             file = os.path.normpath(os.path.join(doc.base_dir, str(rel)))
             if file in seen:
                 raise located_error(f"include cycle through {file}", doc.marks, ("include", i))
-            if not os.path.isfile(file):
+            if not fileio.isfile(file):
                 raise located_error(f"included file {rel} not found", doc.marks, ("include", i))
             pdir = entry.get("project_directory")
             base = os.path.normpath(os.path.join(doc.base_dir, str(pdir))) if pdir else os.path.dirname(file)
@@ -315,10 +315,10 @@ def _include_env_files(entry: dict, here: str, project_dir: str, marks: Marks, i
     given = entry.get("env_file")
     if given is None:
         default = os.path.join(project_dir, ".env")
-        return [default] if os.path.isfile(default) else []
+        return [default] if fileio.isfile(default) else []
     files = [os.path.normpath(os.path.join(here, str(f))) for f in ([given] if isinstance(given, str) else given)]
     for f in files:
-        if not os.path.isfile(f):
+        if not fileio.isfile(f):
             raise located_error(f"env file {f} not found", marks, ("include", i, "env_file"))
     return files
 

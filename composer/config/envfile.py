@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from composer.config import fileio
 from composer.config.interpolate import InterpolationError, expand
 from composer.errors import ConfigError
 
@@ -16,8 +17,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$$", "\
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        return fileio.read_text(path)
     except FileNotFoundError:
         raise ConfigError(f"env file {path} not found") from None
     except (OSError, UnicodeDecodeError) as err:

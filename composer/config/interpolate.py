@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from composer.config.yamlsrc import Marks, Override
 from composer.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from composer.config.yamlsrc import Marks
 
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _NAME_CHARS = _NAME_START | frozenset("0123456789")
@@ -158,6 +161,10 @@ def _get(name: str, lookup, missing) -> str:
 def interpolate_tree(data: Any, environ: Mapping[str, str], marks: Marks, warnings: list[str],
                      path: tuple = ()) -> Any:
     """Interpolate every string value of a document. Errors name the file:line:column of the value."""
+    # here, not at the top: `.env` files (and so LoadOptions' module, which every command imports)
+    # use expand() alone, and yaml is not imported when a cached model is used (config.cache)
+    from composer.config.yamlsrc import Override
+
     lookup = environ.get
 
     def walk(value: Any, p: tuple) -> Any:

@@ -49,6 +49,7 @@ def load_raw(opts: LoadOptions) -> RawProject:
 
 def _early_name(opts: LoadOptions, src: Sources) -> str | None:
     """The project name before the files are interpolated: the last file's `name:` (interpolated alone)."""
+    from composer.config import fileio
     from composer.config.interpolate import InterpolationError, expand
     from composer.config.yamlsrc import parse
     from composer.errors import ConfigError
@@ -58,8 +59,7 @@ def _early_name(opts: LoadOptions, src: Sources) -> str | None:
         if path == "-":
             continue
         try:
-            with open(path, encoding="utf-8") as fh:
-                data, _ = parse(fh.read(), path)
+            data, _ = parse(fileio.read_text(path), path)
         except (OSError, UnicodeDecodeError, ConfigError):
             continue  # the real read reports it
         if isinstance(data, dict) and isinstance(data.get("name"), str):

@@ -46,6 +46,10 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
     def __repr__(self) -> str:
         return f"FrozenMap({self._d!r})"
 
+    def __reduce__(self):
+        # never the cached hash: str hashes differ from one process to the next (config.cache pickles models)
+        return (type(self), (self._d,))
+
     def __reduce__(self):  # picklable (the launcher may send models across a fork)
         return (FrozenMap, (self._d,))
 

@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from composer.config import fileio
 from composer.config import model as m
 from composer.config.carried import CarriedKeys
 from composer.config.develop import develop
@@ -204,7 +205,7 @@ class Normalizer(CarriedKeys):
         lookup = self.environ.get
         for entry in _env_file_entries(d.get("env_file")):
             file = absolute(entry["path"], self.wd)
-            if not entry.get("required", True) and not os.path.exists(file):
+            if not entry.get("required", True) and not fileio.exists(file):
                 continue
             try:
                 if entry.get("format") == "raw":

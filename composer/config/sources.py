@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from composer.stackfiles import CANDIDATES, OVERRIDES, PROJECT_NAME_RULE, find_stack_files, valid_project_name  # noqa: F401
+from composer.config import fileio
 from composer.config.envfile import read_env_file
 from composer.errors import ConfigError
 
@@ -31,6 +32,7 @@ class LoadOptions:
     services: tuple[str, ...] = ()  # services named on the command line: they enable their profiles
     cwd: str | None = None  # where discovery starts (default: the process's cwd)
     stdin: IO[str] | None = None  # for "-" (default sys.stdin)
+    cache_dir: str | None = None  # keep the loaded model there for the next identical load (config.cache)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def resolve_sources(opts: LoadOptions) -> Sources:
         files = discover(proj_dir or cwd)
     files = ["-" if f == "-" else os.path.abspath(os.path.join(cwd, f)) for f in files]
     for f in files:
-        if f != "-" and not os.path.isfile(f):
+        if f != "-" and not fileio.isfile(f):
             raise ConfigError(f"stack file {f} not found")
     if proj_dir is None:
         first = files[0]
@@ -81,12 +83,12 @@ def resolve_sources(opts: LoadOptions) -> Sources:
 def _dotenv(opts: LoadOptions, proj_dir: str, cwd: str, shell: dict) -> tuple[dict, list[str]]:
     if opts.env_files:
         paths = [os.path.abspath(os.path.join(cwd, p)) for p in opts.env_files]
-        missing = [p for p in paths if not os.path.isfile(p)]
+        missing = [p for p in paths if not fileio.isfile(p)]
         if missing:
             raise ConfigError(f"env file {missing[0]} not found")
     else:
         default = os.path.join(proj_dir, ".env")
-        paths = [default] if os.path.isfile(default) else []
+        paths = [default] if fileio.isfile(default) else []
     env: dict[str, str | None] = {}
     for p in paths:
         env.update(read_env_file(p, lambda n: shell.get(n, env.get(n))))
@@ -95,7 +97,7 @@ def _dotenv(opts: LoadOptions, proj_dir: str, cwd: str, shell: dict) -> tuple[di
 
 def discover(start: str) -> list[str]:
     """find_stack_files, or a ConfigError saying where it looked."""
-    found = find_stack_files(start)
+    found = find_stack_files(start, fileio.isfile)
     if found is None:
         raise ConfigError(f"no stack file found in {start} or any parent directory "
                           f"(looked for {', '.join(CANDIDATES)})", hint="use -f FILE")

@@ -13,7 +13,7 @@ Layers (checked by import-linter): container -> monitor -> net | cgroups | secur
 spec | syscalls. May import errors, units and paths. Heavy parts (cgroups, network) are imported
 lazily; `import composer.runtime` (the Runtime API below) stays cheap."""
 
-from composer.runtime.container.containers import ContainerInfo, LogRecord, Runtime
+from composer.runtime.container.containers import ContainerInfo, LogRecord, Runtime, default_state_dir
 from composer.runtime.spec import ContainerSpec
 
-__all__ = ["ContainerInfo", "ContainerSpec", "LogRecord", "Runtime"]
+__all__ = ["ContainerInfo", "ContainerSpec", "LogRecord", "Runtime", "default_state_dir"]

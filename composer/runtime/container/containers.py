@@ -100,9 +100,14 @@ class _Paths:
         return os.path.join(self.data, "container.log")
 
 
+def default_state_dir() -> str:
+    """$COMPOSER_STATE_DIR, else /run/composer: a tmpfs, gone with a reboot as the containers are."""
+    return os.environ.get("COMPOSER_STATE_DIR") or "/run/composer"
+
+
 class Runtime:
     def __init__(self, state_dir: Path | str | None = None, data_dir: Path | str | None = None) -> None:
-        self.state_dir = str(state_dir or os.environ.get("COMPOSER_STATE_DIR") or "/run/composer")
+        self.state_dir = str(state_dir or default_state_dir())
         self.data_dir = str(data_dir or os.environ.get("COMPOSER_DATA_DIR") or "/var/lib/composer")
         self._network = None
         # False: an attached --rm run's removal (wait) returns before its host veths are gone
