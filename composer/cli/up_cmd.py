@@ -86,24 +86,35 @@ def cmd_up(args: argparse.Namespace) -> int:
         session = start_beside_up(ctx, args, opts)
     # logs since this up began converging (not since its builds and pulls began)
     try:
-        return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time(),
-                       before_stop=session.stop if session is not None else None)
+        return _attach(ctx, args, list(infos or ()), ctx.sink.seen or time.time(), session=session)
     finally:
         if session is not None:
             session.stop()
 
 
-def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float, before_stop: Any = None) -> int:
-    """before_stop: called before the stack is stopped (up --watch: no action starts meanwhile)."""
+def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float, session: Any = None) -> int:
+    """session: up --watch's WatchSession; stopped before the stack is (no action starts meanwhile),
+    and when it has reloaded the stack, the plan is the reloaded runner's: services the reload
+    added are followed, and stopped by Ctrl-C, as if this up had started them."""
     from composer.project.attach import AttachOptions
     from composer.ui.logmux import LogMux, LogOptions, LogPrinter, colour_map
 
     project = ctx.name
-    plan = ctx.runner.attach_plan(infos, AttachOptions(
+    attach_opts = AttachOptions(
         services=tuple(args.services), attach=tuple(args.attach), no_attach=tuple(args.no_attach),
         abort_on_container_exit=args.abort_on_container_exit,
         abort_on_container_failure=args.abort_on_container_failure, exit_code_from=args.exit_code_from,
-        attach_dependencies=args.attach_dependencies))
+        attach_dependencies=args.attach_dependencies)
+    plan = ctx.runner.attach_plan(infos, attach_opts)
+
+    def current() -> Any:
+        nonlocal plan
+        if session is not None and session.runner is not ctx.runner:  # reloaded
+            ctx.runner = session.runner
+            plan = ctx.runner.attach_plan(ctx.runner.containers(), attach_opts)
+        return plan
+
+    before_stop = session.stop if session is not None else None
     followed = [i for i in infos if plan.follows(i)]
     # containers started by this `up` are announced when they exit, even if they already have
     srcs = sources(followed, project, running=True)
@@ -115,15 +126,16 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float, 
     outcome: dict[str, Any] = {}
 
     def on_exit(src, code) -> bool:
-        if plan.aborts(src.service, code):
+        if current().aborts(src.service, code):
             outcome.setdefault("first", (code,))
             return True
         return False
 
     def discover():
-        if not plan.followed:
+        followed = current().followed
+        if not followed:
             return []  # an empty filter would mean every service
-        found = ctx.runner.containers(tuple(sorted(plan.followed)), all=False)
+        found = ctx.runner.containers(tuple(sorted(followed)), all=False)
         return sources(found, project)
 
     mux = LogMux(ctx.runtime, printer, on_exit=on_exit, discover=discover, busy=project_busy(ctx.runtime, project))
@@ -136,15 +148,15 @@ def _attach(ctx: Ctx, args: argparse.Namespace, infos: list[Any], since: float, 
         sys.stderr.write(GRACEFUL + "\n")
         if before_stop is not None:
             before_stop()
-        _stop_all(ctx, args, plan.stop)
+        _stop_all(ctx, args, current().stop)
         return 130
     if "first" in outcome:
         sys.stdout.flush()
         sys.stderr.write("Aborting on container exit...\n")
         if before_stop is not None:
             before_stop()
-        _stop_all(ctx, args, plan.stop)
-    return ctx.runner.exit_code(plan, outcome.get("first"), list(mux.exit_codes.values()))
+        _stop_all(ctx, args, current().stop)
+    return ctx.runner.exit_code(current(), outcome.get("first"), list(mux.exit_codes.values()))
 
 
 def _stop_all(ctx: Ctx, args: argparse.Namespace, services: tuple[str, ...]) -> int:

@@ -369,7 +369,13 @@ def test_up_watch_follows_logs_and_syncs(composer_root, busybox_base, tmp_path):
         w.wait_line("synced 1 file (./src → /src)")
         assert sh(stack, "cat /src/new") == "n"
         assert stack("up", "-d", "--watch", check=False).returncode != 0
+        mark = len(w.lines)  # a service the reload adds joins the log stream
+        (stack.dir / "compose.yaml").write_text(RELOAD_STACK + "  extra:\n    image: busybox\n    command: "
+                                                "[\"sh\", \"-c\", \"echo extra says hi; trap 'exit 0' TERM; "
+                                                "while :; do sleep 0.2; done\"]\n")
+        w.wait_line("stack reloaded", start=mark, timeout=30)
+        assert "extra says hi" in w.wait_line("extra says hi", start=mark, timeout=10)
         w.interrupt()
-        assert "running" not in stack("ps", "--format", "json").stdout  # up's Ctrl+C stops the stack
+        assert "running" not in stack("ps", "--format", "json").stdout  # up's Ctrl+C stops the stack, extra too
     finally:
         finish(w, stack)
