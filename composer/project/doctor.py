@@ -208,8 +208,9 @@ def prune(runtime: Runtime) -> tuple[list[Leftover], list[tuple[Leftover, str]]]
             elif x.kind == "container dir":
                 inventory.reclaim(runtime, x.key)
             elif x.kind == "state dir":
-                for d in cgroups.find_leftovers(x.key):
-                    cgroups.remove_dir(d)
+                driver = cgroups.default_driver()
+                for d in driver.find_leftovers(x.key):
+                    driver.remove_dir(d)  # a systemd scope: through systemd
                 rmtree(x.what)
             elif x.kind == "bridge":
                 recovery.reclaim_networks(runtime, x.key)

@@ -244,6 +244,11 @@ def test_find_leftovers_and_remove_dir(drv, box):
     for d in found:
         drv.remove_dir(d)
     assert all(not os.path.exists(d) for d in found)
+    if drv.manager == "systemd":  # the unit went too: a unit left behind makes its directory again
+        for d in found:
+            state = subprocess.run(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", os.path.basename(d)],
+                                   capture_output=True, text=True).stdout.split()
+            assert "LoadState=not-found" in state or "ActiveState=inactive" in state, state
 
 
 @controllers

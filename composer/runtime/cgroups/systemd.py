@@ -95,10 +95,19 @@ class SystemdDriver(V2Driver):
         return CgroupPaths(2, (("", leaf),))
 
     def find_leftovers(self, name_prefix: str = "") -> list[str]:
-        """Scopes of containers (a crashed run's): removing one kills what is left in it, and systemd
-        collects the unit once it is empty."""
+        """Scopes of containers (a crashed run's): remove_dir() stops one (systemd kills what is left
+        in it and collects the unit)."""
         want = unit_name(name_prefix)[: -len(".scope")]
         return sorted(d for d in cg._subdirs(self.base()) if os.path.basename(d).startswith(want))
+
+    def remove_dir(self, path: str) -> None:
+        """A scope goes through systemd (StopUnit), never by rmdir alone: systemd does not learn that
+        a unit's cgroup was removed under it, keeps the unit, and makes its directory again the next
+        time it realizes the slice (another scope starting there). Anything else: rmdir."""
+        name = os.path.basename(path)
+        if os.path.dirname(path) == self.base() and name.startswith("composer-") and name.endswith(".scope"):
+            stop_unit(name)
+        cg.remove_dir(path)  # gone already, or left by a systemd that did not remove it
 
 
 def _properties(lim: Limits) -> list[tuple[str, tuple[str, object]]]:

@@ -126,8 +126,9 @@ def reclaim(rt: "Runtime", id: str, *, force: bool = False) -> None:
             kill_wait(s["monitor_pid"], s.get("monitor_start"), 5.0)
         if s.get("pid"):
             kill_wait(s["pid"], s.get("pid_start"), 5.0)
-        for d in cgroups.find_leftovers(id):
-            cgroups.remove_dir(d)  # SIGKILLs what is left in it
+        driver = cgroups.default_driver()
+        for d in driver.find_leftovers(id):
+            driver.remove_dir(d)  # kills what is left in it (a systemd scope: through systemd)
         if s.get("endpoints") or s.get("ports"):
             quiet(rt.network.ports.unpublish, id)
             quiet(rt.network.disconnect_all, id)
