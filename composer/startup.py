@@ -220,14 +220,18 @@ def _exec(source, globals=None, locals=None, /):
 def _save() -> None:
     if not _new:
         return
-    data = _cache if len(_cache) <= _MAX_ENTRIES else _new
-    tmp = f"{CODE_CACHE}.{os.getpid()}.tmp"
+    _write_marshal(CODE_CACHE, _cache if len(_cache) <= _MAX_ENTRIES else _new)
+
+
+def _write_marshal(path: str, data: dict) -> None:
+    """The cache file, replaced whole (readers see the old one or the new one); best effort."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:
             marshal.dump(data, f)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, CODE_CACHE)
-    except OSError:
+        os.replace(tmp, path)
+    except (OSError, ValueError):  # ValueError: an unmarshallable value
         try:
             os.unlink(tmp)
         except OSError:
@@ -364,14 +368,4 @@ def _save_regexes(magic: int) -> None:
         return
     data = _regexes if len(_regexes) <= _MAX_ENTRIES else dict(_new_regexes)
     data[""] = (sys.version, magic)
-    tmp = f"{REGEX_CACHE}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            marshal.dump(data, f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, REGEX_CACHE)
-    except (OSError, ValueError):  # ValueError: an unmarshallable value
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    _write_marshal(REGEX_CACHE, data)
